@@ -1,0 +1,48 @@
+# Developer and CI entry points. Needs python3 (3.11+), pip and make; no Docker, no python3.13.
+PYTHON ?= python3
+VENV := .venv
+# The SAM CLI pins its own boto3 & co., so it lives in a venv of its own.
+SAM_VENV := .tools/sam
+SAM_CLI_VERSION := 1.170.0
+SAM := $(SAM_VENV)/bin/sam
+PYTEST_ARGS ?=
+TESTS ?= tests
+# Not project code; ruff only honours .gitignore inside a git checkout, so exclude them explicitly.
+RUFF_EXCLUDE := --extend-exclude .tools,.aws-sam
+
+.PHONY: venv tools dev test lint build bench clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+tools: $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
+
+$(SAM_VENV)/.installed-$(SAM_CLI_VERSION):
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --disable-pip-version-check "aws-sam-cli==$(SAM_CLI_VERSION)"
+	touch $@
+
+dev: venv
+	$(VENV)/bin/costbrake local
+
+test: export COSTBRAKE_SAM := $(CURDIR)/$(SAM)
+test: venv tools
+	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS) $(TESTS)
+
+lint: venv
+	$(VENV)/bin/ruff check $(RUFF_EXCLUDE) .
+	$(VENV)/bin/ruff format --check $(RUFF_EXCLUDE) .
+	$(VENV)/bin/mypy
+
+build: tools
+	$(SAM) build
+
+bench: venv
+	$(VENV)/bin/python -m bench
+
+clean:
+	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache

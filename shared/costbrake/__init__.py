@@ -1,0 +1,1 @@
+"""costbrake: serverless LLM budget enforcer."""

@@ -1,0 +1,97 @@
+"""Which budgets apply to a call, and the conditional charges that reserve it against them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_DOWN, Decimal
+
+from costbrake.records import (
+    ApiKey,
+    Charge,
+    CounterRef,
+    CounterState,
+    Feature,
+    GlobalBudget,
+    Limits,
+    RateCharge,
+)
+from costbrake.windows import Window, WindowSpan, span
+
+_SHARD_QUANTUM = Decimal("0.000001")
+
+
+@dataclass(frozen=True)
+class BudgetLine:
+    """One limit a call must stay within: a scope's spend in one UTC window, maybe split into shards."""
+
+    label: str  # what a client or operator reads, e.g. "user alice, day"
+    scope: str  # counter scope, e.g. "user#alice"
+    limit: Decimal
+    span: WindowSpan
+    shards: int = 1
+
+    @property
+    def sharded(self) -> bool:
+        return self.shards > 1
+
+    def counter(self, shard: int | None) -> CounterRef:
+        return CounterRef(self.scope, self.span.key, shard if self.sharded else None)
+
+    def counters(self) -> list[CounterRef]:
+        return [self.counter(shard) for shard in range(self.shards)] if self.sharded else [self.counter(None)]
+
+    @property
+    def shard_limit(self) -> Decimal:
+        # Rounded down so the shards together never hold more than the limit.
+        return (self.limit / self.shards).quantize(_SHARD_QUANTUM, rounding=ROUND_DOWN)
+
+    def charge(self, amount: Decimal, shard: int | None) -> Charge:
+        limit = self.shard_limit if self.sharded else self.limit
+        return Charge(self.counter(shard), limit, amount, self.span.expires_at)
+
+    def remaining(self, counters: dict[CounterRef, CounterState]) -> Decimal:
+        used = sum((counters[ref].committed for ref in self.counters() if ref in counters), Decimal(0))
+        return self.limit - used
+
+
+def budget_lines(
+    *,
+    user_id: str,
+    user_limits: Limits,
+    feature: Feature,
+    key: ApiKey | None,
+    global_budget: GlobalBudget,
+    now: datetime,
+) -> list[BudgetLine]:
+    """Every spend limit that applies to this call (user hour/day/month, feature, key, global month)."""
+    lines = []
+    for window, limit in (
+        (Window.HOUR, user_limits.hour_usd),
+        (Window.DAY, user_limits.day_usd),
+        (Window.MONTH, user_limits.month_usd),
+    ):
+        if limit is not None:
+            lines.append(BudgetLine(f"user {user_id}, {window}", f"user#{user_id}", limit, span(window, now)))
+    month = span(Window.MONTH, now)
+    if feature.month_usd is not None:
+        lines.append(
+            BudgetLine(
+                f"feature {feature.name}, month",
+                f"feature#{feature.name}",
+                feature.month_usd,
+                month,
+                feature.shards,
+            )
+        )
+    if key is not None and key.month_usd is not None:
+        lines.append(BudgetLine(f"key {key.key_id}, month", f"key#{key.key_id}", key.month_usd, month))
+    lines.append(BudgetLine("global, month", "global", global_budget.month_usd, month, global_budget.shards))
+    return lines
+
+
+def rate_charge(user_id: str, rpm: int | None, now: datetime) -> tuple[RateCharge, WindowSpan] | None:
+    if rpm is None:
+        return None
+    minute = span(Window.MINUTE, now)
+    return RateCharge(CounterRef(f"user#{user_id}", minute.key), rpm, minute.expires_at), minute

@@ -1,0 +1,101 @@
+"""Settings validated once at cold start. Logic receives a Settings object; it never reads the environment."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COSTBRAKE_", frozen=True, extra="ignore", populate_by_name=True)
+
+    ledger_table: str = Field(min_length=3)
+    calls_table: str = Field(min_length=3)
+    aws_region: str = Field(
+        default="us-east-1",
+        validation_alias=AliasChoices("COSTBRAKE_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
+    )
+    # Local stack / tests point DynamoDB at moto's server; unset in AWS.
+    dynamodb_endpoint_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "COSTBRAKE_DYNAMODB_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"
+        ),
+    )
+
+    # Upstreams. Keys come from env locally; in AWS from Secrets Manager (provider_secret_arn).
+    openai_base_url: str = "https://api.openai.com"
+    anthropic_base_url: str = "https://api.anthropic.com"
+    openai_api_key: SecretStr | None = None
+    anthropic_api_key: SecretStr | None = None
+    provider_secret_arn: str | None = None
+
+    # Time limits nest: provider < API Gateway integration < Lambda < reservation expiry.
+    provider_timeout_seconds: float = Field(default=25.0, gt=0)
+    integration_timeout_seconds: float = Field(default=29.0, gt=0)
+    lambda_timeout_seconds: float = Field(default=35.0, gt=0)
+    reservation_ttl_seconds: int = Field(default=120, gt=0)
+
+    # How long a warm container trusts its cached keys/users/settings (a switch flip lands within this).
+    settings_cache_seconds: float = Field(default=5.0, ge=0)
+
+    # Defaults for requests, users and features without their own configuration (DESIGN's defaults).
+    default_max_input_tokens: int = Field(default=32_000, gt=0)
+    default_max_output_tokens: int = Field(default=4_096, gt=0)
+    default_user_hour_usd: Decimal = Field(default=Decimal("1"), ge=0)
+    default_user_day_usd: Decimal = Field(default=Decimal("5"), ge=0)
+    default_user_month_usd: Decimal = Field(default=Decimal("50"), ge=0)
+    default_user_rpm: int = Field(default=20, ge=0)
+    global_month_usd: Decimal = Field(default=Decimal("1000"), ge=0)
+    global_shards: int = Field(default=8, ge=1, le=1000)
+
+    # Downgrade: a feature switched to "downgrade" is served by the cheaper model of the same provider.
+    downgrade_map: dict[str, str] = {
+        "claude-opus-4-5": "claude-sonnet-4-5",
+        "claude-opus-4-1": "claude-sonnet-4-5",
+        "claude-sonnet-4-5": "claude-haiku-4-5",
+        "gpt-5": "gpt-5-mini",
+        "gpt-4.1": "gpt-4.1-mini",
+        "gpt-4o": "gpt-4o-mini",
+        "o3": "o4-mini",
+    }
+    # model "auto" + X-Costbrake-Complexity: simple → haiku-class, complex → sonnet-class, critical → opus-class.
+    auto_models: dict[str, dict[str, str]] = {
+        "anthropic": {
+            "simple": "claude-haiku-4-5",
+            "complex": "claude-sonnet-4-5",
+            "critical": "claude-opus-4-5",
+        },
+        "openai": {"simple": "gpt-4o-mini", "complex": "gpt-4.1", "critical": "gpt-5"},
+    }
+
+    # Hard ceiling on a request body (API Gateway's own payload limit is 10 MB).
+    max_body_bytes: int = Field(default=6_000_000, gt=0)
+
+    # Bounded, jittered retry of TransactionConflict / throttling.
+    transaction_attempts: int = Field(default=6, ge=1, le=20)
+    transaction_backoff_base_seconds: float = Field(default=0.01, gt=0)
+    transaction_backoff_cap_seconds: float = Field(default=0.25, gt=0)
+
+    @model_validator(mode="after")
+    def _time_limits_nest(self) -> Settings:
+        chain = [
+            ("provider_timeout_seconds", self.provider_timeout_seconds),
+            ("integration_timeout_seconds", self.integration_timeout_seconds),
+            ("lambda_timeout_seconds", self.lambda_timeout_seconds),
+            ("reservation_ttl_seconds", float(self.reservation_ttl_seconds)),
+        ]
+        for (inner_name, inner), (outer_name, outer) in itertools.pairwise(chain):
+            if not inner < outer:
+                raise ValueError(f"{inner_name} ({inner}) must be less than {outer_name} ({outer})")
+        return self
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process's settings, read from the environment once (cold start)."""
+    return Settings()  # type: ignore[call-arg]

@@ -1,0 +1,519 @@
+"""The ledger: atomic reserve/settle on spend counters, keys, users and operator settings."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from costbrake.config import Settings
+from costbrake.dal import models as m
+from costbrake.errors import LedgerUnavailable
+from costbrake.records import (
+    ApiKey,
+    CallRecord,
+    Charge,
+    CounterRef,
+    CounterState,
+    Feature,
+    GlobalBudget,
+    Limits,
+    OverCap,
+    RateCharge,
+    SettingsSnapshot,
+    SwitchState,
+    Tier,
+    UserProfile,
+)
+
+# Cancellation reasons worth another try: another transaction held an item, or capacity ran short.
+RETRIABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+RETRIABLE_ERRORS = frozenset(
+    {
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+    }
+)
+SWEEP_BUCKETS = 10
+CALL_RECORD_RETENTION_SECONDS = 400 * 86_400
+
+
+class ChargesRefused(Exception):
+    """The reserve transaction was cancelled because these counters would pass their limits."""
+
+    def __init__(self, refused: Sequence[CounterRef]) -> None:
+        super().__init__(", ".join(f"{ref.pk}/{ref.window}" for ref in refused))
+        self.refused = list(refused)
+
+
+@dataclass
+class TransactionStats:
+    transactions: int = 0
+    conflicts: int = 0
+    retries: int = 0
+
+
+@dataclass(frozen=True)
+class ReservationInfo:
+    request_id: str
+    user_id: str
+    feature: str
+    model: str
+    created_at: datetime
+    release_after: int  # epoch seconds
+
+
+@dataclass(frozen=True)
+class OpenReservation:
+    request_id: str
+    release_after: int
+    charges: list[tuple[str, str, Decimal]]  # (pk, sk, amount)
+
+
+def bind_models(settings: Settings) -> Connection:
+    """Point every model at the deployment's tables and make them share one botocore client."""
+    for model in m.LEDGER_MODELS:
+        model.Meta.table_name = settings.ledger_table
+    m.CallItem.Meta.table_name = settings.calls_table
+    shared: Connection | None = None
+    for model in m.ALL_MODELS:
+        model.Meta.region = settings.aws_region
+        model.Meta.host = settings.dynamodb_endpoint_url
+        model._connection = None
+        table_connection = model._get_connection()
+        if shared is None:
+            shared = table_connection.connection
+        else:
+            meta_table = table_connection.get_meta_table()
+            if meta_table.table_name not in shared._tables:
+                shared.add_meta_table(meta_table)
+            table_connection.connection = shared
+    assert shared is not None
+    return shared
+
+
+def _limits(item: Any) -> Limits:
+    rpm = item.rpm
+    return Limits(item.hour_usd, item.day_usd, item.month_usd, int(rpm) if rpm is not None else None)
+
+
+def _feature(item: m.FeatureItem) -> Feature:
+    return Feature(
+        name=item.sk.removeprefix("feature#"),
+        state=SwitchState(item.state),
+        reason=item.reason,
+        default_max_output_tokens=int(item.default_max_output_tokens),
+        max_output_tokens=int(item.max_output_tokens),
+        over_cap=OverCap(item.over_cap),
+        max_input_tokens=int(item.max_input_tokens),
+        month_usd=item.month_usd,
+        shards=int(item.shards),
+    )
+
+
+def _api_key(item: m.KeyItem) -> ApiKey:
+    return ApiKey(
+        key_id=item.key_id,
+        user_id=item.user_id,
+        service=bool(item.service),
+        default_feature=item.default_feature,
+        month_usd=item.month_usd,
+        revoked=bool(item.revoked),
+        name=item.name,
+    )
+
+
+def _user(item: m.UserItem) -> UserProfile:
+    return UserProfile(
+        user_id=item.pk.removeprefix("user#"),
+        tier=item.tier,
+        overrides=_limits(item),
+        blocked_until=datetime.fromisoformat(item.blocked_until) if item.blocked_until else None,
+        blocked_reason=item.blocked_reason,
+    )
+
+
+def _counter(item: m.CounterItem) -> CounterState:
+    return CounterState(
+        committed=item.committed or Decimal(0),
+        spent=item.spent or Decimal(0),
+        calls=int(item.calls or item.requests or 0),
+    )
+
+
+def _counter_key(ref: CounterRef) -> tuple[str, str]:
+    return ref.pk, ref.window
+
+
+class Ledger:
+    def __init__(self, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._settings = settings
+        self._connection = bind_models(settings)
+        self._sleep = sleep
+        self._stats_lock = threading.Lock()
+        self.stats = TransactionStats()
+
+    @property
+    def client(self) -> Any:
+        """The botocore client every model shares (for instrumentation and fault injection in tests)."""
+        return self._connection.client
+
+    # ---- hot path -------------------------------------------------------------------------------
+
+    def get_key(self, key_hash: str) -> ApiKey | None:
+        try:
+            return _api_key(m.KeyItem.get(f"key#{key_hash}", "key"))
+        except m.KeyItem.DoesNotExist:
+            return None
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The budget ledger could not be reached; the call was not made.") from error
+
+    def load_settings(self) -> SettingsSnapshot:
+        tiers: dict[str, Tier] = {}
+        features: dict[str, Feature] = {}
+        global_budget: GlobalBudget | None = None
+        try:
+            for item in m.SettingsItem.query(m.SETTINGS_PK):
+                if isinstance(item, m.TierItem):
+                    name = item.sk.removeprefix("tier#")
+                    tiers[name] = Tier(name, _limits(item))
+                elif isinstance(item, m.FeatureItem):
+                    feature = _feature(item)
+                    features[feature.name] = feature
+                elif isinstance(item, m.GlobalItem):
+                    global_budget = GlobalBudget(item.month_usd, int(item.shards))
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The budget ledger could not be reached; the call was not made.") from error
+        return SettingsSnapshot(tiers=tiers, features=features, global_budget=global_budget)
+
+    def get_user_and_counters(
+        self, user_id: str, refs: Iterable[CounterRef]
+    ) -> tuple[UserProfile | None, dict[CounterRef, CounterState]]:
+        """The user's profile and current counters in one BatchGetItem."""
+        refs = list(refs)
+        keys = [(f"user#{user_id}", "profile"), *(_counter_key(ref) for ref in refs)]
+        items = self._batch_get(keys)
+        profile_item = items.get(keys[0])
+        profile = _user(profile_item) if isinstance(profile_item, m.UserItem) else None
+        counters = {}
+        for ref in refs:
+            item = items.get(_counter_key(ref))
+            counters[ref] = (
+                _counter(item) if isinstance(item, m.CounterItem) else CounterState(Decimal(0), Decimal(0), 0)
+            )
+        return profile, counters
+
+    def get_counters(self, refs: Iterable[CounterRef]) -> dict[CounterRef, CounterState]:
+        return self.get_user_and_counters("\x00none", refs)[1]
+
+    def reserve(self, info: ReservationInfo, charges: Sequence[Charge], rate: RateCharge | None, attempt: int) -> None:
+        """Reserve every charge (and one request of ``rate``) atomically, or raise ChargesRefused.
+
+        ``attempt`` distinguishes differently-sharded tries of the same request, so each gets its own
+        client request token (a token reused with other parameters is an error in DynamoDB).
+        """
+        reservation = m.ReservationItem(
+            f"res#{info.request_id}",
+            "res",
+            charges=json.dumps([[c.counter.pk, c.counter.window, format(c.amount, "f")] for c in charges]),
+            release_after=info.release_after,
+            sweep_bucket=f"b#{zlib.crc32(info.request_id.encode()) % SWEEP_BUCKETS}",
+            user_id=info.user_id,
+            feature=info.feature,
+            model=info.model,
+            created_at=info.created_at.isoformat(),
+        )
+        # TransactWrite orders items as puts then updates; keep the refs in that order to read cancellations.
+        refs: list[CounterRef | None] = [None]
+
+        def build(tx: TransactWrite) -> None:
+            tx.save(reservation, condition=m.ReservationItem.pk.does_not_exist())
+            for charge in charges:
+                ceiling = charge.limit - charge.amount
+                tx.update(
+                    m.CounterItem(charge.counter.pk, charge.counter.window),
+                    actions=[
+                        m.CounterItem.committed.add(charge.amount),
+                        m.CounterItem.expires_at.set(charge.expires_at),
+                    ],
+                    condition=m.CounterItem.committed.does_not_exist() | (m.CounterItem.committed <= ceiling),
+                )
+                refs.append(charge.counter)
+            if rate is not None:
+                tx.update(
+                    m.CounterItem(rate.counter.pk, rate.counter.window),
+                    actions=[m.CounterItem.requests.add(1), m.CounterItem.expires_at.set(rate.expires_at)],
+                    condition=m.CounterItem.requests.does_not_exist() | (m.CounterItem.requests < rate.limit),
+                )
+                refs.append(rate.counter)
+
+        failed = self._transact(build, token=f"{info.request_id}r{attempt}")
+        if failed:
+            refused = [ref for index, ref in enumerate(refs) if index in failed and ref is not None]
+            raise ChargesRefused(refused)
+
+    def settle(self, request_id: str, charges: Sequence[Charge], actual: Decimal, record: CallRecord) -> None:
+        """Turn the reservation into the actual cost and write the call record, in one transaction.
+
+        ``actual`` of zero is a refund (provider error). If the sweeper already released the reservation,
+        the full actual cost is charged instead; if the record exists, the call was settled already.
+        """
+        call = _call_item(record)
+
+        def build(tx: TransactWrite, *, reservation_open: bool) -> None:
+            if reservation_open:
+                tx.delete(m.ReservationItem(f"res#{request_id}", "res"), condition=m.ReservationItem.pk.exists())
+            tx.save(call, condition=m.CallItem.request_id.does_not_exist())
+            for charge in charges:
+                delta = actual - charge.amount if reservation_open else actual
+                tx.update(
+                    m.CounterItem(charge.counter.pk, charge.counter.window),
+                    actions=[
+                        m.CounterItem.committed.add(delta),
+                        m.CounterItem.spent.add(actual),
+                        m.CounterItem.calls.add(1),
+                    ],
+                )
+
+        failed = self._transact(lambda tx: build(tx, reservation_open=True), token=f"{request_id}s")
+        if not failed:
+            return
+        if 1 in failed:  # the call record exists: an earlier attempt of this settle went through
+            return
+        # The reservation is gone (released by the sweeper): charge the actual cost in full.
+        late_failed = self._transact(lambda tx: build(tx, reservation_open=False), token=f"{request_id}l")
+        if late_failed and 0 not in late_failed:
+            raise LedgerUnavailable(f"settle of {request_id} was refused: {sorted(late_failed)}")
+
+    def _transact(self, build: Callable[[TransactWrite], None], token: str) -> set[int]:
+        """Run a transaction with bounded, jittered retries; return the indexes refused by a condition."""
+        settings = self._settings
+        for attempt in range(settings.transaction_attempts):
+            with self._stats_lock:
+                self.stats.transactions += 1
+            try:
+                with TransactWrite(connection=self._connection, client_request_token=token) as tx:
+                    build(tx)
+                return set()
+            except TransactWriteError as error:
+                reasons = [reason.code if reason else None for reason in error.cancellation_reasons]
+                refused = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+                if refused:
+                    return refused
+                retriable = any(code in RETRIABLE_REASONS for code in reasons) or (
+                    error.cause_response_code in RETRIABLE_ERRORS
+                )
+                if not retriable or attempt + 1 == settings.transaction_attempts:
+                    raise LedgerUnavailable(
+                        f"The budget ledger did not accept the transaction ({error.cause_response_code})."
+                    ) from error
+                with self._stats_lock:
+                    if "TransactionConflict" in reasons:
+                        self.stats.conflicts += 1
+                    self.stats.retries += 1
+                ceiling = min(
+                    settings.transaction_backoff_cap_seconds,
+                    settings.transaction_backoff_base_seconds * 2**attempt,
+                )
+                self._sleep(random.uniform(0, ceiling))  # full jitter
+            except (PynamoDBException, BotoCoreError, ClientError) as error:
+                raise LedgerUnavailable("The budget ledger could not be reached.") from error
+        raise AssertionError("unreachable")
+
+    def _batch_get(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Model]:
+        table = self._settings.ledger_table
+        pending = [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in dict.fromkeys(keys)]
+        found: dict[tuple[str, str], Model] = {}
+        try:
+            while pending:
+                batch, pending = pending[:100], pending[100:]
+                response = self._connection.dispatch("BatchGetItem", {"RequestItems": {table: {"Keys": batch}}})
+                for raw in response.get("Responses", {}).get(table, []):
+                    model = m.model_for_item(raw)
+                    found[(raw["pk"]["S"], raw["sk"]["S"])] = model.from_raw_data(raw)
+                unprocessed = response.get("UnprocessedKeys", {}).get(table, {}).get("Keys", [])
+                pending.extend(unprocessed)
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The budget ledger could not be reached; the call was not made.") from error
+        return found
+
+    # ---- operators (CLI) ------------------------------------------------------------------------
+
+    def put_key(self, key_hash: str, key: ApiKey, created_at: datetime) -> None:
+        m.KeyItem(
+            f"key#{key_hash}",
+            "key",
+            key_id=key.key_id,
+            user_id=key.user_id,
+            service=key.service,
+            default_feature=key.default_feature,
+            month_usd=key.month_usd,
+            revoked=key.revoked,
+            name=key.name,
+            created_at=created_at.isoformat(),
+        ).save(condition=m.KeyItem.pk.does_not_exist())
+
+    def list_keys(self) -> list[tuple[ApiKey, str]]:
+        """Every key with its creation time (a scan: operators only)."""
+        keys = []
+        for item in m.KeyItem.scan(m.KeyItem.pk.startswith("key#")):
+            keys.append((_api_key(item), item.created_at or ""))
+        return keys
+
+    def revoke_key(self, key_id: str) -> bool:
+        for item in m.KeyItem.scan(m.KeyItem.key_id == key_id):
+            item.update(actions=[m.KeyItem.revoked.set(True)])
+            return True
+        return False
+
+    def get_user(self, user_id: str) -> UserProfile | None:
+        try:
+            return _user(m.UserItem.get(f"user#{user_id}", "profile"))
+        except m.UserItem.DoesNotExist:
+            return None
+
+    def put_user(self, user: UserProfile) -> None:
+        o = user.overrides
+        m.UserItem(
+            f"user#{user.user_id}",
+            "profile",
+            tier=user.tier,
+            hour_usd=o.hour_usd,
+            day_usd=o.day_usd,
+            month_usd=o.month_usd,
+            rpm=o.rpm,
+            blocked_until=user.blocked_until.isoformat() if user.blocked_until else None,
+            blocked_reason=user.blocked_reason,
+        ).save()
+
+    def put_tier(self, tier: Tier, actor: str, now: datetime) -> None:
+        lim = tier.limits
+        m.TierItem(
+            m.SETTINGS_PK,
+            f"tier#{tier.name}",
+            hour_usd=lim.hour_usd,
+            day_usd=lim.day_usd,
+            month_usd=lim.month_usd,
+            rpm=lim.rpm,
+            updated_at=now.isoformat(),
+            updated_by=actor,
+        ).save()
+
+    def put_feature(self, feature: Feature, actor: str, now: datetime) -> None:
+        _feature_item(feature, actor, now).save()
+
+    def put_global(self, budget: GlobalBudget, actor: str, now: datetime) -> None:
+        m.GlobalItem(
+            m.SETTINGS_PK,
+            "global",
+            month_usd=budget.month_usd,
+            shards=budget.shards,
+            updated_at=now.isoformat(),
+            updated_by=actor,
+        ).save()
+
+    def set_switch(self, feature: Feature, state: SwitchState, reason: str, actor: str, now: datetime) -> Feature:
+        """Flip a feature's switch and write its audit entry in one transaction."""
+        flipped = feature.switched(state, reason)
+        audit = m.AuditItem(
+            f"audit#feature#{feature.name}",
+            f"{now.isoformat()}#{zlib.crc32(reason.encode()):08x}",
+            actor=actor,
+            action="switch",
+            old_value=feature.state.value,
+            new_value=state.value,
+            reason=reason,
+        )
+        with TransactWrite(connection=self._connection) as tx:
+            tx.save(_feature_item(flipped, actor, now))
+            tx.save(audit)
+        return flipped
+
+    def switch_history(self, feature: str) -> list[dict[str, str]]:
+        return [
+            {
+                "at": item.sk.split("#", 1)[0],
+                "actor": item.actor,
+                "from": item.old_value,
+                "to": item.new_value,
+                "reason": item.reason,
+            }
+            for item in m.AuditItem.query(f"audit#feature#{feature}")
+        ]
+
+    # ---- inspection (CLI, tests, sweeper) -------------------------------------------------------
+
+    def open_reservations(self) -> list[OpenReservation]:
+        return [
+            OpenReservation(
+                request_id=item.pk.removeprefix("res#"),
+                release_after=int(item.release_after),
+                charges=[(pk, sk, Decimal(amount)) for pk, sk, amount in json.loads(item.charges)],
+            )
+            for item in m.ReservationItem.scan(m.ReservationItem.pk.startswith("res#"))
+        ]
+
+    def get_call(self, request_id: str) -> CallRecord | None:
+        try:
+            return _call_record(m.CallItem.get(request_id))
+        except m.CallItem.DoesNotExist:
+            return None
+
+    def scan_calls(self) -> list[CallRecord]:
+        return [_call_record(item) for item in m.CallItem.scan()]
+
+
+def _feature_item(feature: Feature, actor: str, now: datetime) -> m.FeatureItem:
+    return m.FeatureItem(
+        m.SETTINGS_PK,
+        f"feature#{feature.name}",
+        state=feature.state.value,
+        reason=feature.reason,
+        default_max_output_tokens=feature.default_max_output_tokens,
+        max_output_tokens=feature.max_output_tokens,
+        over_cap=feature.over_cap.value,
+        max_input_tokens=feature.max_input_tokens,
+        month_usd=feature.month_usd,
+        shards=feature.shards,
+        updated_at=now.isoformat(),
+        updated_by=actor,
+    )
+
+
+_CALL_FIELDS = [name for name in CallRecord.__dataclass_fields__ if name not in ("request_id", "timestamp")]
+
+
+def _call_item(record: CallRecord) -> m.CallItem:
+    epoch = int(record.timestamp.timestamp())
+    return m.CallItem(
+        record.request_id,
+        timestamp=record.timestamp.isoformat(),
+        epoch=epoch,
+        expires_at=epoch + CALL_RECORD_RETENTION_SECONDS,
+        **{name: getattr(record, name) for name in _CALL_FIELDS},
+    )
+
+
+def _call_record(item: m.CallItem) -> CallRecord:
+    return CallRecord(
+        request_id=item.request_id,
+        timestamp=datetime.fromisoformat(item.timestamp),
+        **{name: getattr(item, name) for name in _CALL_FIELDS},
+    )

@@ -1,0 +1,236 @@
+"""PynamoDB models of the ledger and calls tables (template.yaml is the schema's source of truth).
+
+Private to ``costbrake.dal``: everything outside it works with ``costbrake.records``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from pynamodb.attributes import (
+    Attribute,
+    BooleanAttribute,
+    DiscriminatorAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.constants import NUMBER
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+SETTINGS_PK = "settings"
+
+
+class DecimalAttribute(Attribute[Decimal]):
+    """A DynamoDB Number kept exact (PynamoDB's NumberAttribute round-trips through float)."""
+
+    attr_type = NUMBER
+
+    def serialize(self, value: Decimal) -> str:
+        return format(value, "f")
+
+    def deserialize(self, value: str) -> Decimal:
+        return Decimal(value)
+
+
+class _LedgerMeta:
+    table_name = "unbound-ledger"  # set by costbrake.dal.ledger.bind_models
+    region: str | None = None
+    host: str | None = None
+    connect_timeout_seconds = 2
+    read_timeout_seconds = 5
+    max_retry_attempts = 2
+
+
+class _LedgerModel(Model):
+    """Base of every item in the ledger table (pk/sk)."""
+
+    TEMPLATE_TABLE = "LedgerTable"
+
+    class Meta(_LedgerMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class SettingsItem(_LedgerModel):
+    """Tiers, features and the global budget share one partition so a warm gateway loads them in one Query."""
+
+    class Meta(_LedgerMeta):
+        pass
+
+    kind = DiscriminatorAttribute()
+    updated_at = UnicodeAttribute(null=True)
+    updated_by = UnicodeAttribute(null=True)
+
+
+class TierItem(SettingsItem, discriminator="tier"):
+    hour_usd = DecimalAttribute(null=True)
+    day_usd = DecimalAttribute(null=True)
+    month_usd = DecimalAttribute(null=True)
+    rpm = NumberAttribute(null=True)
+
+
+class FeatureItem(SettingsItem, discriminator="feature"):
+    state = UnicodeAttribute()
+    reason = UnicodeAttribute(default="")
+    default_max_output_tokens = NumberAttribute()
+    max_output_tokens = NumberAttribute()
+    over_cap = UnicodeAttribute()
+    max_input_tokens = NumberAttribute()
+    month_usd = DecimalAttribute(null=True)
+    shards = NumberAttribute(default=1)
+
+
+class GlobalItem(SettingsItem, discriminator="global"):
+    month_usd = DecimalAttribute()
+    shards = NumberAttribute()
+
+
+class KeyItem(_LedgerModel):
+    class Meta(_LedgerMeta):
+        pass
+
+    key_id = UnicodeAttribute()
+    user_id = UnicodeAttribute(null=True)
+    service = BooleanAttribute(default=False)
+    default_feature = UnicodeAttribute(null=True)
+    month_usd = DecimalAttribute(null=True)
+    revoked = BooleanAttribute(default=False)
+    name = UnicodeAttribute(default="")
+    created_at = UnicodeAttribute(null=True)
+
+
+class UserItem(_LedgerModel):
+    class Meta(_LedgerMeta):
+        pass
+
+    tier = UnicodeAttribute()
+    hour_usd = DecimalAttribute(null=True)
+    day_usd = DecimalAttribute(null=True)
+    month_usd = DecimalAttribute(null=True)
+    rpm = NumberAttribute(null=True)
+    blocked_until = UnicodeAttribute(null=True)  # ISO-8601 UTC
+    blocked_reason = UnicodeAttribute(default="")
+
+
+class CounterItem(_LedgerModel):
+    class Meta(_LedgerMeta):
+        pass
+
+    committed = DecimalAttribute(null=True)  # settled spend + open reservations
+    spent = DecimalAttribute(null=True)  # settled spend
+    calls = NumberAttribute(null=True)
+    requests = NumberAttribute(null=True)  # request-rate counters only
+    expires_at = NumberAttribute(null=True)  # TTL
+
+
+class ReservationsByExpiry(GlobalSecondaryIndex["ReservationItem"]):
+    class Meta:
+        index_name = "reservations-by-expiry"
+        projection = KeysOnlyProjection()
+
+    sweep_bucket = UnicodeAttribute(hash_key=True)
+    release_after = NumberAttribute(range_key=True)
+
+
+class ReservationItem(_LedgerModel):
+    """An open reservation: what was charged where, so settle, refund and the sweeper can undo it exactly."""
+
+    class Meta(_LedgerMeta):
+        pass
+
+    charges = UnicodeAttribute()  # JSON list of {"pk", "sk", "amount"}
+    release_after = NumberAttribute()  # epoch seconds; not a TTL: expiry must release counters, not just delete
+    sweep_bucket = UnicodeAttribute()
+    by_expiry = ReservationsByExpiry()
+    user_id = UnicodeAttribute()
+    feature = UnicodeAttribute()
+    model = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class AuditItem(_LedgerModel):
+    class Meta(_LedgerMeta):
+        pass
+
+    actor = UnicodeAttribute()
+    action = UnicodeAttribute()
+    old_value = UnicodeAttribute(default="")
+    new_value = UnicodeAttribute()
+    reason = UnicodeAttribute(default="")
+
+
+class CallItem(Model):
+    TEMPLATE_TABLE = "CallsTable"
+
+    class Meta:
+        table_name = "unbound-calls"
+        region: str | None = None
+        host: str | None = None
+        connect_timeout_seconds = 2
+        read_timeout_seconds = 5
+        max_retry_attempts = 2
+
+    request_id = UnicodeAttribute(hash_key=True)
+    timestamp = UnicodeAttribute()
+    epoch = NumberAttribute()
+    user_id = UnicodeAttribute()
+    feature = UnicodeAttribute()
+    key_id = UnicodeAttribute()
+    provider = UnicodeAttribute()
+    model_requested = UnicodeAttribute()
+    model = UnicodeAttribute()
+    status = UnicodeAttribute()
+    http_status = NumberAttribute()
+    cost_usd = DecimalAttribute()
+    reserved_usd = DecimalAttribute()
+    input_tokens = NumberAttribute()
+    output_tokens = NumberAttribute()
+    cache_read_tokens = NumberAttribute()
+    cache_write_tokens = NumberAttribute()
+    reasoning_tokens = NumberAttribute()
+    estimated_input_tokens = NumberAttribute()
+    max_output_tokens = NumberAttribute()
+    usage_estimated = BooleanAttribute()
+    finish_reason = UnicodeAttribute(null=True)
+    truncated = BooleanAttribute()
+    stream = BooleanAttribute()
+    downgraded_from = UnicodeAttribute(null=True)
+    system_prompt_sha256 = UnicodeAttribute(null=True)
+    latency_ms = NumberAttribute()
+    error = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute()
+
+
+# ReservationItem first: the shared connection keeps the first model's table schema, and it declares the index.
+LEDGER_MODELS: tuple[type[Model], ...] = (
+    ReservationItem,
+    SettingsItem,
+    TierItem,
+    FeatureItem,
+    GlobalItem,
+    KeyItem,
+    UserItem,
+    CounterItem,
+    AuditItem,
+)
+ALL_MODELS: tuple[type[Model], ...] = (*LEDGER_MODELS, CallItem)
+
+
+def model_for_item(raw: dict[str, Any]) -> type[Model]:
+    """The model class of a raw ledger item, by its key layout."""
+    pk = raw["pk"]["S"]
+    if pk.startswith("ctr#"):
+        return CounterItem
+    if pk.startswith("user#"):
+        return UserItem
+    if pk.startswith("key#"):
+        return KeyItem
+    if pk.startswith("res#"):
+        return ReservationItem
+    if pk == SETTINGS_PK:
+        return SettingsItem
+    return AuditItem

@@ -1,0 +1,118 @@
+"""Domain errors. The API layer maps each to an HTTP status and a provider-shaped body in one place."""
+
+from __future__ import annotations
+
+
+class CostbrakeError(Exception):
+    """Base of every refusal the gateway returns to a client."""
+
+    status = 400
+    # OpenAI error "type" / Anthropic error "type" used in the provider-shaped body.
+    openai_type = "invalid_request_error"
+    anthropic_type = "invalid_request_error"
+    code: str | None = None
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class InvalidRequest(CostbrakeError):
+    code = "invalid_request"
+
+
+class UnknownModel(InvalidRequest):
+    code = "model_not_found"
+
+    def __init__(self, model: str) -> None:
+        super().__init__(
+            f"The model '{model}' has no price in costbrake's price table; it is refused rather than "
+            "recorded as free. Add a price (costbrake pricing) or use a priced model.",
+            param="model",
+        )
+        self.model = model
+
+
+class AuthenticationFailed(CostbrakeError):
+    status = 401
+    openai_type = "invalid_request_error"
+    anthropic_type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(CostbrakeError):
+    status = 403
+    openai_type = "permission_denied"
+    anthropic_type = "permission_error"
+    code = "permission_denied"
+
+
+class FeatureOff(PermissionDenied):
+    code = "feature_disabled"
+
+
+class UserBlocked(PermissionDenied):
+    code = "user_blocked"
+
+
+class InputTooLarge(CostbrakeError):
+    status = 413
+    anthropic_type = "request_too_large"
+    code = "input_too_large"
+
+
+class LimitExceeded(CostbrakeError):
+    """429 that a retry cannot fix before ``retry_after`` seconds pass."""
+
+    status = 429
+    anthropic_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, retry_after: int, scope: str, window: str) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+        self.scope = scope
+        self.window = window
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {
+            "Retry-After": str(self.retry_after),
+            # The SDKs retry 429s by default; a spent budget does not come back in seconds.
+            "x-should-retry": "false",
+            "x-costbrake-limit-scope": self.scope,
+            "x-costbrake-limit-window": self.window,
+        }
+
+
+class BudgetExceeded(LimitExceeded):
+    openai_type = "insufficient_quota"
+    code = "insufficient_quota"
+
+
+class RateLimited(LimitExceeded):
+    openai_type = "requests"
+    code = "rate_limit_exceeded"
+
+
+class ProviderFailed(CostbrakeError):
+    status = 502
+    openai_type = "api_error"
+    anthropic_type = "api_error"
+    code = "upstream_error"
+
+
+class ProviderTimeout(ProviderFailed):
+    status = 504
+    code = "upstream_timeout"
+
+
+class LedgerUnavailable(CostbrakeError):
+    status = 503
+    openai_type = "api_error"
+    anthropic_type = "overloaded_error"
+    code = "ledger_unavailable"

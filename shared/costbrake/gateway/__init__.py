@@ -1,0 +1,1 @@
+"""The budget-enforcing gateway: OpenAI- and Anthropic-compatible endpoints."""

@@ -1,0 +1,1 @@
+"""Local development stack: runs costbrake on a laptop without AWS or Docker."""

@@ -1,0 +1,136 @@
+"""`costbrake local`: moto's server, tables from template.yaml, the gateway on loopback, a mock provider."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from costbrake.clock import Clock, SystemClock
+from costbrake.config import Settings
+from costbrake.dal import Ledger
+from costbrake.gateway import api
+from costbrake.gateway.service import ANTHROPIC, OPENAI, Gateway, ProviderKeys
+from costbrake.local.lambda_gateway import LocalApiGateway
+from costbrake.local.mock_provider import MockProvider
+from costbrake.local.moto_server import MotoServer
+from costbrake.local.template import create_tables, load_template
+from costbrake.operations import create_key, seed_defaults
+from costbrake.pricing import PriceTable
+
+# moto accepts any credentials; these keep boto3 from looking for real ones.
+LOCAL_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+TABLE_PREFIX = "costbrake-local"
+DEV_USER = "dev-user"
+
+
+@dataclass
+class LocalStack:
+    """Everything `make dev` runs, in this process's threads."""
+
+    port: int = 0
+    moto_port: int = 0
+    dev_key: str | None = None
+    clock: Clock = field(default_factory=SystemClock)
+    template_path: Path | None = None
+    settings_overrides: dict[str, Any] = field(default_factory=dict)
+    seed: bool = True
+
+    def __post_init__(self) -> None:
+        self.moto = MotoServer(port=self.moto_port)
+        self.mock_provider: MockProvider | None = None
+        self.api_gateway: LocalApiGateway | None = None
+        self.settings: Settings | None = None
+        self.ledger: Ledger | None = None
+        self.gateway: Gateway | None = None
+        self.table_names: dict[str, str] = {}
+        self.dev_secret: str | None = None
+
+    def start(self) -> LocalStack:
+        moto_url = self.moto.start()
+        os.environ.update(LOCAL_AWS_ENV)
+        os.environ["AWS_ENDPOINT_URL"] = moto_url
+        dynamodb = boto3.client("dynamodb", endpoint_url=moto_url, region_name=LOCAL_AWS_ENV["AWS_REGION"])
+        self.table_names = create_tables(dynamodb, load_template(self.template_path), TABLE_PREFIX)
+
+        real_keys = {OPENAI: os.environ.get("OPENAI_API_KEY"), ANTHROPIC: os.environ.get("ANTHROPIC_API_KEY")}
+        overrides: dict[str, Any] = {
+            "ledger_table": self.table_names["LedgerTable"],
+            "calls_table": self.table_names["CallsTable"],
+            "dynamodb_endpoint_url": moto_url,
+            "aws_region": LOCAL_AWS_ENV["AWS_REGION"],
+        }
+        if not any(real_keys.values()):
+            self.mock_provider = MockProvider()
+            mock_url = self.mock_provider.start()
+            overrides |= {
+                "openai_base_url": mock_url,
+                "anthropic_base_url": mock_url,
+                "openai_api_key": "mock-openai-key",
+                "anthropic_api_key": "mock-anthropic-key",
+            }
+        else:
+            overrides |= {"openai_api_key": real_keys[OPENAI], "anthropic_api_key": real_keys[ANTHROPIC]}
+        overrides |= self.settings_overrides
+        self.settings = Settings(**overrides)
+        self.ledger = Ledger(self.settings)
+        if self.seed:
+            seed_defaults(self.ledger, self.clock, self.settings)
+        new_key = create_key(
+            self.ledger,
+            self.clock,
+            user_id=DEV_USER,
+            tier="pro",
+            service=False,
+            feature="chat",
+            name="dev key (costbrake local)",
+            secret=self.dev_key,
+        )
+        self.dev_secret = new_key.secret
+        self.gateway = Gateway(
+            self.settings, self.ledger, PriceTable.default(), self.clock, ProviderKeys(self.settings)
+        )
+        api.use_gateway(self.gateway)
+        self.api_gateway = LocalApiGateway(
+            api.lambda_handler, port=self.port, timeout_seconds=self.settings.lambda_timeout_seconds
+        )
+        self.api_gateway.start()
+        return self
+
+    def stop(self) -> None:
+        if self.api_gateway:
+            self.api_gateway.stop()
+        if self.mock_provider:
+            self.mock_provider.stop()
+        self.moto.stop()
+        api.use_gateway(None)
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        assert self.api_gateway is not None, "start() first"
+        return self.api_gateway.url
+
+    def env_exports(self) -> dict[str, str]:
+        """What a shell needs for the CLI (or boto3) to talk to this stack."""
+        assert self.settings is not None
+        return {
+            "AWS_ENDPOINT_URL": self.moto.url,
+            **LOCAL_AWS_ENV,
+            "COSTBRAKE_LEDGER_TABLE": self.settings.ledger_table,
+            "COSTBRAKE_CALLS_TABLE": self.settings.calls_table,
+        }

@@ -1,0 +1,84 @@
+"""Which limits and feature settings apply: operator settings first, then the deployment's defaults."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from costbrake.budgets import budget_lines
+from costbrake.config import Settings
+from costbrake.dal import Ledger
+from costbrake.records import ApiKey, Feature, GlobalBudget, Limits, SettingsSnapshot, UserProfile
+
+DEFAULT_FEATURE = "default"
+DEFAULT_TIER = "default"
+
+
+def feature_config(settings: Settings, snapshot: SettingsSnapshot, name: str) -> Feature:
+    configured = snapshot.features.get(name)
+    if configured is not None:
+        return configured
+    return Feature(
+        name=name,
+        default_max_output_tokens=settings.default_max_output_tokens,
+        max_output_tokens=settings.default_max_output_tokens,
+        max_input_tokens=settings.default_max_input_tokens,
+    )
+
+
+def user_limits(settings: Settings, snapshot: SettingsSnapshot, profile: UserProfile | None) -> Limits:
+    s = settings
+    defaults = Limits(s.default_user_hour_usd, s.default_user_day_usd, s.default_user_month_usd, s.default_user_rpm)
+    tier = snapshot.tiers.get(profile.tier if profile else DEFAULT_TIER) or snapshot.tiers.get(DEFAULT_TIER)
+    limits = defaults.overridden_by(tier.limits) if tier else defaults
+    return limits.overridden_by(profile.overrides) if profile else limits
+
+
+def global_budget(settings: Settings, snapshot: SettingsSnapshot) -> GlobalBudget:
+    return snapshot.global_budget or GlobalBudget(settings.global_month_usd, settings.global_shards)
+
+
+def budget_status(
+    ledger: Ledger, settings: Settings, now: datetime, user_id: str, feature_name: str, key: ApiKey | None
+) -> dict[str, Any]:
+    """Exact spent / reserved / remaining per window for a user (read from the counters, not a cache)."""
+    snapshot = ledger.load_settings()
+    feature = feature_config(settings, snapshot, feature_name)
+    profile = ledger.get_user(user_id)
+    limits = user_limits(settings, snapshot, profile)
+    lines = budget_lines(
+        user_id=user_id,
+        user_limits=limits,
+        feature=feature,
+        key=key,
+        global_budget=global_budget(settings, snapshot),
+        now=now,
+    )
+    counters = ledger.get_counters([ref for line in lines for ref in line.counters()])
+    windows = []
+    for line in lines:
+        states = [counters[ref] for ref in line.counters() if ref in counters]
+        committed = sum((s.committed for s in states), Decimal(0))
+        spent = sum((s.spent for s in states), Decimal(0))
+        windows.append(
+            {
+                "scope": line.label.rsplit(",", 1)[0],
+                "window": line.span.window.value,
+                "limit_usd": str(line.limit),
+                "spent_usd": str(spent),
+                "reserved_usd": str(committed - spent),
+                "remaining_usd": str(max(Decimal(0), line.limit - committed)),
+                "resets_at": line.span.end.isoformat(),
+            }
+        )
+    return {
+        "object": "costbrake.budget",
+        "user": user_id,
+        "tier": profile.tier if profile else DEFAULT_TIER,
+        "blocked_until": profile.blocked_until.isoformat() if profile and profile.blocked_until else None,
+        "feature": feature.name,
+        "feature_state": feature.state.value,
+        "requests_per_minute": limits.rpm,
+        "windows": windows,
+    }

@@ -1,0 +1,141 @@
+"""Anthropic messages upstream: POST /v1/messages, plain JSON or SSE."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from costbrake.pricing import usage_from_anthropic
+from costbrake.providers.base import UpstreamResult
+from costbrake.providers.sse import iter_sse_events
+from costbrake.providers.transport import (
+    RawResponse,
+    encode_json,
+    endpoint,
+    forwardable_headers,
+    post_json,
+)
+from costbrake.usage import Usage
+
+DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
+
+
+class AnthropicMessagesAdapter:
+    name = "anthropic"
+    path = "/v1/messages"
+
+    def upstream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(body)
+
+    def call(
+        self,
+        body: Mapping[str, Any],
+        *,
+        api_key: str,
+        base_url: str,
+        timeout: float,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> UpstreamResult:
+        headers = {
+            "anthropic-version": DEFAULT_ANTHROPIC_VERSION,
+            **forwardable_headers(extra_headers),  # the client's anthropic-version / anthropic-beta win
+            "x-api-key": api_key,
+            "content-type": "application/json",
+            "accept": "application/json",
+        }
+        raw = post_json(
+            endpoint(base_url, self.path),
+            encode_json(self.upstream_body(body)),
+            headers,
+            timeout=timeout,
+            provider=self.name,
+        )
+        return _result(raw)
+
+
+def _result(raw: RawResponse) -> UpstreamResult:
+    usage: Usage | None = None
+    model: str | None = None
+    stop_reason: str | None = None
+    if 200 <= raw.status < 300:
+        if raw.is_event_stream:
+            usage, model, stop_reason = parse_anthropic_sse(raw.body)
+        else:
+            usage, model, stop_reason = _parse_message(raw.body)
+    return UpstreamResult(
+        status=raw.status,
+        body=raw.body,
+        content_type=raw.content_type,
+        usage=usage,
+        served_model=model,
+        finish_reason=stop_reason,
+        request_id=raw.request_id,
+    )
+
+
+def _parse_message(body: bytes) -> tuple[Usage | None, str | None, str | None]:
+    message = _json_object(body)
+    if message is None:
+        return None, None, None
+    return (
+        _usage(message.get("usage")),
+        _text_or_none(message.get("model")),
+        _text_or_none(message.get("stop_reason")),
+    )
+
+
+def parse_anthropic_sse(body: bytes) -> tuple[Usage | None, str | None, str | None]:
+    """(usage, model, stop_reason) of a complete messages event stream.
+
+    Usage is cumulative: ``message_start`` carries input and cache counts, each ``message_delta`` the
+    output count so far (newer API versions repeat input/cache counts there); the latest non-null value of
+    each field wins. Without a ``message_delta`` the output count was never reported and usage is None.
+    """
+    counts: dict[str, Any] = {}
+    saw_final_counts = False
+    model: str | None = None
+    stop_reason: str | None = None
+    for event in iter_sse_events(body):
+        payload = _json_object(event.data.encode("utf-8"))
+        if payload is None:
+            continue
+        kind = payload.get("type", event.event)
+        if kind == "message_start" and isinstance(payload.get("message"), dict):
+            message = payload["message"]
+            model = _text_or_none(message.get("model")) or model
+            _merge_counts(counts, message.get("usage"))
+        elif kind == "message_delta":
+            delta = payload.get("delta")
+            if isinstance(delta, dict):
+                stop_reason = _text_or_none(delta.get("stop_reason")) or stop_reason
+            if isinstance(payload.get("usage"), dict):
+                _merge_counts(counts, payload["usage"])
+                saw_final_counts = True
+    return (_usage(counts) if saw_final_counts else None), model, stop_reason
+
+
+def _merge_counts(counts: dict[str, Any], update: Any) -> None:
+    if isinstance(update, dict):
+        counts.update({field: value for field, value in update.items() if value is not None})
+
+
+def _json_object(data: bytes) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _usage(raw_usage: Any) -> Usage | None:
+    if not isinstance(raw_usage, dict) or not raw_usage:
+        return None
+    try:
+        return usage_from_anthropic(raw_usage)
+    except (KeyError, TypeError, ValueError):
+        return None  # malformed counts: the gateway estimates and flags the record instead
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,173 @@
+"""OpenAI chat completions upstream: POST /v1/chat/completions, plain JSON or SSE."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from costbrake.pricing import usage_from_openai
+from costbrake.providers.base import UpstreamResult
+from costbrake.providers.sse import SseEvent, encode_sse_events, iter_sse_events
+from costbrake.providers.transport import (
+    RawResponse,
+    encode_json,
+    endpoint,
+    forwardable_headers,
+    post_json,
+)
+from costbrake.usage import Usage
+
+_DONE = "[DONE]"
+
+
+class OpenAIChatAdapter:
+    name = "openai"
+    path = "/v1/chat/completions"
+
+    def upstream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        upstream = dict(body)
+        stream_options = upstream.get("stream_options")
+        # Without include_usage a streamed answer carries no token counts at all.
+        if upstream.get("stream") is True and isinstance(stream_options, Mapping | None):
+            upstream["stream_options"] = {**(stream_options or {}), "include_usage": True}
+        return upstream
+
+    def call(
+        self,
+        body: Mapping[str, Any],
+        *,
+        api_key: str,
+        base_url: str,
+        timeout: float,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> UpstreamResult:
+        headers = {
+            **forwardable_headers(extra_headers),
+            "authorization": f"Bearer {api_key}",
+            "content-type": "application/json",
+            "accept": "application/json",
+        }
+        raw = post_json(
+            endpoint(base_url, self.path),
+            encode_json(self.upstream_body(body)),
+            headers,
+            timeout=timeout,
+            provider=self.name,
+        )
+        return _result(raw, client_wants_usage_chunk=_asks_for_usage_chunk(body))
+
+
+def _asks_for_usage_chunk(body: Mapping[str, Any]) -> bool:
+    stream_options = body.get("stream_options")
+    return isinstance(stream_options, Mapping) and stream_options.get("include_usage") is True
+
+
+def _result(raw: RawResponse, *, client_wants_usage_chunk: bool) -> UpstreamResult:
+    usage: Usage | None = None
+    model: str | None = None
+    finish_reason: str | None = None
+    body = raw.body
+    if 200 <= raw.status < 300:
+        if raw.is_event_stream:
+            usage, model, finish_reason = parse_openai_sse(body)
+            if not client_wants_usage_chunk:
+                body = without_usage_chunk(body)
+        else:
+            usage, model, finish_reason = _parse_completion(body)
+    return UpstreamResult(
+        status=raw.status,
+        body=body,
+        content_type=raw.content_type,
+        usage=usage,
+        served_model=model,
+        finish_reason=finish_reason,
+        request_id=raw.request_id,
+    )
+
+
+def _parse_completion(body: bytes) -> tuple[Usage | None, str | None, str | None]:
+    try:
+        completion = json.loads(body)
+    except ValueError:
+        return None, None, None
+    if not isinstance(completion, dict):
+        return None, None, None
+    return (
+        _usage(completion.get("usage")),
+        _text_or_none(completion.get("model")),
+        _first_finish_reason(completion.get("choices")),
+    )
+
+
+def parse_openai_sse(body: bytes) -> tuple[Usage | None, str | None, str | None]:
+    """(usage, model, finish_reason) of a complete chat.completion.chunk stream.
+
+    Usage arrives only in the final chunk (``choices: []``) when ``stream_options.include_usage`` was set,
+    and not at all if the stream was cut short.
+    """
+    usage: Usage | None = None
+    model: str | None = None
+    finish_reason: str | None = None
+    for chunk in _chunks(body):
+        model = _text_or_none(chunk.get("model")) or model
+        finish_reason = _first_finish_reason(chunk.get("choices")) or finish_reason
+        usage = _usage(chunk.get("usage")) or usage
+    return usage, model, finish_reason
+
+
+def without_usage_chunk(body: bytes) -> bytes:
+    """The stream as the client asked for it: without the usage-only chunk costbrake requested.
+
+    A client that did not ask for it may read ``chunk.choices[0]`` on every chunk (the SDKs' own examples
+    do), which fails on a chunk whose ``choices`` is empty.
+    """
+    events = list(iter_sse_events(body))
+    kept = [event for event in events if not _is_usage_only_chunk(event)]
+    return body if len(kept) == len(events) else encode_sse_events(kept)
+
+
+def _is_usage_only_chunk(event: SseEvent) -> bool:
+    chunk = _json_object(event.data)
+    return chunk is not None and chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict)
+
+
+def _chunks(body: bytes) -> list[dict[str, Any]]:
+    chunks: list[dict[str, Any]] = []
+    for event in iter_sse_events(body):
+        if event.data.strip() == _DONE:
+            break
+        chunk = _json_object(event.data)
+        if chunk is not None:
+            chunks.append(chunk)
+    return chunks
+
+
+def _json_object(data: str) -> dict[str, Any] | None:
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _first_finish_reason(choices: Any) -> str | None:
+    if not isinstance(choices, list):
+        return None
+    for choice in choices:
+        if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
+            return str(choice["finish_reason"])
+    return None
+
+
+def _usage(raw_usage: Any) -> Usage | None:
+    if not isinstance(raw_usage, dict):
+        return None
+    try:
+        return usage_from_openai(raw_usage)
+    except (KeyError, TypeError, ValueError):
+        return None  # malformed counts: the gateway estimates and flags the record instead
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

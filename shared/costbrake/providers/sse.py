@@ -1,0 +1,52 @@
+"""Server-sent events, parsed from a complete body (the gateway cannot stream, so it always has one)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+# SSE lines end with CRLF, LF or CR; str.splitlines() would also split on U+2028 inside JSON strings.
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    event: str | None
+    data: str
+
+
+def iter_sse_events(body: bytes) -> Iterator[SseEvent]:
+    """Events in order, following the WHATWG event-stream rules for the ``event`` and ``data`` fields.
+
+    A last event without its closing blank line (a stream cut short) is still yielded: its data may be
+    complete, and a caller that cannot parse it simply ignores it.
+    """
+    event_name: str | None = None
+    data_lines: list[str] = []
+    for line in _LINE_BREAK.split(body.decode("utf-8", errors="replace")):
+        if not line:
+            if data_lines:
+                yield SseEvent(event_name, "\n".join(data_lines))
+            event_name, data_lines = None, []
+            continue
+        if line.startswith(":"):
+            continue  # comment / keep-alive
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "event":
+            event_name = value
+        elif field == "data":
+            data_lines.append(value)
+    if data_lines:
+        yield SseEvent(event_name, "\n".join(data_lines))
+
+
+def encode_sse_events(events: Iterable[SseEvent]) -> bytes:
+    parts: list[str] = []
+    for event in events:
+        if event.event is not None:
+            parts.append(f"event: {event.event}\n")
+        parts.extend(f"data: {line}\n" for line in event.data.split("\n"))
+        parts.append("\n")
+    return "".join(parts).encode("utf-8")

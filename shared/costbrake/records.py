@@ -1,0 +1,164 @@
+"""Plain records the data-access layer returns and the domain logic works with (no PynamoDB types)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+
+class SwitchState(StrEnum):
+    ON = "on"
+    DOWNGRADE = "downgrade"
+    OFF = "off"
+
+
+class OverCap(StrEnum):
+    """What happens to a request asking for more output tokens than its feature's cap."""
+
+    CLAMP = "clamp"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Spend limits in USD per UTC window and a request rate; None means "no limit at this level"."""
+
+    hour_usd: Decimal | None = None
+    day_usd: Decimal | None = None
+    month_usd: Decimal | None = None
+    rpm: int | None = None
+
+    def overridden_by(self, other: Limits) -> Limits:
+        return Limits(
+            hour_usd=other.hour_usd if other.hour_usd is not None else self.hour_usd,
+            day_usd=other.day_usd if other.day_usd is not None else self.day_usd,
+            month_usd=other.month_usd if other.month_usd is not None else self.month_usd,
+            rpm=other.rpm if other.rpm is not None else self.rpm,
+        )
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str  # short, non-secret identifier (prefix of the hash) used in records and logs
+    user_id: str | None  # set for user keys: the key is bound to this end user
+    service: bool  # a service key may name the end user in the request
+    default_feature: str | None = None
+    month_usd: Decimal | None = None
+    revoked: bool = False
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class UserProfile:
+    user_id: str
+    tier: str
+    overrides: Limits = field(default_factory=Limits)
+    blocked_until: datetime | None = None
+    blocked_reason: str = ""
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    limits: Limits
+
+
+@dataclass(frozen=True)
+class Feature:
+    name: str
+    state: SwitchState = SwitchState.ON
+    reason: str = ""
+    default_max_output_tokens: int = 4096
+    max_output_tokens: int = 4096
+    over_cap: OverCap = OverCap.CLAMP
+    max_input_tokens: int = 32_000
+    month_usd: Decimal | None = None
+    shards: int = 1
+
+    def switched(self, state: SwitchState, reason: str) -> Feature:
+        return replace(self, state=state, reason=reason)
+
+
+@dataclass(frozen=True)
+class GlobalBudget:
+    month_usd: Decimal
+    shards: int
+
+
+@dataclass(frozen=True)
+class SettingsSnapshot:
+    """Operator settings that change rarely and are cached by warm gateways for a few seconds."""
+
+    tiers: dict[str, Tier]
+    features: dict[str, Feature]
+    global_budget: GlobalBudget | None  # None: use the deployment's parameter
+
+
+@dataclass(frozen=True)
+class CounterRef:
+    """One spend (or request-rate) counter: a scope in a UTC window, optionally one shard of it."""
+
+    scope: str  # e.g. "user#alice", "feature#chat", "global", "key#3f2a9c"
+    window: str  # e.g. "h#2026-11-24T06", "d#2026-11-24", "m#2026-11", "rpm#2026-11-24T06:52"
+    shard: int | None = None
+
+    @property
+    def pk(self) -> str:
+        return f"ctr#{self.scope}" if self.shard is None else f"ctr#{self.scope}#{self.shard}"
+
+
+@dataclass(frozen=True)
+class Charge:
+    """Reserve ``amount`` on ``counter`` only if the counter stays within ``limit``."""
+
+    counter: CounterRef
+    limit: Decimal
+    amount: Decimal
+    expires_at: int  # epoch seconds after which the counter item may be deleted (TTL)
+
+
+@dataclass(frozen=True)
+class RateCharge:
+    counter: CounterRef
+    limit: int
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class CounterState:
+    committed: Decimal  # settled spend plus open reservations: what limits are checked against
+    spent: Decimal  # settled spend only
+    calls: int
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    request_id: str
+    timestamp: datetime
+    user_id: str
+    feature: str
+    key_id: str
+    provider: str
+    model_requested: str
+    model: str  # the model that served (or would have served)
+    status: str  # "ok" | "error"
+    http_status: int
+    cost_usd: Decimal
+    reserved_usd: Decimal
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    reasoning_tokens: int
+    estimated_input_tokens: int
+    max_output_tokens: int
+    usage_estimated: bool
+    finish_reason: str | None
+    truncated: bool
+    stream: bool
+    downgraded_from: str | None
+    system_prompt_sha256: str | None
+    latency_ms: int
+    error: str | None = None

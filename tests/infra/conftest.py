@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from costbrake.local.template import load_template
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE_PATH = REPO_ROOT / "template.yaml"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def template() -> dict[str, Any]:
+    return load_template(TEMPLATE_PATH)
+
+
+@pytest.fixture(scope="session")
+def sam_executable() -> str:
+    """The SAM CLI: $COSTBRAKE_SAM, else `sam` on PATH. Missing is a failure, never a skip."""
+    configured = os.environ.get("COSTBRAKE_SAM")
+    if configured:
+        if not Path(configured).is_file():
+            pytest.fail(f"COSTBRAKE_SAM={configured} does not exist; run `make tools` to install the SAM CLI")
+        return configured
+    found = shutil.which("sam")
+    if found is None:
+        pytest.fail("SAM CLI not found (set COSTBRAKE_SAM or put `sam` on PATH); run `make tools` to install it")
+    return found
+
+
+@pytest.fixture(scope="session")
+def run_sam(sam_executable: str) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Runs the SAM CLI in the repository, offline-friendly: no telemetry, a fixed region, no AWS account."""
+
+    def run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        env = {
+            **{name: value for name, value in os.environ.items() if name != "AWS_PROFILE"},
+            "SAM_CLI_TELEMETRY": "0",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+        return subprocess.run(
+            [sam_executable, *args],
+            cwd=REPO_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run

@@ -1,0 +1,87 @@
+"""The local stack over HTTP: official SDKs → local API gateway → handler → moto server / mock provider."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+
+import anthropic
+import httpx
+import openai
+import pytest
+from costbrake.local.mock_provider import MockProvider
+from costbrake.local.stack import LocalStack
+from costbrake.operations import create_key, set_user_limits
+from costbrake.records import Limits
+
+# Short provider timeout so the timeout test is quick; the cache is short so switch flips land fast.
+STACK_SETTINGS = {
+    "provider_timeout_seconds": 2.0,
+    "settings_cache_seconds": 1.0,
+    "global_month_usd": Decimal("100000"),
+}
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(settings_overrides=STACK_SETTINGS) as running:
+        yield running
+
+
+@pytest.fixture
+def mock(stack: LocalStack) -> MockProvider:
+    assert stack.mock_provider is not None, "the integration stack runs against the mock provider"
+    return stack.mock_provider
+
+
+@pytest.fixture
+def user_id() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def make_key(stack: LocalStack) -> Callable[..., str]:
+    def make(
+        user: str | None = None, *, service: bool = False, feature: str | None = None, limits: Limits | None = None
+    ) -> str:
+        assert stack.ledger is not None
+        new = create_key(stack.ledger, stack.clock, user_id=user, tier="free", service=service, feature=feature)
+        if user and limits:
+            set_user_limits(stack.ledger, user, limits)
+        return new.secret
+
+    return make
+
+
+class RequestLog:
+    """Counts the HTTP requests an SDK sends (to prove it did not retry)."""
+
+    def __init__(self) -> None:
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> None:
+        self.requests.append(request)
+
+
+@pytest.fixture
+def request_log() -> RequestLog:
+    return RequestLog()
+
+
+@pytest.fixture
+def openai_client(stack: LocalStack, request_log: RequestLog) -> Callable[..., openai.OpenAI]:
+    def make(key: str, max_retries: int = 2) -> openai.OpenAI:
+        http = httpx.Client(event_hooks={"request": [request_log]})
+        return openai.OpenAI(base_url=f"{stack.url}/v1", api_key=key, max_retries=max_retries, http_client=http)
+
+    return make
+
+
+@pytest.fixture
+def anthropic_client(stack: LocalStack, request_log: RequestLog) -> Callable[..., anthropic.Anthropic]:
+    def make(key: str, max_retries: int = 2) -> anthropic.Anthropic:
+        http = httpx.Client(event_hooks={"request": [request_log]})
+        return anthropic.Anthropic(base_url=stack.url, api_key=key, max_retries=max_retries, http_client=http)
+
+    return make

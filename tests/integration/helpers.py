@@ -1,0 +1,42 @@
+"""Assertions shared by the integration tests."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from costbrake.local.stack import LocalStack
+from costbrake.policy import budget_status
+from costbrake.pricing import PriceTable
+
+
+def hand_priced(model: str, input_tokens: int, output_tokens: int) -> Decimal:
+    """Cost from the price table's per-token rates, for calls without cache or long context."""
+    rates = PriceTable.default().get(model).rates
+    return rates.input * input_tokens + rates.output * output_tokens
+
+
+def user_windows(stack: LocalStack, user_id: str) -> list[dict[str, str]]:
+    assert stack.ledger is not None and stack.settings is not None
+    status = budget_status(stack.ledger, stack.settings, stack.clock.now(), user_id, "default", None)
+    return [w for w in status["windows"] if w["scope"] == f"user {user_id}"]
+
+
+def assert_nothing_spent_or_held(stack: LocalStack, user_id: str) -> None:
+    for window in user_windows(stack, user_id):
+        assert Decimal(window["spent_usd"]) == 0, window
+        assert Decimal(window["reserved_usd"]) == 0, window
+    assert not open_reservations_of(stack, user_id)
+
+
+def open_reservations_of(stack: LocalStack, user_id: str) -> list[str]:
+    assert stack.ledger is not None
+    return [
+        res.request_id
+        for res in stack.ledger.open_reservations()
+        if any(pk == f"ctr#user#{user_id}" for pk, _, _ in res.charges)
+    ]
+
+
+def calls_of(stack: LocalStack, user_id: str) -> list:
+    assert stack.ledger is not None
+    return [record for record in stack.ledger.scan_calls() if record.user_id == user_id]

@@ -1,0 +1,84 @@
+"""Provider failures refund and are recorded; an unreachable ledger refuses before anything is sent."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import httpx
+import openai
+import pytest
+from costbrake.config import Settings
+from costbrake.dal import Ledger
+from costbrake.gateway import api
+from costbrake.gateway.service import Gateway, ProviderKeys
+from costbrake.local.lambda_gateway import LocalApiGateway
+from costbrake.pricing import PriceTable
+from helpers import assert_nothing_spent_or_held, calls_of
+
+PROMPT = [{"role": "user", "content": "hello"}]
+
+
+def test_given_provider_500_when_called_then_502_refund_and_error_record(stack, make_key, openai_client, mock, user_id):
+    client = openai_client(make_key(user_id), max_retries=0)
+    mock.fail_next(500)
+
+    with pytest.raises(openai.InternalServerError) as failed:
+        client.chat.completions.create(model="gpt-4o", messages=PROMPT, max_tokens=100)
+
+    assert failed.value.status_code == 502
+    assert_nothing_spent_or_held(stack, user_id)
+    (record,) = calls_of(stack, user_id)
+    assert (record.status, record.http_status, record.cost_usd) == ("error", 500, Decimal(0))
+    assert record.reserved_usd > 0
+
+
+def test_given_provider_timeout_when_called_then_504_refund_and_error_record(
+    stack, make_key, anthropic_client, mock, user_id
+):
+    import anthropic
+
+    client = anthropic_client(make_key(user_id), max_retries=0)
+    mock.delay_next(stack.settings.provider_timeout_seconds + 1.5)
+
+    with pytest.raises(anthropic.APIStatusError) as failed:
+        client.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=PROMPT)
+
+    assert failed.value.status_code == 504
+    assert failed.value.body["error"]["type"] == "api_error"
+    assert_nothing_spent_or_held(stack, user_id)
+    (record,) = calls_of(stack, user_id)
+    assert (record.status, record.http_status) == ("error", 504)
+
+
+def test_given_unreachable_ledger_when_called_then_503_and_nothing_sent_upstream(stack, make_key, mock, user_id):
+    key = make_key(user_id)
+    dead = Settings(
+        **{**stack.settings.model_dump(), "dynamodb_endpoint_url": "http://127.0.0.1:9", "settings_cache_seconds": 0}
+    )
+    broken = Gateway(dead, Ledger(dead), PriceTable.default(), stack.clock, ProviderKeys(dead))
+    local = LocalApiGateway(lambda event, context: _handle_with(broken, event, context))
+    local.start()
+    upstream_before = len(mock.requests)
+    try:
+        response = httpx.post(
+            f"{local.url}/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": PROMPT, "max_tokens": 5},
+            headers={"x-api-key": key},
+            timeout=30,
+        )
+    finally:
+        local.stop()
+        Ledger(stack.settings)  # re-bind the models to the live stack
+
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "ledger_unavailable"
+    assert len(mock.requests) == upstream_before
+
+
+def _handle_with(gateway, event, context):
+    previous = api.current_gateway()
+    api.use_gateway(gateway)
+    try:
+        return api.lambda_handler(event, context)
+    finally:
+        api.use_gateway(previous)

@@ -1,0 +1,60 @@
+"""Every sample event in events/ (for `sam local invoke`) runs through the gateway handler."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from costbrake.gateway import api
+from costbrake.gateway.service import Gateway, ProviderKeys
+from costbrake.local.lambda_gateway import LambdaContext
+from costbrake.local.mock_provider import MockProvider
+from costbrake.operations import create_key, seed_defaults
+from costbrake.pricing import PriceTable
+
+EVENTS = sorted((Path(__file__).resolve().parents[2] / "events").glob("*.json"))
+SAMPLE_KEY = "cb-sample-events-key"
+
+
+@pytest.fixture
+def handler_gateway(ledger, settings, clock) -> Iterator[MockProvider]:
+    with MockProvider() as mock:
+        local = settings.model_copy(update={"openai_base_url": mock.base_url, "anthropic_base_url": mock.base_url})
+        seed_defaults(ledger, clock, local)
+        create_key(ledger, clock, user_id="sample-user", tier="free", service=False, feature="chat", secret=SAMPLE_KEY)
+        keys = ProviderKeys(local)
+        keys._keys = {"openai": "mock", "anthropic": "mock"}
+        api.use_gateway(Gateway(local, ledger, PriceTable.default(), clock, keys))
+        yield mock
+        api.use_gateway(None)
+
+
+def test_given_events_folder_then_every_route_has_a_sample():
+    assert {(json.loads(p.read_text())["httpMethod"], json.loads(p.read_text())["path"]) for p in EVENTS} == {
+        ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/messages"),
+        ("GET", "/v1/models"),
+        ("GET", "/v1/budget"),
+    }
+
+
+@pytest.mark.parametrize("event_file", EVENTS, ids=[p.stem for p in EVENTS])
+def test_given_sample_event_when_handled_then_200_with_the_routes_answer(handler_gateway, event_file):
+    event = json.loads(event_file.read_text())
+    context = LambdaContext("costbrake-gateway", "sample", 40, time.monotonic())
+
+    response = api.lambda_handler(event, context)
+
+    assert response["statusCode"] == 200, response["body"]
+    body = response["body"]
+    if json.loads(event["body"] or "{}").get("stream"):
+        assert response["headers"]["Content-Type"].startswith("text/event-stream")
+        assert body.startswith(("data: ", "event: "))
+    else:
+        assert json.loads(body)
+    if event["httpMethod"] == "POST":
+        assert response["headers"]["x-costbrake-cost-usd"]
+        assert len(handler_gateway.requests) == 1

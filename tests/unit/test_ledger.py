@@ -1,0 +1,153 @@
+"""The ledger's reserve/settle transactions against moto in-process."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from costbrake.dal import ChargesRefused, Ledger
+from costbrake.dal.ledger import ReservationInfo
+from costbrake.errors import LedgerUnavailable
+from costbrake.local.faults import ConflictInjector
+from costbrake.records import CallRecord, Charge, CounterRef, RateCharge
+
+NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
+HOUR = CounterRef("user#alice", "h#2026-11-24T10")
+GLOBAL = CounterRef("global", "m#2026-11", shard=3)
+
+
+def info(request_id: str) -> ReservationInfo:
+    return ReservationInfo(request_id, "alice", "chat", "gpt-4o", NOW, int(NOW.timestamp()) + 120)
+
+
+def charges(amount: str, limit: str = "1") -> list[Charge]:
+    return [
+        Charge(HOUR, Decimal(limit), Decimal(amount), 2_000_000_000),
+        Charge(GLOBAL, Decimal("100"), Decimal(amount), 2_000_000_000),
+    ]
+
+
+def record(request_id: str, cost: Decimal) -> CallRecord:
+    return CallRecord(
+        request_id=request_id,
+        timestamp=NOW,
+        user_id="alice",
+        feature="chat",
+        key_id="k",
+        provider="openai",
+        model_requested="gpt-4o",
+        model="gpt-4o",
+        status="ok",
+        http_status=200,
+        cost_usd=cost,
+        reserved_usd=Decimal("0.4"),
+        input_tokens=10,
+        output_tokens=20,
+        cache_read_tokens=0,
+        cache_write_tokens=0,
+        reasoning_tokens=0,
+        estimated_input_tokens=12,
+        max_output_tokens=100,
+        usage_estimated=False,
+        finish_reason="stop",
+        truncated=False,
+        stream=False,
+        downgraded_from=None,
+        system_prompt_sha256=None,
+        latency_ms=5,
+    )
+
+
+def test_given_room_when_reserved_then_counters_and_reservation_hold_the_amount(ledger: Ledger):
+    ledger.reserve(info("r1"), charges("0.4"), None, 0)
+
+    counters = ledger.get_counters([HOUR, GLOBAL])
+    assert counters[HOUR].committed == counters[GLOBAL].committed == Decimal("0.4")
+    assert counters[HOUR].spent == 0
+    assert [r.request_id for r in ledger.open_reservations()] == ["r1"]
+
+
+def test_given_reservation_that_would_pass_limit_when_reserved_then_refused_naming_the_counter(ledger: Ledger):
+    ledger.reserve(info("r1"), charges("0.7"), None, 0)
+
+    with pytest.raises(ChargesRefused) as refused:
+        ledger.reserve(info("r2"), charges("0.4"), None, 0)
+
+    assert refused.value.refused == [HOUR]
+    assert ledger.get_counters([HOUR])[HOUR].committed == Decimal("0.7")  # nothing of r2 applied
+    assert [r.request_id for r in ledger.open_reservations()] == ["r1"]
+
+
+def test_given_exact_fit_when_reserved_then_accepted(ledger: Ledger):
+    ledger.reserve(info("r1"), charges("0.6"), None, 0)
+    ledger.reserve(info("r2"), charges("0.4"), None, 0)
+
+    assert ledger.get_counters([HOUR])[HOUR].committed == Decimal("1.0")
+
+
+def test_given_reservation_when_settled_then_actual_replaces_reserved_and_record_is_written(ledger: Ledger):
+    ledger.reserve(info("r1"), charges("0.4"), None, 0)
+
+    ledger.settle("r1", charges("0.4"), Decimal("0.123456789"), record("r1", Decimal("0.123456789")))
+
+    state = ledger.get_counters([HOUR])[HOUR]
+    assert (state.committed, state.spent, state.calls) == (Decimal("0.123456789"), Decimal("0.123456789"), 1)
+    assert ledger.get_call("r1").cost_usd == Decimal("0.123456789")
+    assert ledger.open_reservations() == []
+
+
+def test_given_settled_call_when_settled_again_then_charged_once(ledger: Ledger):
+    ledger.reserve(info("r1"), charges("0.4"), None, 0)
+    ledger.settle("r1", charges("0.4"), Decimal("0.1"), record("r1", Decimal("0.1")))
+
+    ledger.settle("r1", charges("0.4"), Decimal("0.1"), record("r1", Decimal("0.1")))
+
+    state = ledger.get_counters([HOUR])[HOUR]
+    assert (state.committed, state.spent, state.calls) == (Decimal("0.1"), Decimal("0.1"), 1)
+
+
+def test_given_reservation_already_released_when_settled_then_full_actual_is_charged(ledger: Ledger):
+    ledger.reserve(info("r1"), charges("0.4"), None, 0)
+    # What the sweeper does with an expired reservation: return its amount and delete it.
+    ledger.settle("r1", charges("0.4"), Decimal(0), record("sweep-r1", Decimal(0)))
+    assert ledger.get_counters([HOUR])[HOUR].committed == 0
+
+    ledger.settle("r1", charges("0.4"), Decimal("0.25"), record("r1", Decimal("0.25")))
+
+    state = ledger.get_counters([HOUR])[HOUR]
+    assert (state.committed, state.spent) == (Decimal("0.25"), Decimal("0.25"))
+    assert ledger.get_call("r1").cost_usd == Decimal("0.25")
+
+
+def test_given_rate_limit_when_requests_exceed_it_then_refused(ledger: Ledger):
+    minute = CounterRef("user#alice", "rpm#2026-11-24T10:30")
+    rate = RateCharge(minute, 2, 2_000_000_000)
+    ledger.reserve(info("r1"), charges("0"), rate, 0)
+    ledger.reserve(info("r2"), charges("0"), rate, 0)
+
+    with pytest.raises(ChargesRefused) as refused:
+        ledger.reserve(info("r3"), charges("0"), rate, 0)
+
+    assert refused.value.refused == [minute]
+
+
+def test_given_throttling_on_every_attempt_when_reserving_then_bounded_retries_then_unavailable(ledger: Ledger):
+    injector = ConflictInjector(hold_seconds=0, throttle_every=1).install(ledger.client)
+
+    with pytest.raises(LedgerUnavailable):
+        ledger.reserve(info("r1"), charges("0.1"), None, 0)
+
+    assert ledger.stats.retries == ledger._settings.transaction_attempts - 1
+    assert injector.throttles == ledger._settings.transaction_attempts
+    assert ledger.open_reservations() == []
+
+
+def test_given_one_throttled_attempt_when_reserving_then_the_retry_goes_through(ledger: Ledger):
+    ConflictInjector(hold_seconds=0, throttle_every=2).install(ledger.client)
+    ledger.reserve(info("r0"), charges("0.1"), None, 0)  # transaction 1 passes
+
+    ledger.reserve(info("r1"), charges("0.1"), None, 0)  # transaction 2 throttled, 3 passes
+
+    assert ledger.stats.retries == 1
+    assert ledger.get_counters([HOUR])[HOUR].committed == Decimal("0.2")
