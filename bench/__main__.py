@@ -1,6 +1,7 @@
 """`make bench`: the figures the issues ask for (ratios and counts are stable; absolute times are noisy)."""
 
-from bench import estimator, gateway
+import bench.estimator as estimator
+import bench.gateway as gateway
 
 
 def main() -> None:

@@ -102,7 +102,7 @@ def contention(stack: LocalStack, concurrency: int, calls: int) -> dict[str, flo
     ]
     stats = stack.ledger.stats
     before = (stats.transactions, stats.conflicts, stats.retries)
-    injector = ConflictInjector(hold_seconds=0.004).install(stack.ledger.client)
+    injector = ConflictInjector(hold_seconds=0.01).install(stack.ledger.client)
     statuses: list[int] = []
     lock = threading.Lock()
 

@@ -77,9 +77,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=6_000_000, gt=0)
 
     # Bounded, jittered retry of TransactionConflict / throttling.
-    transaction_attempts: int = Field(default=6, ge=1, le=20)
+    # A settle gets settle_attempt_factor times as many tries: the provider has answered and the money is spent.
+    transaction_attempts: int = Field(default=10, ge=1, le=50)
+    settle_attempt_factor: int = Field(default=3, ge=1, le=10)
     transaction_backoff_base_seconds: float = Field(default=0.01, gt=0)
-    transaction_backoff_cap_seconds: float = Field(default=0.25, gt=0)
+    transaction_backoff_cap_seconds: float = Field(default=0.2, gt=0)
 
     @model_validator(mode="after")
     def _time_limits_nest(self) -> Settings:

@@ -72,18 +72,19 @@ class LimitExceeded(CostbrakeError):
     status = 429
     anthropic_type = "rate_limit_error"
 
-    def __init__(self, message: str, *, retry_after: int, scope: str, window: str) -> None:
+    def __init__(self, message: str, *, retry_after: int, scope: str, window: str, should_retry: bool = False) -> None:
         super().__init__(message)
         self.retry_after = max(1, retry_after)
         self.scope = scope
         self.window = window
+        self.should_retry = should_retry
 
     @property
     def headers(self) -> dict[str, str]:
         return {
             "Retry-After": str(self.retry_after),
             # The SDKs retry 429s by default; a spent budget does not come back in seconds.
-            "x-should-retry": "false",
+            "x-should-retry": "true" if self.should_retry else "false",
             "x-costbrake-limit-scope": self.scope,
             "x-costbrake-limit-window": self.window,
         }

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Context, Decimal, DivisionByZero, Inexact, InvalidOperation, Overflow, localcontext
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from costbrake.errors import UnknownModel
@@ -233,7 +233,7 @@ class PriceTable:
 
 @cache
 def _packaged_table() -> PriceTable:
-    raw = resources.files("costbrake").joinpath("data", "prices.json").read_text(encoding="utf-8")
+    raw = (Path(__file__).parent / "data" / "prices.json").read_text(encoding="utf-8")
     return PriceTable.from_dict(json.loads(raw))
 
 

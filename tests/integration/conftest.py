@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import anthropic
-import httpx
+import httpx2 as httpx
 import openai
 import pytest
 from costbrake.local.mock_provider import MockProvider

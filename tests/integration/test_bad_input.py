@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
-import httpx
+import httpx2 as httpx
 import pytest
 from costbrake.operations import default_feature
 from costbrake.records import OverCap
@@ -108,6 +109,7 @@ def test_given_absurd_max_tokens_on_refusing_feature_then_400_and_nothing_spent(
         type(feature)(**{**feature.__dict__, "over_cap": OverCap.REFUSE}), "pytest", stack.clock.now()
     )
     key = make_key(user_id, feature=feature.name)
+    time.sleep(stack.settings.settings_cache_seconds)  # warm gateways pick up new settings within this
     upstream_before = len(mock.requests)
 
     response = httpx.post(

@@ -98,6 +98,7 @@ def test_given_feature_in_downgrade_when_sonnet_requested_then_haiku_serves_and_
     feature = f"feat-{uuid.uuid4().hex[:8]}"
     client = anthropic_client(make_key(user_id, feature=feature))
     set_switch(stack.ledger, stack.clock, stack.settings, feature, SwitchState.DOWNGRADE, "95% of budget", "pytest")
+    time.sleep(stack.settings.settings_cache_seconds)  # a flip reaches warm gateways within their cache time
 
     raw = client.messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=40, messages=PROMPT)
     message = raw.parse()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import httpx
+import httpx2 as httpx
 import openai
 import pytest
 from costbrake.config import Settings

@@ -30,7 +30,27 @@ def test_given_user_key_when_openai_sdk_completes_then_cost_header_matches_price
     assert not open_reservations_of(stack, user_id)
 
 
-def test_given_stream_when_openai_sdk_streams_then_usage_arrives_and_is_priced(
+def test_given_stream_with_include_usage_when_openai_sdk_streams_then_usage_arrives_and_is_priced(
+    stack, make_key, openai_client, user_id
+):
+    client = openai_client(make_key(user_id))
+
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o", messages=PROMPT, max_tokens=60, stream=True, stream_options={"include_usage": True}
+    ) as response:
+        request_id = response.headers["x-costbrake-request-id"]
+        cost = Decimal(response.headers["x-costbrake-cost-usd"])
+        chunks = list(response.parse())
+
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    usage = chunks[-1].usage
+    assert text and usage is not None
+    assert cost == hand_priced("gpt-4o", usage.prompt_tokens, usage.completion_tokens)
+    record = stack.ledger.get_call(request_id)
+    assert record.stream and record.cost_usd == cost and not record.usage_estimated
+
+
+def test_given_plain_stream_when_openai_sdk_streams_then_gateway_still_prices_it_from_upstream_usage(
     stack, make_key, openai_client, user_id, mock
 ):
     client = openai_client(make_key(user_id))
@@ -39,16 +59,13 @@ def test_given_stream_when_openai_sdk_streams_then_usage_arrives_and_is_priced(
         model="gpt-4o", messages=PROMPT, max_tokens=60, stream=True
     ) as response:
         request_id = response.headers["x-costbrake-request-id"]
-        cost = Decimal(response.headers["x-costbrake-cost-usd"])
         chunks = list(response.parse())
 
-    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
-    usage = chunks[-1].usage
-    assert text and usage is not None  # the gateway asked upstream for include_usage
-    assert mock.requests[-1].body["stream_options"] == {"include_usage": True}
-    assert cost == hand_priced("gpt-4o", usage.prompt_tokens, usage.completion_tokens)
+    assert mock.requests[-1].body["stream_options"] == {"include_usage": True}  # asked upstream anyway
+    assert all(chunk.choices for chunk in chunks)  # the usage-only chunk the client did not ask for is not passed on
     record = stack.ledger.get_call(request_id)
-    assert record.stream and record.cost_usd == cost and not record.usage_estimated
+    assert record.output_tokens > 0 and not record.usage_estimated
+    assert record.cost_usd == hand_priced("gpt-4o", record.input_tokens, record.output_tokens)
 
 
 def test_given_user_key_when_anthropic_sdk_creates_message_then_cost_matches_price_table(

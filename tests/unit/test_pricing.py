@@ -111,7 +111,7 @@ def test_given_packaged_table_when_listed_then_every_design_model_is_priced_and_
     assert names == sorted(names)
 
 
-def test_given_packaged_json_when_read_then_every_price_is_a_string(table: PriceTable) -> None:
+def test_given_packaged_json_when_read_then_every_price_is_a_string() -> None:
     from importlib import resources
 
     raw = json.loads(resources.files("costbrake").joinpath("data", "prices.json").read_text(encoding="utf-8"))

@@ -55,6 +55,20 @@ SWEEP_BUCKETS = 10
 CALL_RECORD_RETENTION_SECONDS = 400 * 86_400
 
 
+class LedgerContention(LedgerUnavailable):
+    """Retries ran out while other transactions kept holding these items (by transaction index)."""
+
+    def __init__(self, message: str, contended: set[int]) -> None:
+        super().__init__(message)
+        self.contended = contended
+
+
+class ReservationContended(LedgerUnavailable):
+    def __init__(self, message: str, contended: Sequence[CounterRef]) -> None:
+        super().__init__(message)
+        self.contended = list(contended)
+
+
 class ChargesRefused(Exception):
     """The reserve transaction was cancelled because these counters would pass their limits."""
 
@@ -264,7 +278,11 @@ class Ledger:
                 )
                 refs.append(rate.counter)
 
-        failed = self._transact(build, token=f"{info.request_id}r{attempt}")
+        try:
+            failed = self._transact(build, token=f"{info.request_id}r{attempt}")
+        except LedgerContention as busy:
+            contended = [ref for index, ref in enumerate(refs) if index in busy.contended and ref is not None]
+            raise ReservationContended(busy.message, contended) from busy
         if failed:
             refused = [ref for index, ref in enumerate(refs) if index in failed and ref is not None]
             raise ChargesRefused(refused)
@@ -292,20 +310,24 @@ class Ledger:
                     ],
                 )
 
-        failed = self._transact(lambda tx: build(tx, reservation_open=True), token=f"{request_id}s")
+        attempts = self._settings.transaction_attempts * self._settings.settle_attempt_factor
+        failed = self._transact(lambda tx: build(tx, reservation_open=True), token=f"{request_id}s", attempts=attempts)
         if not failed:
             return
         if 1 in failed:  # the call record exists: an earlier attempt of this settle went through
             return
         # The reservation is gone (released by the sweeper): charge the actual cost in full.
-        late_failed = self._transact(lambda tx: build(tx, reservation_open=False), token=f"{request_id}l")
+        late_failed = self._transact(
+            lambda tx: build(tx, reservation_open=False), token=f"{request_id}l", attempts=attempts
+        )
         if late_failed and 0 not in late_failed:
             raise LedgerUnavailable(f"settle of {request_id} was refused: {sorted(late_failed)}")
 
-    def _transact(self, build: Callable[[TransactWrite], None], token: str) -> set[int]:
+    def _transact(self, build: Callable[[TransactWrite], None], token: str, attempts: int | None = None) -> set[int]:
         """Run a transaction with bounded, jittered retries; return the indexes refused by a condition."""
         settings = self._settings
-        for attempt in range(settings.transaction_attempts):
+        attempts = attempts or settings.transaction_attempts
+        for attempt in range(attempts):
             with self._stats_lock:
                 self.stats.transactions += 1
             try:
@@ -320,9 +342,14 @@ class Ledger:
                 retriable = any(code in RETRIABLE_REASONS for code in reasons) or (
                     error.cause_response_code in RETRIABLE_ERRORS
                 )
-                if not retriable or attempt + 1 == settings.transaction_attempts:
+                if not retriable:
                     raise LedgerUnavailable(
-                        f"The budget ledger did not accept the transaction ({error.cause_response_code})."
+                        f"The budget ledger did not accept the transaction ({error.cause_response_code}: {reasons})."
+                    ) from error
+                if attempt + 1 == attempts:
+                    contended = {index for index, code in enumerate(reasons) if code in RETRIABLE_REASONS}
+                    raise LedgerContention(
+                        f"The budget ledger stayed busy after {attempts} attempts ({reasons}).", contended
                     ) from error
                 with self._stats_lock:
                     if "TransactionConflict" in reasons:

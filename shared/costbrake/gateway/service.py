@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 from costbrake.budgets import BudgetLine, budget_lines, rate_charge
 from costbrake.clock import Clock
 from costbrake.config import Settings
-from costbrake.dal import ChargesRefused, Ledger
+from costbrake.dal import ChargesRefused, Ledger, ReservationContended
 from costbrake.dal.ledger import ReservationInfo
 from costbrake.errors import (
     AuthenticationFailed,
@@ -394,6 +394,17 @@ class Gateway:
             try:
                 self.ledger.reserve(info, charges, rate[0] if rate else None, attempt)
                 return view, charges
+            except ReservationContended as busy:
+                if busy.contended and all(ref.scope == f"user#{user_id}" for ref in busy.contended):
+                    # Only this user's own counters stayed busy: the user sends more at once than they can take.
+                    raise RateLimited(
+                        f"Too many concurrent requests for user '{user_id}'; retry shortly.",
+                        retry_after=1,
+                        scope="user",
+                        window="concurrency",
+                        should_retry=True,
+                    ) from busy
+                raise
             except ChargesRefused as refused:
                 attempt += 1
                 blocking = self._blocking_line(refused, lines, shard_order, rate)

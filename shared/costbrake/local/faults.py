@@ -19,22 +19,29 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 _OPERATION = "dynamodb.TransactWriteItems"
 
 
-def _item_keys(params: dict[str, Any]) -> set[str]:
-    keys = set()
+def _item_keys(params: dict[str, Any]) -> list[str]:
+    keys = []
     for entry in params.get("TransactItems", []):
         for action, body in entry.items():
             key = body.get("Key") if action != "Put" else body.get("Item", {})
             ident = {name: key[name] for name in ("pk", "sk", "request_id") if name in key}
-            keys.add(body["TableName"] + json.dumps(ident, sort_keys=True))
+            keys.append(body["TableName"] + json.dumps(ident, sort_keys=True))
     return keys
 
 
 class ConflictInjector:
-    def __init__(self, hold_seconds: float = 0.004, throttle_every: int = 0) -> None:
+    """Each transaction is "in progress" on its items for ``hold_seconds`` from when it is sent (as a real
+    transaction is on the server); another transaction touching one of those items meanwhile is cancelled.
+
+    The hold is timed from the send, not until the response, because the local moto server queues requests
+    behind one lock: that queueing is an artefact of the emulator, not time DynamoDB would hold the items.
+    """
+
+    def __init__(self, hold_seconds: float = 0.01, throttle_every: int = 0) -> None:
         self.hold_seconds = hold_seconds
         self.throttle_every = throttle_every
         self._lock = threading.Lock()
-        self._held: dict[str, int] = {}
+        self._held_until: dict[str, float] = {}
         self.transactions = 0
         self.conflicts = 0
         self.throttles = 0
@@ -44,7 +51,6 @@ class ConflictInjector:
         events = client.meta.events
         events.register(f"before-parameter-build.{_OPERATION}", self._remember_keys, unique_id="cb-conflicts-keys")
         events.register(f"before-call.{_OPERATION}", self._maybe_conflict, unique_id="cb-conflicts-call")
-        events.register(f"after-call.{_OPERATION}", self._release, unique_id="cb-conflicts-release")
         self._client = client
         return self
 
@@ -54,45 +60,33 @@ class ConflictInjector:
         events = self._client.meta.events
         events.unregister(f"before-parameter-build.{_OPERATION}", unique_id="cb-conflicts-keys")
         events.unregister(f"before-call.{_OPERATION}", unique_id="cb-conflicts-call")
-        events.unregister(f"after-call.{_OPERATION}", unique_id="cb-conflicts-release")
         self._client = None
 
     def _remember_keys(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["costbrake_keys"] = _item_keys(params)
 
     def _maybe_conflict(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        keys: set[str] = context.get("costbrake_keys", set())
+        keys: list[str] = context.get("costbrake_keys", [])
+        now = time.monotonic()
         with self._lock:
             self.transactions += 1
             if self.throttle_every and self.transactions % self.throttle_every == 0:
                 self.throttles += 1
-                return _cancelled(len(keys), "ThrottlingError")
-            if any(key in self._held for key in keys):
+                return _cancelled(["ThrottlingError"] * len(keys))
+            held = [self._held_until.get(key, 0.0) > now for key in keys]
+            if any(held):
                 self.conflicts += 1
-                return _cancelled(len(keys), "TransactionConflict")
+                # As DynamoDB does: the reason names the items another transaction holds, "None" the others.
+                return _cancelled(["TransactionConflict" if busy else "None" for busy in held])
             for key in keys:
-                self._held[key] = self._held.get(key, 0) + 1
-            context["costbrake_held"] = keys
-        time.sleep(self.hold_seconds)  # the transaction is "in progress" on its items meanwhile
+                self._held_until[key] = now + self.hold_seconds
         return None
 
-    def _release(self, context: dict[str, Any], **_: Any) -> None:
-        keys = context.pop("costbrake_held", None)
-        if not keys:
-            return
-        with self._lock:
-            for key in keys:
-                left = self._held[key] - 1
-                if left:
-                    self._held[key] = left
-                else:
-                    del self._held[key]
 
-
-def _cancelled(items: int, code: str) -> tuple[AWSResponse, dict[str, Any]]:
-    reasons = [{"Code": code, "Message": f"injected {code}"}] * max(1, items)
+def _cancelled(codes: list[str]) -> tuple[AWSResponse, dict[str, Any]]:
+    reasons = [{"Code": code, "Message": f"injected {code}"} if code != "None" else {"Code": "None"} for code in codes]
     parsed = {
-        "Error": {"Code": "TransactionCanceledException", "Message": f"Transaction cancelled ({code}, injected)"},
+        "Error": {"Code": "TransactionCanceledException", "Message": f"Transaction cancelled {codes} (injected)"},
         "CancellationReasons": reasons,
         "ResponseMetadata": {"HTTPStatusCode": 400, "HTTPHeaders": {}},
     }

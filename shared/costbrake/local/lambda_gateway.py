@@ -69,6 +69,11 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
     }
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # API Gateway accepts bursts; a backlog of 5 would reset concurrent clients
+
+
 class LocalApiGateway:
     """Serves ``handler`` on 127.0.0.1:port; each HTTP request becomes one Lambda invocation."""
 
@@ -76,8 +81,7 @@ class LocalApiGateway:
         self._handler = handler
         self._stage = stage
         self._timeout = timeout_seconds
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._request_handler())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", port), self._request_handler())
         self._thread: threading.Thread | None = None
 
     @property

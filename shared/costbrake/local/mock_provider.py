@@ -364,6 +364,7 @@ _ANTHROPIC_COUNT_FIELDS = (
 
 class _MockServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # bursts of concurrent test calls must queue, not be reset
 
     def __init__(self, address: tuple[str, int], mock: MockProvider) -> None:
         self.mock = mock

@@ -53,7 +53,7 @@ class RawResponse:
 @functools.cache
 def _pool_manager() -> urllib3.PoolManager:
     # Built on first call rather than at import, then reused while the container stays warm.
-    return urllib3.PoolManager(num_pools=4, maxsize=8, retries=False)
+    return urllib3.PoolManager(num_pools=4, maxsize=32, retries=False)  # one per thread of a local stack
 
 
 def endpoint(base_url: str, path: str) -> str:
