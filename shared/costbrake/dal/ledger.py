@@ -172,6 +172,12 @@ def _counter(item: m.CounterItem) -> CounterState:
     )
 
 
+def _error_code(cause: BaseException | None) -> str | None:
+    """The DynamoDB error code behind a PynamoDB error; None for a network failure (no response at all)."""
+    response = getattr(cause, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
 def _counter_key(ref: CounterRef) -> tuple[str, str]:
     return ref.pk, ref.window
 
@@ -339,12 +345,17 @@ class Ledger:
                 refused = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
                 if refused:
                     return refused
-                retriable = any(code in RETRIABLE_REASONS for code in reasons) or (
-                    error.cause_response_code in RETRIABLE_ERRORS
+                error_code = _error_code(error.cause)
+                # No response at all (timeout, reset) is retried too: the same client request token makes a
+                # transaction that did go through apply only once.
+                retriable = (
+                    error_code is None
+                    or error_code in RETRIABLE_ERRORS
+                    or any(code in RETRIABLE_REASONS for code in reasons)
                 )
                 if not retriable:
                     raise LedgerUnavailable(
-                        f"The budget ledger did not accept the transaction ({error.cause_response_code}: {reasons})."
+                        f"The budget ledger refused the transaction ({error_code}: {reasons})."
                     ) from error
                 if attempt + 1 == attempts:
                     contended = {index for index, code in enumerate(reasons) if code in RETRIABLE_REASONS}

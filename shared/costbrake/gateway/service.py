@@ -60,6 +60,7 @@ logger = Logger(child=True)
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
+MAX_SHARD_HOPS = 3  # a reservation kept busy on a hot shard moves to another shard at most this often
 TRUNCATION_REASONS = frozenset({"length", "max_tokens"})
 # OpenAI reasoning models take max_completion_tokens; the others still accept max_tokens.
 _COMPLETION_TOKENS_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -395,6 +396,13 @@ class Gateway:
                 self.ledger.reserve(info, charges, rate[0] if rate else None, attempt)
                 return view, charges
             except ReservationContended as busy:
+                attempt += 1
+                busy_shards = {ref.scope for ref in busy.contended if ref.shard is not None}
+                if busy_shards and attempt <= MAX_SHARD_HOPS:
+                    for scope in busy_shards:  # a hot shard: carry on with another one
+                        order = shard_order[scope]
+                        order.append(order.pop(0))
+                    continue
                 if busy.contended and all(ref.scope == f"user#{user_id}" for ref in busy.contended):
                     # Only this user's own counters stayed busy: the user sends more at once than they can take.
                     raise RateLimited(

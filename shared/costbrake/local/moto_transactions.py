@@ -1,0 +1,98 @@
+"""A faster TransactWriteItems for the local moto server (same results, same errors).
+
+moto backs up every table a transaction touches with ``copy.deepcopy`` — once per item — before applying it,
+so each transaction costs time proportional to the whole table and the emulator slows down as the local
+tables grow. This version checks every condition first and applies nothing if one fails, and for the rare
+failure while applying (an invalid update expression) it restores just the touched items.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    MockValidationException,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+
+_OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
+
+
+def _key(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    if op_type != "Put":
+        return op["Key"]
+    table = backend.get_table(op["TableName"])
+    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+    return key
+
+
+def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    planned: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    seen: set[tuple[str, str]] = set()
+    errors: list[tuple[Any, Any, Any]] = []
+    for entry in transact_items:
+        if len(entry) > 1:
+            raise TransactWriteSingleOpException
+        op_type, op = next(iter(entry.items()))
+        if op_type not in _OPERATIONS:
+            raise MockValidationException("Unsupported transaction operation")
+        key = _key(self, op_type, op)
+        ident = (str(op["TableName"]), str(dict(sorted(key.items()))))
+        if ident in seen:
+            raise MultipleTransactionsException()
+        seen.add(ident)
+        planned.append((op_type, op, key))
+        current = self.get_item(op["TableName"], key)
+        condition = op.get("ConditionExpression")
+        if condition is not None and not get_filter_expression(
+            condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+        ).expr(current):
+            old_item = None
+            if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current is not None:
+                old_item = current.to_json()["Attributes"]
+            errors.append(("ConditionalCheckFailed", "The conditional request failed", old_item))
+        else:
+            errors.append((None, None, None))
+    if any(code is not None for code, _, _ in errors):
+        raise TransactionCanceledException(errors)
+
+    originals = [(op["TableName"], key, copy.deepcopy(self.get_item(op["TableName"], key))) for _, op, key in planned]
+    try:
+        for op_type, op, key in planned:
+            names, values = op.get("ExpressionAttributeNames") or {}, op.get("ExpressionAttributeValues") or {}
+            if op_type == "Put":
+                self.put_item(
+                    op["TableName"], op["Item"], expression_attribute_names=names, expression_attribute_values=values
+                )
+            elif op_type == "Delete":
+                self.delete_item(op["TableName"], key)
+            elif op_type == "Update":
+                self.update_item(
+                    op["TableName"],
+                    key,
+                    update_expression=op["UpdateExpression"],
+                    expression_attribute_names=names,
+                    expression_attribute_values=values,
+                )
+    except Exception:
+        for table_name, key, original in originals:
+            if original is None:
+                self.delete_item(table_name, key)
+            else:
+                self.put_item(table_name, original.to_json()["Attributes"])
+        raise
+
+
+def install() -> None:
+    """Use this implementation in every moto DynamoDB backend of the process."""
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]

@@ -1,0 +1,77 @@
+"""The local moto server's faster TransactWriteItems keeps DynamoDB's all-or-nothing behaviour."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from costbrake.local import moto_transactions
+from moto import mock_aws
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[object]:
+    with mock_aws():
+        moto_transactions.install()
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.put_item(TableName="t", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+        client.put_item(TableName="t", Item={"pk": {"S": "c"}, "s": {"S": "text"}})
+        yield client
+
+
+def _n(client, pk: str) -> str | None:
+    item = client.get_item(TableName="t", Key={"pk": {"S": pk}}).get("Item")
+    return item["n"]["N"] if item else None
+
+
+def add(pk: str, amount: str, condition: str | None = None, values: dict | None = None) -> dict:
+    update = {
+        "TableName": "t",
+        "Key": {"pk": {"S": pk}},
+        "UpdateExpression": "ADD n :v",
+        "ExpressionAttributeValues": {":v": {"N": amount}, **(values or {})},
+    }
+    if condition:
+        update["ConditionExpression"] = condition
+    return {"Update": update}
+
+
+def test_given_all_conditions_hold_when_transacting_then_every_write_applies(dynamodb):
+    dynamodb.transact_write_items(TransactItems=[add("a", "2"), add("b", "5")])
+
+    assert (_n(dynamodb, "a"), _n(dynamodb, "b")) == ("3", "5")
+
+
+def test_given_one_failing_condition_when_transacting_then_nothing_applies_and_the_reason_is_named(dynamodb):
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(TransactItems=[add("b", "5"), add("a", "2", "n <= :max", {":max": {"N": "0"}})])
+
+    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "ConditionalCheckFailed"]
+    assert (_n(dynamodb, "a"), _n(dynamodb, "b")) == ("1", None)
+
+
+def test_given_a_write_that_fails_while_applying_then_earlier_writes_are_rolled_back(dynamodb):
+    bad = {
+        "Update": {
+            "TableName": "t",
+            "Key": {"pk": {"S": "a"}},
+            "UpdateExpression": "ADD s :v",
+            "ExpressionAttributeValues": {":v": {"N": "1"}},
+        }
+    }  # ADD of a number to a string
+
+    with pytest.raises(ClientError) as failed:
+        dynamodb.transact_write_items(TransactItems=[add("b", "5"), add("a", "2"), bad])
+
+    assert "MultipleTransactions" not in str(failed.value)
+    assert (_n(dynamodb, "a"), _n(dynamodb, "b")) == ("1", None)
+    assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "c"}})["Item"]["s"] == {"S": "text"}
