@@ -82,3 +82,21 @@ def _handle_with(gateway, event, context):
         return api.lambda_handler(event, context)
     finally:
         api.use_gateway(previous)
+
+
+def test_given_stream_whose_usage_never_arrives_then_record_is_flagged_and_charged_the_worst_case(
+    stack, make_key, anthropic_client, mock, user_id
+):
+    client = anthropic_client(make_key(user_id), max_retries=0)
+    mock.omit_usage_next()
+
+    with client.messages.with_streaming_response.create(
+        model="claude-haiku-4-5", max_tokens=200, messages=PROMPT, stream=True
+    ) as response:
+        request_id = response.headers["x-costbrake-request-id"]
+        list(response.iter_lines())
+
+    record = stack.ledger.get_call(request_id)
+    assert record.usage_estimated and record.status == "ok"
+    assert (record.input_tokens, record.output_tokens) == (record.estimated_input_tokens, 200)
+    assert record.cost_usd == record.reserved_usd  # never less than what the call could have cost

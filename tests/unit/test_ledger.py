@@ -10,7 +10,7 @@ from costbrake.dal import ChargesRefused, Ledger
 from costbrake.dal.ledger import ReservationInfo
 from costbrake.errors import LedgerUnavailable
 from costbrake.local.faults import ConflictInjector
-from costbrake.records import CallRecord, Charge, CounterRef, RateCharge
+from costbrake.records import Charge, CounterRef, RateCharge
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
 HOUR = CounterRef("user#alice", "h#2026-11-24T10")
@@ -26,37 +26,6 @@ def charges(amount: str, limit: str = "1") -> list[Charge]:
         Charge(HOUR, Decimal(limit), Decimal(amount), 2_000_000_000),
         Charge(GLOBAL, Decimal("100"), Decimal(amount), 2_000_000_000),
     ]
-
-
-def record(request_id: str, cost: Decimal) -> CallRecord:
-    return CallRecord(
-        request_id=request_id,
-        timestamp=NOW,
-        user_id="alice",
-        feature="chat",
-        key_id="k",
-        provider="openai",
-        model_requested="gpt-4o",
-        model="gpt-4o",
-        status="ok",
-        http_status=200,
-        cost_usd=cost,
-        reserved_usd=Decimal("0.4"),
-        input_tokens=10,
-        output_tokens=20,
-        cache_read_tokens=0,
-        cache_write_tokens=0,
-        reasoning_tokens=0,
-        estimated_input_tokens=12,
-        max_output_tokens=100,
-        usage_estimated=False,
-        finish_reason="stop",
-        truncated=False,
-        stream=False,
-        downgraded_from=None,
-        system_prompt_sha256=None,
-        latency_ms=5,
-    )
 
 
 def test_given_room_when_reserved_then_counters_and_reservation_hold_the_amount(ledger: Ledger):
@@ -86,10 +55,14 @@ def test_given_exact_fit_when_reserved_then_accepted(ledger: Ledger):
     assert ledger.get_counters([HOUR])[HOUR].committed == Decimal("1.0")
 
 
-def test_given_reservation_when_settled_then_actual_replaces_reserved_and_record_is_written(ledger: Ledger):
+def test_given_reservation_when_settled_then_actual_replaces_reserved_and_record_is_written(
+    ledger: Ledger, call_record
+):
     ledger.reserve(info("r1"), charges("0.4"), None, 0)
 
-    ledger.settle("r1", charges("0.4"), Decimal("0.123456789"), record("r1", Decimal("0.123456789")))
+    ledger.settle(
+        "r1", charges("0.4"), Decimal("0.123456789"), call_record(request_id="r1", cost_usd=Decimal("0.123456789"))
+    )
 
     state = ledger.get_counters([HOUR])[HOUR]
     assert (state.committed, state.spent, state.calls) == (Decimal("0.123456789"), Decimal("0.123456789"), 1)
@@ -97,23 +70,23 @@ def test_given_reservation_when_settled_then_actual_replaces_reserved_and_record
     assert ledger.open_reservations() == []
 
 
-def test_given_settled_call_when_settled_again_then_charged_once(ledger: Ledger):
+def test_given_settled_call_when_settled_again_then_charged_once(ledger: Ledger, call_record):
     ledger.reserve(info("r1"), charges("0.4"), None, 0)
-    ledger.settle("r1", charges("0.4"), Decimal("0.1"), record("r1", Decimal("0.1")))
+    ledger.settle("r1", charges("0.4"), Decimal("0.1"), call_record(request_id="r1", cost_usd=Decimal("0.1")))
 
-    ledger.settle("r1", charges("0.4"), Decimal("0.1"), record("r1", Decimal("0.1")))
+    ledger.settle("r1", charges("0.4"), Decimal("0.1"), call_record(request_id="r1", cost_usd=Decimal("0.1")))
 
     state = ledger.get_counters([HOUR])[HOUR]
     assert (state.committed, state.spent, state.calls) == (Decimal("0.1"), Decimal("0.1"), 1)
 
 
-def test_given_reservation_already_released_when_settled_then_full_actual_is_charged(ledger: Ledger):
+def test_given_reservation_already_released_when_settled_then_full_actual_is_charged(ledger: Ledger, call_record):
     ledger.reserve(info("r1"), charges("0.4"), None, 0)
     # What the sweeper does with an expired reservation: return its amount and delete it.
-    ledger.settle("r1", charges("0.4"), Decimal(0), record("sweep-r1", Decimal(0)))
+    ledger.settle("r1", charges("0.4"), Decimal(0), call_record(request_id="sweep-r1", cost_usd=Decimal(0)))
     assert ledger.get_counters([HOUR])[HOUR].committed == 0
 
-    ledger.settle("r1", charges("0.4"), Decimal("0.25"), record("r1", Decimal("0.25")))
+    ledger.settle("r1", charges("0.4"), Decimal("0.25"), call_record(request_id="r1", cost_usd=Decimal("0.25")))
 
     state = ledger.get_counters([HOUR])[HOUR]
     assert (state.committed, state.spent) == (Decimal("0.25"), Decimal("0.25"))

@@ -12,6 +12,7 @@ from costbrake.clock import SystemClock
 from costbrake.config import load_settings
 from costbrake.dal import Ledger
 from costbrake.errors import CostbrakeError, InvalidRequest
+from costbrake.gateway import telemetry
 from costbrake.gateway.errors import error_body
 from costbrake.gateway.routes import completions, info
 from costbrake.gateway.service import Gateway, ProviderKeys
@@ -45,6 +46,7 @@ def use_gateway(gateway: Gateway | None) -> None:
 
 @app.exception_handler(CostbrakeError)
 def costbrake_error(error: CostbrakeError) -> Response[str]:
+    telemetry.rejected(error)
     if error.status >= 500:
         logger.warning("request failed", extra={"status": error.status, "reason": error.message})
     else:

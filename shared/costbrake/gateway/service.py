@@ -31,6 +31,7 @@ from costbrake.errors import (
     RateLimited,
     UserBlocked,
 )
+from costbrake.gateway import telemetry
 from costbrake.gateway.cache import TtlCache
 from costbrake.gateway.requests import (
     AnthropicMessagesRequest,
@@ -481,6 +482,7 @@ class Gateway:
             error = f"upstream HTTP {result.status}"
             self._settle(plan, charges, request_id, now, started, result, Decimal(0), result.status, error)
             return GatewayResponse(status, result.body, result.content_type, {"x-costbrake-request-id": request_id})
+        # Usage that never arrived is charged at the worst case (the amount reserved) and flagged.
         usage = result.usage or Usage(
             input_tokens=plan.estimated_input_tokens, output_tokens=plan.max_output_tokens, estimated=True
         )
@@ -555,6 +557,7 @@ class Gateway:
             logger.exception("settle failed", extra={"request_id": request_id, "cost_usd": str(cost)})
             if error:
                 return
+        telemetry.call_settled(record)
         logger.info(
             "call settled",
             extra={
