@@ -166,7 +166,7 @@ def cold_imports() -> dict[str, float]:
 def run(report: Callable[[str], None] = print) -> dict[str, Any]:
     results: dict[str, Any] = {"imports": cold_imports()}
     settings = {"global_month_usd": Decimal("1000000")}
-    with LocalStack(settings_overrides=settings) as stack:
+    with LocalStack(settings_overrides=settings, mock_only=True) as stack:
         results["round_trips"] = round_trips_and_overhead(stack)
     # A fresh stack per run: moto deep-copies a whole table on every transaction, so a long-lived local
     # table slows the emulator (not the gateway) down as it grows.
@@ -177,7 +177,7 @@ def run(report: Callable[[str], None] = print) -> dict[str, Any]:
         (64, 320, 8, 8),
         (64, 320, 64, 64),
     ):
-        with LocalStack(settings_overrides=settings | {"global_shards": global_shards}) as stack:
+        with LocalStack(settings_overrides=settings | {"global_shards": global_shards}, mock_only=True) as stack:
             _shard_feature(stack, "chat", feature_shards)
             row = contention(stack, concurrency, calls)
             results["contention"].append(row | {"global_shards": global_shards, "feature_shards": feature_shards})

@@ -101,3 +101,16 @@ class Settings(BaseSettings):
 def load_settings() -> Settings:
     """The process's settings, read from the environment once (cold start)."""
     return Settings()  # type: ignore[call-arg]
+
+
+class LocalStackSettings(BaseSettings):
+    """`costbrake local`: the developer's own provider keys, if set (otherwise the mock provider serves)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
+
+    def provider_keys(self) -> dict[str, str]:
+        keys = {"openai": self.openai_api_key, "anthropic": self.anthropic_api_key}
+        return {name: key.get_secret_value() for name, key in keys.items() if key and key.get_secret_value()}

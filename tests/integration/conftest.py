@@ -25,7 +25,7 @@ STACK_SETTINGS = {
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(settings_overrides=STACK_SETTINGS) as running:
+    with LocalStack(settings_overrides=STACK_SETTINGS, mock_only=True) as running:
         yield running
 
 

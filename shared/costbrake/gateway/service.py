@@ -99,6 +99,20 @@ class UserView:
 
 
 @dataclass(frozen=True)
+class CallContext:
+    request_id: str
+    received_at: datetime
+    started: float  # monotonic, for the latency
+
+
+@dataclass(frozen=True)
+class Reservation:
+    view: UserView
+    lines: list[BudgetLine]
+    charges: list[Charge]
+
+
+@dataclass(frozen=True)
 class PlannedCall:
     """Everything decided before money is reserved."""
 
@@ -211,8 +225,8 @@ class Gateway:
         body = parse_json_body(raw_body, self.settings.max_body_bytes)
         snapshot = self.snapshot()
         plan = self._plan(provider, body, headers, key, snapshot)
-        view, lines = self._reserve(plan, snapshot, now, request_id)
-        return self._call_and_settle(plan, lines, view, request_id, now, started, headers)
+        reservation = self._reserve(plan, snapshot, now, request_id)
+        return self._call_and_settle(plan, reservation, CallContext(request_id, now, started), headers)
 
     def budget(self, headers: Mapping[str, str], user_id: str | None) -> dict[str, Any]:
         key = self.authenticate(headers)
@@ -341,9 +355,7 @@ class Gateway:
         upstream[field_name] = bounded
         return bounded
 
-    def _reserve(
-        self, plan: PlannedCall, snapshot: SettingsSnapshot, now: datetime, request_id: str
-    ) -> tuple[UserView, list[Charge]]:
+    def _reserve(self, plan: PlannedCall, snapshot: SettingsSnapshot, now: datetime, request_id: str) -> Reservation:
         user_id = plan.caller.user_id
         # The profile decides the limits, so read it first (cached), then plan the windows.
         provisional = budget_lines(
@@ -395,7 +407,7 @@ class Gateway:
             charges = [line.charge(amount, shard.get(line.scope)) for line in lines]
             try:
                 self.ledger.reserve(info, charges, rate[0] if rate else None, attempt)
-                return view, charges
+                return Reservation(view, lines, charges)
             except ReservationContended as busy:
                 attempt += 1
                 busy_shards = {ref.scope for ref in busy.contended if ref.shard is not None}
@@ -454,14 +466,7 @@ class Gateway:
         return None
 
     def _call_and_settle(
-        self,
-        plan: PlannedCall,
-        charges: list[Charge],
-        view: UserView,
-        request_id: str,
-        now: datetime,
-        started: float,
-        headers: Mapping[str, str],
+        self, plan: PlannedCall, reservation: Reservation, call: CallContext, headers: Mapping[str, str]
     ) -> GatewayResponse:
         adapter = adapter_for(plan.provider)
         forwarded = {name: headers[name] for name in ("anthropic-version", "anthropic-beta") if name in headers}
@@ -474,24 +479,26 @@ class Gateway:
                 extra_headers=forwarded,
             )
         except ProviderFailed as failure:
-            self._settle(plan, charges, request_id, now, started, None, Decimal(0), failure.status, str(failure))
+            self._settle(plan, reservation, call, None, Decimal(0), failure.status, str(failure))
             raise
         if not result.ok:
             # The provider's own 4xx (bad parameter, its rate limit) reaches the client as is; its 5xx is a 502.
             status = result.status if 400 <= result.status < 500 else 502
             error = f"upstream HTTP {result.status}"
-            self._settle(plan, charges, request_id, now, started, result, Decimal(0), result.status, error)
-            return GatewayResponse(status, result.body, result.content_type, {"x-costbrake-request-id": request_id})
+            self._settle(plan, reservation, call, result, Decimal(0), result.status, error)
+            return GatewayResponse(
+                status, result.body, result.content_type, {"x-costbrake-request-id": call.request_id}
+            )
         # Usage that never arrived is charged at the worst case (the amount reserved) and flagged.
         usage = result.usage or Usage(
             input_tokens=plan.estimated_input_tokens, output_tokens=plan.max_output_tokens, estimated=True
         )
         price = self._served_price(plan, result)
         cost = cost_of(price, usage)
-        self._settle(plan, charges, request_id, now, started, result, cost, result.status, None, usage)
-        remaining = self._tightest_remaining(charges, view, cost)
+        self._settle(plan, reservation, call, result, cost, result.status, None, usage)
+        remaining = _tightest_remaining(reservation, cost)
         response_headers = {
-            "x-costbrake-request-id": request_id,
+            "x-costbrake-request-id": call.request_id,
             "x-costbrake-cost-usd": format(cost, "f"),
             "x-costbrake-model": result.served_model or price.model,
             **remaining,
@@ -509,10 +516,8 @@ class Gateway:
     def _settle(
         self,
         plan: PlannedCall,
-        charges: list[Charge],
-        request_id: str,
-        now: datetime,
-        started: float,
+        reservation: Reservation,
+        call: CallContext,
         result: UpstreamResult | None,
         cost: Decimal,
         http_status: int,
@@ -521,9 +526,10 @@ class Gateway:
     ) -> None:
         usage = usage or Usage()
         finish = result.finish_reason if result else None
+        request_id = call.request_id
         record = CallRecord(
             request_id=request_id,
-            timestamp=now,
+            timestamp=call.received_at,
             user_id=plan.caller.user_id,
             feature=plan.feature.name,
             key_id=plan.caller.key.key_id,
@@ -547,16 +553,15 @@ class Gateway:
             stream=plan.stream,
             downgraded_from=plan.downgraded_from,
             system_prompt_sha256=plan.system_prompt_sha256,
-            latency_ms=int((self._monotonic() - started) * 1000),
+            latency_ms=int((self._monotonic() - call.started) * 1000),
             error=error,
         )
         try:
-            self.ledger.settle(request_id, charges, cost, record)
+            self.ledger.settle(request_id, reservation.charges, cost, record)
         except LedgerUnavailable:
             # The provider already answered (and billed): keep the answer, leave a complete trail in the logs.
             logger.exception("settle failed", extra={"request_id": request_id, "cost_usd": str(cost)})
-            if error:
-                return
+            return
         telemetry.call_settled(record)
         logger.info(
             "call settled",
@@ -573,26 +578,18 @@ class Gateway:
             },
         )
 
-    def _tightest_remaining(self, charges: list[Charge], view: UserView, cost: Decimal) -> dict[str, str]:
-        """Remaining budget of the tightest window, from the counters read with the user's profile.
 
-        That snapshot is at most ``settings_cache_seconds`` old; GET /v1/budget reads the counters exactly.
-        """
-        best: tuple[Decimal, str] | None = None
-        for charge in charges:
-            ref = charge.counter
-            seen = view.counters.get(ref)
-            used = seen.committed if seen else Decimal(0)
-            remaining = max(Decimal(0), charge.limit - used - cost)
-            label = f"{ref.scope}:{ref.window}" if ref.shard is None else f"{ref.scope}#{ref.shard}:{ref.window}"
-            if best is None or remaining < best[0]:
-                best = (remaining, label)
-        if best is None:
-            return {}
-        return {
-            "x-costbrake-budget-remaining-usd": format(best[0], "f"),
-            "x-costbrake-budget-window": best[1],
-        }
+def _tightest_remaining(reservation: Reservation, cost: Decimal) -> dict[str, str]:
+    """Remaining budget of the tightest window after this call, from the counters read with the user's profile.
+
+    That snapshot is at most ``settings_cache_seconds`` old; GET /v1/budget reads the counters exactly.
+    """
+    counters = reservation.view.counters
+    remaining, line = min(
+        ((max(Decimal(0), line.remaining(counters) - cost), line) for line in reservation.lines),
+        key=lambda pair: pair[0],
+    )
+    return {"x-costbrake-budget-remaining-usd": format(remaining, "f"), "x-costbrake-budget-window": line.label}
 
 
 def _shard_order(shards: int) -> list[int]:

@@ -10,10 +10,10 @@ from typing import Any
 import boto3
 
 from costbrake.clock import Clock, SystemClock
-from costbrake.config import Settings
+from costbrake.config import LocalStackSettings, Settings
 from costbrake.dal import Ledger
 from costbrake.gateway import api
-from costbrake.gateway.service import ANTHROPIC, OPENAI, Gateway, ProviderKeys
+from costbrake.gateway.service import Gateway, ProviderKeys
 from costbrake.local.lambda_gateway import LocalApiGateway
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.moto_server import MotoServer
@@ -44,6 +44,7 @@ class LocalStack:
     template_path: Path | None = None
     settings_overrides: dict[str, Any] = field(default_factory=dict)
     seed: bool = True
+    mock_only: bool = False  # tests and benchmarks never call real providers, whatever the environment holds
 
     def __post_init__(self) -> None:
         self.moto = MotoServer(port=self.moto_port)
@@ -62,14 +63,16 @@ class LocalStack:
         dynamodb = boto3.client("dynamodb", endpoint_url=moto_url, region_name=LOCAL_AWS_ENV["AWS_REGION"])
         self.table_names = create_tables(dynamodb, load_template(self.template_path), TABLE_PREFIX)
 
-        real_keys = {OPENAI: os.environ.get("OPENAI_API_KEY"), ANTHROPIC: os.environ.get("ANTHROPIC_API_KEY")}
         overrides: dict[str, Any] = {
             "ledger_table": self.table_names["LedgerTable"],
             "calls_table": self.table_names["CallsTable"],
             "dynamodb_endpoint_url": moto_url,
             "aws_region": LOCAL_AWS_ENV["AWS_REGION"],
         }
-        if not any(real_keys.values()):
+        real_keys = {} if self.mock_only else LocalStackSettings().provider_keys()
+        if real_keys:
+            overrides |= {f"{name}_api_key": key for name, key in real_keys.items()}
+        else:
             self.mock_provider = MockProvider()
             mock_url = self.mock_provider.start()
             overrides |= {
@@ -78,8 +81,6 @@ class LocalStack:
                 "openai_api_key": "mock-openai-key",
                 "anthropic_api_key": "mock-anthropic-key",
             }
-        else:
-            overrides |= {"openai_api_key": real_keys[OPENAI], "anthropic_api_key": real_keys[ANTHROPIC]}
         overrides |= self.settings_overrides
         self.settings = Settings(**overrides)
         self.ledger = Ledger(self.settings)
