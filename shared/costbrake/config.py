@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     default_user_rpm: int = Field(default=20, ge=0)
     global_month_usd: Decimal = Field(default=Decimal("1000"), ge=0)
     global_shards: int = Field(default=8, ge=1, le=1000)
+    default_feature_shards: int = Field(default=8, ge=1, le=1000)
 
     # Downgrade: a feature switched to "downgrade" is served by the cheaper model of the same provider.
     downgrade_map: dict[str, str] = {

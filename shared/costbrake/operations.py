@@ -10,9 +10,20 @@ from costbrake.clock import Clock
 from costbrake.config import Settings
 from costbrake.dal import Ledger
 from costbrake.gateway.service import hash_key
-from costbrake.records import ApiKey, Feature, GlobalBudget, Limits, SwitchState, Tier, UserProfile
+from costbrake.policy import feature_config
+from costbrake.records import (
+    ApiKey,
+    Feature,
+    GlobalBudget,
+    Limits,
+    SettingsSnapshot,
+    SwitchState,
+    Tier,
+    UserProfile,
+)
 
 KEY_PREFIX = "cb-"
+EMPTY_SNAPSHOT = SettingsSnapshot(tiers={}, features={}, global_budget=None)
 
 # DESIGN's per-user defaults per tier and the feature shares of the global monthly budget.
 DEFAULT_TIERS = {
@@ -101,12 +112,7 @@ def set_switch(
 
 
 def default_feature(settings: Settings, name: str) -> Feature:
-    return Feature(
-        name=name,
-        default_max_output_tokens=settings.default_max_output_tokens,
-        max_output_tokens=settings.default_max_output_tokens,
-        max_input_tokens=settings.default_max_input_tokens,
-    )
+    return replace(feature_config(settings, EMPTY_SNAPSHOT, name), shards=settings.default_feature_shards)
 
 
 def seed_defaults(ledger: Ledger, clock: Clock, settings: Settings, actor: str = "costbrake-local") -> None:
