@@ -499,14 +499,33 @@ class Ledger:
     # ---- inspection (CLI, tests, sweeper) -------------------------------------------------------
 
     def open_reservations(self) -> list[OpenReservation]:
-        return [
-            OpenReservation(
-                request_id=item.pk.removeprefix("res#"),
-                release_after=int(item.release_after),
-                charges=[(pk, sk, Decimal(amount)) for pk, sk, amount in json.loads(item.charges)],
+        return [_open_reservation(item) for item in m.ReservationItem.scan(m.ReservationItem.pk.startswith("res#"))]
+
+    def expired_reservations(self, now_epoch: int, limit: int = 500) -> list[OpenReservation]:
+        """Reservations whose release time has passed (their Lambda can no longer be running)."""
+        keys: list[tuple[str, str]] = []
+        for bucket in range(SWEEP_BUCKETS):
+            query = m.ReservationItem.by_expiry.query(
+                f"b#{bucket}", m.ReservationItem.release_after <= now_epoch, limit=limit
             )
-            for item in m.ReservationItem.scan(m.ReservationItem.pk.startswith("res#"))
-        ]
+            keys.extend((item.pk, item.sk) for item in query)
+        found = self._batch_get(keys[:limit])
+        return [_open_reservation(item) for item in found.values() if isinstance(item, m.ReservationItem)]
+
+    def release(self, reservation: OpenReservation) -> bool:
+        """Give an expired reservation's amounts back to its counters and delete it, atomically.
+
+        False when the call settled in the meantime (the reservation is gone): nothing is changed then.
+        """
+
+        def build(tx: TransactWrite) -> None:
+            tx.delete(
+                m.ReservationItem(f"res#{reservation.request_id}", "res"), condition=m.ReservationItem.pk.exists()
+            )
+            for pk, sk, amount in reservation.charges:
+                tx.update(m.CounterItem(pk, sk), actions=[m.CounterItem.committed.add(-amount)])
+
+        return not self._transact(build, token=f"{reservation.request_id}x")
 
     def get_call(self, request_id: str) -> CallRecord | None:
         try:
@@ -516,6 +535,14 @@ class Ledger:
 
     def scan_calls(self) -> list[CallRecord]:
         return [_call_record(item) for item in m.CallItem.scan()]
+
+
+def _open_reservation(item: m.ReservationItem) -> OpenReservation:
+    return OpenReservation(
+        request_id=item.pk.removeprefix("res#"),
+        release_after=int(item.release_after),
+        charges=[(pk, sk, Decimal(amount)) for pk, sk, amount in json.loads(item.charges)],
+    )
 
 
 def _feature_item(feature: Feature, actor: str, now: datetime) -> m.FeatureItem:

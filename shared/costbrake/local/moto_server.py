@@ -15,7 +15,7 @@ from moto.moto_server.threaded_moto_server import MotoRequestHandler
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from costbrake.local import moto_transactions
+from costbrake.local import moto_fixes
 
 
 class _AtomicApp:
@@ -36,7 +36,7 @@ class MotoServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> str:
-        moto_transactions.install()
+        moto_fixes.install()
         app = _AtomicApp(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)

@@ -17,8 +17,10 @@ from costbrake.gateway.service import Gateway, ProviderKeys
 from costbrake.local.lambda_gateway import LocalApiGateway
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.moto_server import MotoServer
+from costbrake.local.schedule import Every
 from costbrake.local.template import create_tables, load_template
 from costbrake.operations import create_key, seed_defaults
+from costbrake.pipeline.sweeper import sweep
 from costbrake.pricing import PriceTable
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
@@ -45,6 +47,7 @@ class LocalStack:
     settings_overrides: dict[str, Any] = field(default_factory=dict)
     seed: bool = True
     mock_only: bool = False  # tests and benchmarks never call real providers, whatever the environment holds
+    sweep_seconds: float = 60.0  # the template schedules the sweeper every minute
 
     def __post_init__(self) -> None:
         self.moto = MotoServer(port=self.moto_port)
@@ -55,6 +58,7 @@ class LocalStack:
         self.gateway: Gateway | None = None
         self.table_names: dict[str, str] = {}
         self.dev_secret: str | None = None
+        self.schedules: list[Every] = []
 
     def start(self) -> LocalStack:
         moto_url = self.moto.start()
@@ -105,9 +109,13 @@ class LocalStack:
             api.lambda_handler, port=self.port, timeout_seconds=self.settings.lambda_timeout_seconds
         )
         self.api_gateway.start()
+        ledger, clock = self.ledger, self.clock
+        self.schedules = [Every(self.sweep_seconds, lambda: sweep(ledger, clock), "sweeper").start()]
         return self
 
     def stop(self) -> None:
+        for schedule in self.schedules:
+            schedule.stop()
         if self.api_gateway:
             self.api_gateway.stop()
         if self.mock_provider:

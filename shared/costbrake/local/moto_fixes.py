@@ -1,14 +1,18 @@
-"""A faster TransactWriteItems for the local moto server (same results, same errors).
+"""Fixes to moto for the local stack: a faster TransactWriteItems, and DynamoDB's number arithmetic.
 
-moto backs up every table a transaction touches with ``copy.deepcopy`` — once per item — before applying it,
+1. moto backs up every table a transaction touches with ``copy.deepcopy`` — once per item — before applying it,
 so each transaction costs time proportional to the whole table and the emulator slows down as the local
 tables grow. This version checks every condition first and applies nothing if one fails, and for the rare
 failure while applying (an invalid update expression) it restores just the touched items.
+
+2. moto's ADD keeps Python's Decimal formatting: 0.0075 + -0.0075 is stored as "0E-7", which its next ADD
+cannot parse. DynamoDB stores numbers normalised ("0"); so does this.
 """
 
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 from typing import Any
 
 from moto.dynamodb.comparisons import get_filter_expression
@@ -20,6 +24,7 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DDBType, DynamoType
 
 _OPERATIONS = {"ConditionCheck", "Put", "Delete", "Update"}
 
@@ -93,6 +98,28 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise
 
 
+def _number(value: Decimal) -> str:
+    return str(int(value)) if value == value.to_integral_value() else format(value.normalize(), "f")
+
+
+def _add(self: DynamoType, other: DynamoType) -> DynamoType:
+    if self.type != other.type or not self.is_number():
+        return _ORIGINAL_ADD(self, other)
+    return DynamoType({DDBType.NUMBER: _number(Decimal(self.value) + Decimal(other.value))})
+
+
+def _sub(self: DynamoType, other: DynamoType) -> DynamoType:
+    if self.type != other.type or not self.is_number():
+        return _ORIGINAL_SUB(self, other)
+    return DynamoType({DDBType.NUMBER: _number(Decimal(self.value) - Decimal(other.value))})
+
+
+_ORIGINAL_ADD = DynamoType.__add__
+_ORIGINAL_SUB = DynamoType.__sub__
+
+
 def install() -> None:
-    """Use this implementation in every moto DynamoDB backend of the process."""
+    """Apply the fixes to every moto DynamoDB backend of the process."""
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    DynamoType.__add__ = _add  # type: ignore[method-assign]
+    DynamoType.__sub__ = _sub  # type: ignore[method-assign]

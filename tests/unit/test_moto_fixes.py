@@ -1,4 +1,4 @@
-"""The local moto server's faster TransactWriteItems keeps DynamoDB's all-or-nothing behaviour."""
+"""The local moto server's fixes keep DynamoDB's behaviour: all-or-nothing transactions, normalised numbers."""
 
 from __future__ import annotations
 
@@ -7,14 +7,14 @@ from collections.abc import Iterator
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from costbrake.local import moto_transactions
+from costbrake.local import moto_fixes
 from moto import mock_aws
 
 
 @pytest.fixture
 def dynamodb() -> Iterator[object]:
     with mock_aws():
-        moto_transactions.install()
+        moto_fixes.install()
         client = boto3.client("dynamodb", region_name="us-east-1")
         client.create_table(
             TableName="t",
@@ -75,3 +75,12 @@ def test_given_a_write_that_fails_while_applying_then_earlier_writes_are_rolled_
     assert "MultipleTransactions" not in str(failed.value)
     assert (_n(dynamodb, "a"), _n(dynamodb, "b")) == ("1", None)
     assert dynamodb.get_item(TableName="t", Key={"pk": {"S": "c"}})["Item"]["s"] == {"S": "text"}
+
+
+def test_given_amounts_that_cancel_out_when_added_then_stored_as_zero_and_addable_again(dynamodb):
+    dynamodb.transact_write_items(TransactItems=[add("z", "0.0075000")])
+    dynamodb.transact_write_items(TransactItems=[add("z", "-0.0075")])
+
+    assert _n(dynamodb, "z") == "0"
+    dynamodb.transact_write_items(TransactItems=[add("z", "3")])
+    assert _n(dynamodb, "z") == "3"

@@ -1,0 +1,23 @@
+"""Sweeper Lambda (EventBridge schedule): releases reservations of calls whose gateway Lambda died."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from costbrake.clock import SystemClock
+from costbrake.config import load_settings
+from costbrake.dal import Ledger
+from costbrake.pipeline.sweeper import sweep
+
+logger = Logger(service="costbrake-sweeper")
+_ledger: Ledger | None = None
+
+
+@logger.inject_lambda_context
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    global _ledger
+    if _ledger is None:
+        _ledger = Ledger(load_settings())
+    result = sweep(_ledger, SystemClock())
+    logger.info("sweep done", extra={"released": result.released, "settled_meanwhile": result.settled_meanwhile})
+    return {"released": result.released, "released_usd": str(result.released_usd)}

@@ -1,0 +1,1 @@
+"""The event pipeline: consumers of the calls table's stream and the scheduled jobs."""

@@ -1,0 +1,37 @@
+"""The sweeper: releases reservations of calls whose Lambda died between reserve and settle."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from aws_lambda_powertools import Logger
+from costbrake.clock import Clock
+from costbrake.dal import Ledger
+
+logger = Logger(child=True)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    released: int
+    released_usd: Decimal
+    settled_meanwhile: int
+
+
+def sweep(ledger: Ledger, clock: Clock) -> SweepResult:
+    """Release every reservation past its expiry; one settled in the meantime is left alone."""
+    released, amount, settled = 0, Decimal(0), 0
+    for reservation in ledger.expired_reservations(int(clock.now().timestamp())):
+        if ledger.release(reservation):
+            released += 1
+            reserved = max((charge[2] for charge in reservation.charges), default=Decimal(0))
+            amount += reserved
+            # The provider may still have billed this call: the amount is released, not known to be unspent.
+            logger.warning(
+                "reservation released",
+                extra={"request_id": reservation.request_id, "reserved_usd": str(reserved)},
+            )
+        else:
+            settled += 1
+    return SweepResult(released, amount, settled)

@@ -1,0 +1,45 @@
+"""A call whose Lambda dies after reserving holds budget until the sweeper releases it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import openai
+import pytest
+from costbrake.clock import ManualClock
+from costbrake.gateway import service
+from costbrake.pipeline.sweeper import sweep
+from costbrake.pricing import PriceTable, worst_case_cost
+from costbrake.records import Limits
+from costbrake.tokens import estimate_openai_input_tokens
+from helpers import open_reservations_of
+
+BODY = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}], "max_tokens": 500}
+
+
+class _DyingAdapter:
+    def call(self, *args, **kwargs):
+        raise SystemExit("the Lambda was killed mid-call")  # not an Exception: nothing in the gateway catches it
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the simulated kill
+def test_given_call_killed_after_reserving_when_swept_after_expiry_then_budget_is_usable_again(
+    stack, make_key, openai_client, user_id, monkeypatch
+):
+    worst = worst_case_cost(PriceTable.default().get("gpt-4o"), estimate_openai_input_tokens(BODY), 500)
+    client = openai_client(make_key(user_id, limits=Limits(hour_usd=worst * 3 / 2, rpm=100)), max_retries=0)
+    with monkeypatch.context() as patch:
+        patch.setattr(service, "adapter_for", lambda provider: _DyingAdapter())
+        with pytest.raises(openai.APIConnectionError):
+            client.chat.completions.create(**BODY)
+    assert len(open_reservations_of(stack, user_id)) == 1
+    with pytest.raises(openai.RateLimitError):  # the dead call's reservation still holds the budget
+        client.chat.completions.create(**BODY)
+
+    early = sweep(stack.ledger, stack.clock)
+    later = ManualClock(stack.clock.now() + timedelta(seconds=stack.settings.reservation_ttl_seconds + 1))
+    swept = sweep(stack.ledger, later)
+
+    assert early.released == 0 and swept.released >= 1
+    assert not open_reservations_of(stack, user_id)
+    assert client.chat.completions.create(**BODY).choices[0].message.content
