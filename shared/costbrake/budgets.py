@@ -75,18 +75,10 @@ def budget_lines(
             lines.append(BudgetLine(f"user {user_id}, {window}", f"user#{user_id}", limit, span(window, now)))
     month = span(Window.MONTH, now)
     if feature.month_usd is not None:
-        lines.append(
-            BudgetLine(
-                f"feature {feature.name}, month",
-                f"feature#{feature.name}",
-                feature.month_usd,
-                month,
-                feature.shards,
-            )
-        )
+        lines.append(feature_month_line(feature, feature.month_usd, month))
     if key is not None and key.month_usd is not None:
         lines.append(BudgetLine(f"key {key.key_id}, month", f"key#{key.key_id}", key.month_usd, month))
-    lines.append(BudgetLine("global, month", "global", global_budget.month_usd, month, global_budget.shards))
+    lines.append(global_month_line(global_budget, month))
     return lines
 
 
@@ -95,3 +87,11 @@ def rate_charge(user_id: str, rpm: int | None, now: datetime) -> tuple[RateCharg
         return None
     minute = span(Window.MINUTE, now)
     return RateCharge(CounterRef(f"user#{user_id}", minute.key), rpm, minute.expires_at), minute
+
+
+def feature_month_line(feature: Feature, month_usd: Decimal, month: WindowSpan) -> BudgetLine:
+    return BudgetLine(f"feature {feature.name}, month", f"feature#{feature.name}", month_usd, month, feature.shards)
+
+
+def global_month_line(budget: GlobalBudget, month: WindowSpan) -> BudgetLine:
+    return BudgetLine("global, month", "global", budget.month_usd, month, budget.shards)

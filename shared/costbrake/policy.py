@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from costbrake.budgets import budget_lines
+from costbrake.budgets import budget_lines, feature_month_line, global_month_line
 from costbrake.config import Settings
 from costbrake.dal import Ledger
 from costbrake.records import ApiKey, Feature, GlobalBudget, Limits, SettingsSnapshot, UserProfile
+from costbrake.windows import Window, span
 
 DEFAULT_FEATURE = "default"
 DEFAULT_TIER = "default"
@@ -82,3 +84,40 @@ def budget_status(
         "requests_per_minute": limits.rpm,
         "windows": windows,
     }
+
+
+@dataclass(frozen=True)
+class ScopeBudget:
+    scope: str  # "global" or "feature#<name>"
+    month_usd: Decimal
+    spent_usd: Decimal  # settled this month
+    committed_usd: Decimal  # settled + open reservations
+
+    @property
+    def utilization(self) -> Decimal:
+        return self.spent_usd / self.month_usd if self.month_usd else Decimal(0)
+
+
+def monthly_budgets(ledger: Ledger, settings: Settings, now: datetime) -> list[ScopeBudget]:
+    """This month's spend against the global budget and every feature budget (all shards summed)."""
+    snapshot = ledger.load_settings()
+    month = span(Window.MONTH, now)
+    lines = [global_month_line(global_budget(settings, snapshot), month)]
+    lines += [
+        feature_month_line(feature, feature.month_usd, month)
+        for feature in snapshot.features.values()
+        if feature.month_usd is not None
+    ]
+    counters = ledger.get_counters([ref for line in lines for ref in line.counters()])
+    result = []
+    for line in lines:
+        states = [counters[ref] for ref in line.counters() if ref in counters]
+        result.append(
+            ScopeBudget(
+                scope=line.scope,
+                month_usd=line.limit,
+                spent_usd=sum((s.spent for s in states), Decimal(0)),
+                committed_usd=sum((s.committed for s in states), Decimal(0)),
+            )
+        )
+    return result

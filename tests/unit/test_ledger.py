@@ -124,3 +124,9 @@ def test_given_one_throttled_attempt_when_reserving_then_the_retry_goes_through(
 
     assert ledger.stats.retries == 1
     assert ledger.get_counters([HOUR])[HOUR].committed == Decimal("0.2")
+
+
+def test_given_alert_key_when_marked_twice_then_only_the_first_is_new(ledger: Ledger):
+    assert ledger.first_time("zscore/global/h#2026-11-24T10", 2_000_000_000, NOW) is True
+    assert ledger.first_time("zscore/global/h#2026-11-24T10", 2_000_000_000, NOW) is False
+    assert ledger.first_time("zscore/global/h#2026-11-24T11", 2_000_000_000, NOW) is True

@@ -15,7 +15,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.exceptions import PutError, PynamoDBException, TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -495,6 +495,20 @@ class Ledger:
             }
             for item in m.AuditItem.query(f"audit#feature#{feature}")
         ]
+
+    # ---- pipeline -------------------------------------------------------------------------------
+
+    def first_time(self, key: str, expires_at: int, now: datetime) -> bool:
+        """True once per key (until ``expires_at``): alert deduplication by a conditional put."""
+        try:
+            m.AlertItem(f"alert#{key}", "alert", created_at=now.isoformat(), expires_at=expires_at).save(
+                condition=m.AlertItem.pk.does_not_exist()
+            )
+            return True
+        except PutError as error:
+            if _error_code(error.cause) == "ConditionalCheckFailedException":
+                return False
+            raise LedgerUnavailable("The ledger could not record the alert.") from error
 
     # ---- inspection (CLI, tests, sweeper) -------------------------------------------------------
 

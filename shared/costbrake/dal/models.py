@@ -163,6 +163,16 @@ class AuditItem(_LedgerModel):
     reason = UnicodeAttribute(default="")
 
 
+class AlertItem(_LedgerModel):
+    """Marks an alert as sent for its type/scope/window, so a repeat within the window is suppressed."""
+
+    class Meta(_LedgerMeta):
+        pass
+
+    created_at = UnicodeAttribute()
+    expires_at = NumberAttribute()  # TTL: the marker only needs to outlive its window
+
+
 class CallItem(Model):
     TEMPLATE_TABLE = "CallsTable"
 
@@ -216,6 +226,7 @@ LEDGER_MODELS: tuple[type[Model], ...] = (
     UserItem,
     CounterItem,
     AuditItem,
+    AlertItem,
 )
 ALL_MODELS: tuple[type[Model], ...] = (*LEDGER_MODELS, CallItem)
 
@@ -233,4 +244,6 @@ def model_for_item(raw: dict[str, Any]) -> type[Model]:
         return ReservationItem
     if pk == SETTINGS_PK:
         return SettingsItem
+    if pk.startswith("alert#"):
+        return AlertItem
     return AuditItem
