@@ -1,5 +1,6 @@
 """`make bench`: the figures the issues ask for (ratios and counts are stable; absolute times are noisy)."""
 
+import bench.aggregator as aggregator
 import bench.estimator as estimator
 import bench.gateway as gateway
 
@@ -9,6 +10,9 @@ def main() -> None:
     print()
     print("== token estimator ==")
     estimator.main()
+    print()
+    print("== aggregator ==")
+    aggregator.run()
 
 
 if __name__ == "__main__":

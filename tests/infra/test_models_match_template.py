@@ -30,8 +30,8 @@ def test_given_model_when_compared_with_its_template_table_then_keys_agree(templ
 
 def test_given_reservation_index_when_compared_with_template_then_name_keys_and_projection_agree(template):
     spec = table_specs(template)["LedgerTable"]
-    (index,) = spec["GlobalSecondaryIndexes"]
     model_index = models.ReservationItem._get_schema()["global_secondary_indexes"][0]
+    (index,) = [i for i in spec["GlobalSecondaryIndexes"] if i["IndexName"] == model_index["index_name"]]
 
     assert index["IndexName"] == model_index["index_name"]
     model_keys = {k["KeyType"]: k["AttributeName"] for k in model_index["key_schema"]}
@@ -47,3 +47,15 @@ def test_given_ttl_attributes_when_compared_then_models_use_the_template_names(t
     assert specs["LedgerTable"]["TimeToLiveAttribute"] == "expires_at" == models.CounterItem.expires_at.attr_name
     assert specs["CallsTable"]["TimeToLiveAttribute"] == "expires_at" == models.CallItem.expires_at.attr_name
     assert specs["CallsTable"]["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"}
+
+
+def test_given_rollup_index_when_compared_with_template_then_keys_and_projection_agree(template):
+    from costbrake.dal.rollups import RollupItem
+
+    spec = table_specs(template)["LedgerTable"]
+    model_index = RollupItem._get_schema()["global_secondary_indexes"][0]
+    (index,) = [i for i in spec["GlobalSecondaryIndexes"] if i["IndexName"] == model_index["index_name"]]
+
+    model_keys = {k["KeyType"]: k["AttributeName"] for k in model_index["key_schema"]}
+    assert model_keys == {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}
+    assert sorted(index["Projection"]["NonKeyAttributes"]) == sorted(model_index["projection"]["NonKeyAttributes"])

@@ -81,8 +81,9 @@ def test_given_ledger_table_when_created_then_sweeper_index_is_keyed_by_bucket_a
     table_names = create_tables(dynamodb, template, PREFIX)
 
     table = dynamodb.describe_table(TableName=table_names["LedgerTable"])["Table"]
-    (index,) = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == "reservations-by-expiry"
+    indexes = {index["IndexName"]: index for index in table["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"reservations-by-expiry", "rollups-by-window"}
+    index = indexes["reservations-by-expiry"]
     assert index["KeySchema"] == [
         {"AttributeName": "sweep_bucket", "KeyType": "HASH"},
         {"AttributeName": "release_after", "KeyType": "RANGE"},

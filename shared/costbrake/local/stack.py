@@ -12,14 +12,17 @@ import boto3
 from costbrake.clock import Clock, SystemClock
 from costbrake.config import LocalStackSettings, Settings
 from costbrake.dal import Ledger
+from costbrake.dal.rollups import RollupStore
 from costbrake.gateway import api
 from costbrake.gateway.service import Gateway, ProviderKeys
 from costbrake.local.lambda_gateway import LocalApiGateway
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.moto_server import MotoServer
 from costbrake.local.schedule import Every
+from costbrake.local.streams import StreamPoller, streams_client, subscriptions_from_template
 from costbrake.local.template import create_tables, load_template
 from costbrake.operations import create_key, seed_defaults
+from costbrake.pipeline.aggregator import RollupBatchProcessor, stream_handler
 from costbrake.pipeline.sweeper import sweep
 from costbrake.pricing import PriceTable
 
@@ -59,13 +62,16 @@ class LocalStack:
         self.table_names: dict[str, str] = {}
         self.dev_secret: str | None = None
         self.schedules: list[Every] = []
+        self.stream_poller: StreamPoller | None = None
+        self.dead_letters: list[dict[str, Any]] = []  # the on-failure queue of the stream consumers
 
     def start(self) -> LocalStack:
         moto_url = self.moto.start()
         os.environ.update(LOCAL_AWS_ENV)
         os.environ["AWS_ENDPOINT_URL"] = moto_url
         dynamodb = boto3.client("dynamodb", endpoint_url=moto_url, region_name=LOCAL_AWS_ENV["AWS_REGION"])
-        self.table_names = create_tables(dynamodb, load_template(self.template_path), TABLE_PREFIX)
+        template = load_template(self.template_path)
+        self.table_names = create_tables(dynamodb, template, TABLE_PREFIX)
 
         overrides: dict[str, Any] = {
             "ledger_table": self.table_names["LedgerTable"],
@@ -111,9 +117,18 @@ class LocalStack:
         self.api_gateway.start()
         ledger, clock = self.ledger, self.clock
         self.schedules = [Every(self.sweep_seconds, lambda: sweep(ledger, clock), "sweeper").start()]
+        # The stream consumers, with the event-source settings the template gives them.
+        aggregator = stream_handler(RollupBatchProcessor(RollupStore.connect(self.settings), self.clock))
+        subscriptions = subscriptions_from_template(
+            template, self.table_names, {"AggregatorFunction": aggregator}, on_failure=self.dead_letters.append
+        )
+        streams = streams_client(moto_url, LOCAL_AWS_ENV["AWS_REGION"])
+        self.stream_poller = StreamPoller(streams, dynamodb, subscriptions, clock=self.clock).start()
         return self
 
     def stop(self) -> None:
+        if self.stream_poller:
+            self.stream_poller.stop()
         for schedule in self.schedules:
             schedule.stop()
         if self.api_gateway:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from aws_lambda_powertools import Logger
+
 from costbrake.clock import Clock
 from costbrake.dal import Ledger
 

@@ -1,0 +1,265 @@
+"""Rollup items and "applied" markers in the ledger table, written so each call record counts exactly once.
+
+A group of calls is applied in one transaction: a marker ``applied#<request_id>`` per call, put only if it does
+not exist, plus one ADD per rollup key the group touches. A call already applied (a redelivered or retried
+stream record) fails its marker's condition; the markers are then read back and the group is retried without
+the calls already counted, so a batch delivered twice, or split and retried, leaves the same rollups.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import PynamoDBException, TransactWriteError
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from costbrake.config import Settings
+from costbrake.dal.ledger import RETRIABLE_ERRORS, RETRIABLE_REASONS
+from costbrake.dal.models import DecimalAttribute, _LedgerMeta, _LedgerModel
+from costbrake.errors import LedgerUnavailable
+from costbrake.pipeline.rollups import RollupKey, StreamCall, Totals, coalesce
+
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
+# Longer than a stream keeps its records (24 h): a redelivered record always still finds its marker.
+MARKER_RETENTION_SECONDS = 2 * 86_400
+MARKER_SK = "rollups"  # the consumer that applied the record; another consumer would use its own sort key
+
+
+class RollupsByWindow(GlobalSecondaryIndex["RollupItem"]):
+    """Every scope's totals in one window: the top users or features of an hour is one Query."""
+
+    class Meta:
+        index_name = "rollups-by-window"
+        projection = IncludeProjection(["cost_usd", "calls"])
+
+    window = UnicodeAttribute(hash_key=True)
+    scope = UnicodeAttribute(range_key=True)
+
+
+class RollupItem(_LedgerModel):
+    """Totals of one scope in one window: pk ``rollup#<scope>``, sk the window key (``h#…`` / ``d#…``)."""
+
+    class Meta(_LedgerMeta):
+        pass
+
+    # Scope and window again as plain attributes, so an index by window (top users of an hour) needs no rewrite.
+    scope = UnicodeAttribute(null=True)
+    window = UnicodeAttribute(null=True)
+    cost_usd = DecimalAttribute(null=True)
+    calls = NumberAttribute(null=True)
+    input_tokens = NumberAttribute(null=True)
+    output_tokens = NumberAttribute(null=True)
+    cache_read_tokens = NumberAttribute(null=True)
+    cache_hits = NumberAttribute(null=True)
+    truncations = NumberAttribute(null=True)
+    errors = NumberAttribute(null=True)
+    expires_at = NumberAttribute(null=True)  # TTL
+    by_window = RollupsByWindow()
+
+
+class AppliedMarker(_LedgerModel):
+    """``applied#<request_id>`` / ``rollups``: this call record is counted in the rollups."""
+
+    class Meta(_LedgerMeta):
+        pass
+
+    expires_at = NumberAttribute()  # TTL
+
+
+ROLLUP_MODELS: tuple[type[Model], ...] = (RollupItem, AppliedMarker)
+
+
+def bind_rollup_models(settings: Settings, shared: Connection | None = None) -> Connection:
+    """Point the rollup models at the ledger table, on ``shared`` (the connection ``bind_models`` returned) or,
+    without it, on a connection of their own, which is returned."""
+    for model in ROLLUP_MODELS:
+        model.Meta.table_name = settings.ledger_table
+        model.Meta.region = settings.aws_region
+        model.Meta.host = settings.dynamodb_endpoint_url
+        model._connection = None
+        table_connection = model._get_connection()
+        if shared is None:
+            shared = table_connection.connection
+            continue
+        meta_table = table_connection.get_meta_table()
+        if meta_table.table_name not in shared._tables:
+            shared.add_meta_table(meta_table)
+        table_connection.connection = shared
+    assert shared is not None
+    return shared
+
+
+def rollup_pk(scope: str) -> str:
+    return f"rollup#{scope}"
+
+
+def marker_pk(request_id: str) -> str:
+    return f"applied#{request_id}"
+
+
+@dataclass
+class RollupWriteStats:
+    transactions: int = 0  # TransactWriteItems requests, including cancelled ones
+    conflicts: int = 0  # cancelled by another transaction or write on one of the items
+    retries: int = 0
+    duplicates: int = 0  # calls found already applied
+    items_written: int = 0  # items of committed transactions (markers + rollup updates)
+    rollup_updates: int = 0
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    applied: int
+    duplicates: int
+
+
+class RollupStore:
+    def __init__(self, shared: Connection, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> None:
+        self._connection = shared
+        self._settings = settings
+        self._sleep = sleep
+        self.stats = RollupWriteStats()
+
+    @classmethod
+    def connect(cls, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> RollupStore:
+        """A store on a connection of its own: the ledger models (and a Ledger's client) are left as they are."""
+        return cls(bind_rollup_models(settings), settings, sleep)
+
+    @property
+    def client(self) -> Any:
+        """The botocore client (for instrumentation and fault injection in tests and the benchmark)."""
+        return self._connection.client
+
+    def apply(self, calls: Sequence[StreamCall], now: datetime) -> GroupOutcome:
+        """Add the calls not applied yet to their rollups, in one transaction.
+
+        The calls must have distinct request ids and fit one transaction (``plan_transactions``). Raises
+        LedgerUnavailable when the table cannot be reached or stays contended after bounded retries; nothing of
+        the group is applied then.
+        """
+        settings = self._settings
+        pending = list(calls)
+        duplicates = 0
+        expires_at = int(now.timestamp()) + MARKER_RETENTION_SECONDS
+        for attempt in range(settings.transaction_attempts):
+            if not pending:
+                break
+            try:
+                self._write(pending, expires_at)
+                return GroupOutcome(applied=len(pending), duplicates=duplicates)
+            except TransactWriteError as error:
+                reasons = [reason.code if reason else None for reason in error.cancellation_reasons]
+                if "ConditionalCheckFailed" in reasons:
+                    # Some calls were applied by an earlier delivery (or a concurrent one): drop them all.
+                    applied = self._applied(call.request_id for call in pending)
+                    remaining = [call for call in pending if call.request_id not in applied]
+                    duplicates += len(pending) - len(remaining)
+                    self.stats.duplicates += len(pending) - len(remaining)
+                    pending = remaining
+                    continue
+                code = _error_code(error.cause)
+                # No response at all (timeout, reset) is retried too: a write that did go through left its
+                # markers, so the retry skips those calls.
+                if code is not None and code not in RETRIABLE_ERRORS and not RETRIABLE_REASONS.intersection(reasons):
+                    raise LedgerUnavailable(f"The rollup transaction was refused ({code}: {reasons}).") from error
+                if "TransactionConflict" in reasons:
+                    self.stats.conflicts += 1
+                if attempt + 1 < settings.transaction_attempts:
+                    self.stats.retries += 1
+                    ceiling = min(
+                        settings.transaction_backoff_cap_seconds,
+                        settings.transaction_backoff_base_seconds * 2**attempt,
+                    )
+                    self._sleep(random.uniform(0, ceiling))  # full jitter
+            except (PynamoDBException, BotoCoreError, ClientError) as error:
+                raise LedgerUnavailable("The ledger table could not be reached.") from error
+        if pending:
+            raise LedgerUnavailable(
+                f"The rollup transaction did not go through in {settings.transaction_attempts} tries."
+            )
+        return GroupOutcome(applied=0, duplicates=duplicates)
+
+    def _write(self, calls: Sequence[StreamCall], marker_expires_at: int) -> None:
+        deltas = coalesce(calls)
+        self.stats.transactions += 1
+        with TransactWrite(connection=self._connection) as tx:
+            for call in calls:
+                marker = AppliedMarker(marker_pk(call.request_id), MARKER_SK, expires_at=marker_expires_at)
+                tx.save(marker, condition=AppliedMarker.pk.does_not_exist())
+            for key, delta in deltas.items():
+                tx.update(RollupItem(rollup_pk(key.scope), key.window), actions=_add(key, delta))
+        self.stats.items_written += len(calls) + len(deltas)
+        self.stats.rollup_updates += len(deltas)
+
+    def _applied(self, request_ids: Iterable[str]) -> set[str]:
+        keys = [(marker_pk(request_id), MARKER_SK) for request_id in request_ids]
+        try:
+            # Consistent: a marker that just failed a condition must be visible.
+            found = AppliedMarker.batch_get(keys, consistent_read=True)
+            return {marker.pk.removeprefix("applied#") for marker in found}
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The ledger table could not be reached.") from error
+
+    def rollups_for(self, scope: str, window_keys: Iterable[str]) -> dict[str, Totals]:
+        """The totals of ``scope`` per window key; windows without any call are absent."""
+        keys = [(rollup_pk(scope), window) for window in dict.fromkeys(window_keys)]
+        try:
+            return {item.sk: _totals(item) for item in RollupItem.batch_get(keys)}
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The ledger table could not be reached.") from error
+
+    def top_in_window(self, window_key: str, scope_prefix: str, limit: int = 5) -> list[tuple[str, Decimal]]:
+        """The scopes starting with ``scope_prefix`` (e.g. ``user#``) that cost most in the window, by cost."""
+        try:
+            items = RollupItem.by_window.query(window_key, RollupItem.scope.startswith(scope_prefix))
+            ranked = sorted(((item.scope, item.cost_usd or Decimal(0)) for item in items), key=lambda p: -p[1])
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The ledger table could not be reached.") from error
+        return [(scope.removeprefix(scope_prefix), cost) for scope, cost in ranked[:limit]]
+
+
+def _add(key: RollupKey, delta: Totals) -> list[Any]:
+    r = RollupItem
+    return [
+        r.cost_usd.add(delta.cost_usd),
+        r.calls.add(delta.calls),
+        r.input_tokens.add(delta.input_tokens),
+        r.output_tokens.add(delta.output_tokens),
+        r.cache_read_tokens.add(delta.cache_read_tokens),
+        r.cache_hits.add(delta.cache_hits),
+        r.truncations.add(delta.truncations),
+        r.errors.add(delta.errors),
+        r.scope.set(key.scope),
+        r.window.set(key.window),
+        r.expires_at.set(key.expires_at),
+    ]
+
+
+def _totals(item: RollupItem) -> Totals:
+    return Totals(
+        cost_usd=item.cost_usd or Decimal(0),
+        calls=int(item.calls or 0),
+        input_tokens=int(item.input_tokens or 0),
+        output_tokens=int(item.output_tokens or 0),
+        cache_read_tokens=int(item.cache_read_tokens or 0),
+        cache_hits=int(item.cache_hits or 0),
+        truncations=int(item.truncations or 0),
+        errors=int(item.errors or 0),
+    )
+
+
+def _error_code(cause: BaseException | None) -> str | None:
+    """The DynamoDB error code behind a PynamoDB error; None for a network failure (no response at all)."""
+    response = getattr(cause, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
