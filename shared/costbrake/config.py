@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     anthropic_api_key: SecretStr | None = None
     provider_secret_arn: str | None = None
+    alert_topic_arn: str | None = None  # the SNS topic of alerts (pipeline functions)
 
     # Time limits nest: provider < API Gateway integration < Lambda < reservation expiry.
     provider_timeout_seconds: float = Field(default=25.0, gt=0)

@@ -510,6 +510,13 @@ class Ledger:
                 return False
             raise LedgerUnavailable("The ledger could not record the alert.") from error
 
+    def forget(self, key: str) -> None:
+        """Undo ``first_time`` (an alert that could not be sent must be sent by the retry)."""
+        try:
+            m.AlertItem(f"alert#{key}", "alert").delete()
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The ledger could not forget the alert.") from error
+
     # ---- inspection (CLI, tests, sweeper) -------------------------------------------------------
 
     def open_reservations(self) -> list[OpenReservation]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from costbrake.dal import Ledger
 from costbrake.dal.rollups import RollupStore
 from costbrake.gateway import api
 from costbrake.gateway.service import Gateway, ProviderKeys
+from costbrake.local.alerts import PrintingPublisher
 from costbrake.local.lambda_gateway import LocalApiGateway
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.moto_server import MotoServer
@@ -23,6 +25,8 @@ from costbrake.local.streams import StreamPoller, streams_client, subscriptions_
 from costbrake.local.template import create_tables, load_template
 from costbrake.operations import create_key, seed_defaults
 from costbrake.pipeline.aggregator import RollupBatchProcessor, stream_handler
+from costbrake.pipeline.alerts import SnsPublisher
+from costbrake.pipeline.monitor import Monitor, on_stream_batch
 from costbrake.pipeline.sweeper import sweep
 from costbrake.pricing import PriceTable
 
@@ -51,6 +55,7 @@ class LocalStack:
     seed: bool = True
     mock_only: bool = False  # tests and benchmarks never call real providers, whatever the environment holds
     sweep_seconds: float = 60.0  # the template schedules the sweeper every minute
+    echo: Callable[[str], None] = print  # where alerts are shown
 
     def __post_init__(self) -> None:
         self.moto = MotoServer(port=self.moto_port)
@@ -91,6 +96,10 @@ class LocalStack:
                 "openai_api_key": "mock-openai-key",
                 "anthropic_api_key": "mock-anthropic-key",
             }
+        sns = boto3.client("sns", endpoint_url=moto_url, region_name=LOCAL_AWS_ENV["AWS_REGION"])
+        topic_arn = sns.create_topic(Name=f"{TABLE_PREFIX}-alerts")["TopicArn"]
+        self.alerts = PrintingPublisher(SnsPublisher(sns, topic_arn), echo=self.echo)
+        overrides["alert_topic_arn"] = topic_arn
         overrides |= self.settings_overrides
         self.settings = Settings(**overrides)
         self.ledger = Ledger(self.settings)
@@ -118,9 +127,15 @@ class LocalStack:
         ledger, clock = self.ledger, self.clock
         self.schedules = [Every(self.sweep_seconds, lambda: sweep(ledger, clock), "sweeper").start()]
         # The stream consumers, with the event-source settings the template gives them.
-        aggregator = stream_handler(RollupBatchProcessor(RollupStore.connect(self.settings), self.clock))
+        rollups = RollupStore.connect(self.settings)
+        aggregator = stream_handler(RollupBatchProcessor(rollups, self.clock))
+        self.monitor = Monitor(self.ledger, rollups, self.settings, self.clock, self.alerts)
+        consumers = {
+            "AggregatorFunction": aggregator,
+            "AnomalyFunction": on_stream_batch(self.monitor, self.ledger, self.clock),
+        }
         subscriptions = subscriptions_from_template(
-            template, self.table_names, {"AggregatorFunction": aggregator}, on_failure=self.dead_letters.append
+            template, self.table_names, consumers, on_failure=self.dead_letters.append
         )
         streams = streams_client(moto_url, LOCAL_AWS_ENV["AWS_REGION"])
         self.stream_poller = StreamPoller(streams, dynamodb, subscriptions, clock=self.clock).start()
