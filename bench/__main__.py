@@ -11,7 +11,6 @@ def main() -> None:
     print("== token estimator ==")
     estimator.main()
     print()
-    print("== aggregator ==")
     aggregator.run()
 
 

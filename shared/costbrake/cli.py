@@ -275,5 +275,44 @@ def switch_set(obj: Context, feature: str, state: str, reason: str, actor: str |
     click.echo(f"feature {flipped.name} is now {flipped.state.value} ({reason}) — by {who}")
 
 
+# ---- simulation -------------------------------------------------------------------------------
+
+
+@main.group()
+def simulate() -> None:
+    """Replays on a simulated clock through the real gateway, pipeline and ledger (in-process, no AWS)."""
+
+
+@simulate.command("incident")
+@click.option("--users", default=300, show_default=True, help="Users of the normal traffic.")
+@click.option("--days", default=14, show_default=True, help="Days of normal traffic before the incident.")
+@click.option("--incident-days", default=4, show_default=True)
+@click.option("--calls-per-user-day", default=1.5, show_default=True, help="Normal calls per user per day.")
+@click.option("--quick", is_flag=True, help="A small replay (40 users, 3 days, 1 incident day) in about a minute.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def simulate_incident(
+    users: int, days: int, incident_days: int, calls_per_user_day: float, quick: bool, as_json: bool
+) -> None:
+    """DESIGN's $38,000 incident: 50k-token prompts to an expensive model, a few power users, one runaway."""
+    from rich.progress import Progress
+
+    from costbrake.simulate.incident import IncidentConfig, run_incident
+    from costbrake.simulate.traffic import QUICK_SHAPE, TrafficShape
+
+    shape = QUICK_SHAPE if quick else TrafficShape(users, days, calls_per_user_day, incident_days=incident_days)
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("replaying", total=None)
+        report = run_incident(
+            IncidentConfig(shape=shape), lambda done, total: progress.update(task, completed=done, total=total)
+        )
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    for line in report.lines():
+        click.echo(line)
+    for alert in report.incident_alerts[:6]:
+        click.echo(f"  {alert}")
+
+
 if __name__ == "__main__":
     main()

@@ -98,9 +98,11 @@ class ScopeBudget:
         return self.spent_usd / self.month_usd if self.month_usd else Decimal(0)
 
 
-def monthly_budgets(ledger: Ledger, settings: Settings, now: datetime) -> list[ScopeBudget]:
+def monthly_budgets(
+    ledger: Ledger, settings: Settings, now: datetime, snapshot: SettingsSnapshot | None = None
+) -> list[ScopeBudget]:
     """This month's spend against the global budget and every feature budget (all shards summed)."""
-    snapshot = ledger.load_settings()
+    snapshot = snapshot or ledger.load_settings()
     month = span(Window.MONTH, now)
     lines = [global_month_line(global_budget(settings, snapshot), month)]
     lines += [

@@ -17,11 +17,13 @@ from costbrake.pipeline.actions import ActionPolicy, Controls, Response, SwitchF
 from costbrake.pipeline.alerts import Publisher
 from costbrake.pipeline.anomaly import AnomalyConfig, AnomalyType, SpendView, detect
 from costbrake.policy import monthly_budgets
-from costbrake.records import UserProfile
+from costbrake.records import SettingsSnapshot, UserProfile
 from costbrake.windows import Window, span
 
 # How many of the current hour's biggest spenders the user-spike rule looks at.
 USERS_PER_HOUR = 50
+# Stream records arrive within seconds to minutes; an hour this far back is complete.
+FINAL_AFTER = timedelta(hours=2)
 
 
 class LedgerDeduplicator:
@@ -72,11 +74,36 @@ class Monitor:
         self._publisher = publisher
         self._config = config or AnomalyConfig()
         self._policy = policy or ActionPolicy()
+        self._final: dict[str, dict[datetime, Decimal]] = {}  # scope -> costs of hours that no longer change
+        self._final_through: dict[str, datetime] = {}  # scope -> hours before this are in ``_final`` (or zero)
+
+    def _hourly_costs(self, scope: str, current_hour: datetime) -> dict[datetime, Decimal]:
+        """The scope's cost per hour over the baseline, reading only hours this container has not read for good.
+
+        Hours older than ``FINAL_AFTER`` no longer change, so a warm container keeps them: an evaluation then
+        reads a handful of rollups instead of the 14-day baseline.
+        """
+        first = current_hour - timedelta(hours=self._config.baseline_hours)
+        final_before = current_hour - FINAL_AFTER
+        known = self._final.setdefault(scope, {})
+        read_through = self._final_through.get(scope, first)
+        wanted = []
+        at = max(first, read_through)
+        while at <= current_hour:
+            wanted.append(at)
+            at += timedelta(hours=1)
+        keys = _hour_keys(wanted)
+        fresh = {keys[key]: total.cost_usd for key, total in self._rollups.rollups_for(scope, keys).items()}
+        known.update({start: cost for start, cost in fresh.items() if start < final_before})
+        self._final_through[scope] = max(read_through, final_before)
+        for start in [start for start in known if start < first]:
+            del known[start]
+        return {**known, **{start: cost for start, cost in fresh.items() if start >= final_before}}
 
     def evaluate(self) -> Response:
         now = self._clock.now()
         snapshot = self._ledger.load_settings()
-        view = self.spend_view(now, [f"feature#{name}" for name in snapshot.features])
+        view = self.spend_view(now, snapshot)
         anomalies = detect(view, self._config)
         spiking = {a.scope.removeprefix("user#") for a in anomalies if a.type is AnomalyType.USER_SPIKE}
         controls = Controls(
@@ -93,16 +120,12 @@ class Monitor:
             actuator=LedgerActuator(self._ledger, self._clock, self._settings),
         )
 
-    def spend_view(self, now: datetime, feature_scopes: list[str]) -> SpendView:
+    def spend_view(self, now: datetime, snapshot: SettingsSnapshot) -> SpendView:
         hour = span(Window.HOUR, now)
-        hours = [hour.start - timedelta(hours=back) for back in range(self._config.baseline_hours, -1, -1)]
-        keys = {span(Window.HOUR, start).key: start for start in hours}
-        active = [f"feature#{name}" for name, _ in self._rollups.top_in_window(hour.key, "feature#", limit=20)]
-        hourly_cost: dict[str, dict[datetime, Decimal]] = {}
-        for scope in dict.fromkeys(["global", *feature_scopes, *active]):
-            totals = self._rollups.rollups_for(scope, keys)
-            hourly_cost[scope] = {keys[key]: total.cost_usd for key, total in totals.items()}
-        budgets = monthly_budgets(self._ledger, self._settings, now)
+        active = [name for name, _ in self._rollups.top_in_window(hour.key, "feature#", limit=20)]
+        scopes = ["global", *(f"feature#{name}" for name in [*snapshot.features, *active])]
+        hourly_cost = {scope: self._hourly_costs(scope, hour.start) for scope in dict.fromkeys(scopes)}
+        budgets = monthly_budgets(self._ledger, self._settings, now, snapshot)
         return SpendView(
             now=now,
             hourly_cost=hourly_cost,
@@ -110,6 +133,10 @@ class Monitor:
             month_to_date={b.scope: b.spent_usd for b in budgets},
             monthly_budgets={b.scope: b.month_usd for b in budgets},
         )
+
+
+def _hour_keys(starts: list[datetime]) -> dict[str, datetime]:
+    return {span(Window.HOUR, start).key: start for start in starts}
 
 
 def _blocked_until(profile: UserProfile | None) -> datetime | None:

@@ -1,0 +1,1 @@
+"""Replays of traffic on a simulated clock through the real gateway, pipeline and ledger."""

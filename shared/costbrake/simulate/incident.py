@@ -1,0 +1,242 @@
+"""Replay of DESIGN's $38,000 incident on a simulated clock, through the real gateway, pipeline and ledger.
+
+moto plays DynamoDB and SNS in-process, the mock provider answers over HTTP, the gateway handler serves every
+call, the stream poller feeds the aggregator, and the monitor (the anomaly consumer) runs every
+``evaluate_minutes`` of simulated time, as the anomaly Lambda does on the stream's batches.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import boto3
+from moto import mock_aws
+
+from costbrake.clock import ManualClock
+from costbrake.config import Settings
+from costbrake.dal import Ledger
+from costbrake.dal.rollups import RollupStore
+from costbrake.gateway import api
+from costbrake.gateway.service import Gateway, ProviderKeys
+from costbrake.local import moto_fixes
+from costbrake.local.lambda_gateway import LambdaContext, proxy_event
+from costbrake.local.mock_provider import MockProvider
+from costbrake.local.streams import StreamPoller, StreamSubscription, streams_client
+from costbrake.local.template import create_tables, load_template
+from costbrake.operations import create_key, default_feature, seed_defaults
+from costbrake.pipeline.aggregator import RollupBatchProcessor, stream_handler
+from costbrake.pipeline.alerts import Alert, InMemoryPublisher
+from costbrake.pipeline.monitor import Monitor
+from costbrake.pipeline.sweeper import sweep
+from costbrake.pricing import PriceTable
+from costbrake.records import UserProfile
+from costbrake.simulate.traffic import INCIDENT_FEATURE, Call, TrafficShape, incident_calls, normal_calls
+
+START = datetime(2026, 10, 1, tzinfo=UTC)
+WORDS = "the quarterly report shows revenue growth across regions while operating costs rose faster than planned "
+
+
+@dataclass(frozen=True)
+class IncidentConfig:
+    shape: TrafficShape = field(default_factory=TrafficShape)
+    global_month_usd: Decimal = Decimal("3000")
+    evaluate_minutes: int = 15
+
+
+@dataclass
+class IncidentReport:
+    normal_calls: int = 0
+    incident_calls: int = 0
+    incident_served: int = 0
+    incident_refused: dict[int, int] = field(default_factory=dict)
+    incident_spend_usd: Decimal = Decimal(0)
+    counterfactual_spend_usd: Decimal = Decimal(0)
+    minutes_to_first_alert: float | None = None
+    minutes_to_first_action: float | None = None
+    false_alerts: list[str] = field(default_factory=list)
+    incident_alerts: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "normal_calls": self.normal_calls,
+            "false_alerts": self.false_alerts,
+            "incident_calls": self.incident_calls,
+            "incident_served": self.incident_served,
+            "incident_refused": {str(k): v for k, v in self.incident_refused.items()},
+            "minutes_to_first_alert": self.minutes_to_first_alert,
+            "minutes_to_first_action": self.minutes_to_first_action,
+            "incident_spend_usd": str(self.incident_spend_usd),
+            "counterfactual_spend_usd": str(self.counterfactual_spend_usd),
+            "incident_alerts": self.incident_alerts,
+        }
+
+    def lines(self) -> list[str]:
+        refused = ", ".join(f"{count} x {status}" for status, count in sorted(self.incident_refused.items()))
+        return [
+            f"normal traffic        : {self.normal_calls} calls, false alerts: {len(self.false_alerts)}",
+            f"incident traffic      : {self.incident_calls} calls attempted, {self.incident_served} served"
+            + (f", refused: {refused}" if refused else ""),
+            f"first alert           : {_minutes(self.minutes_to_first_alert)} after the incident started",
+            f"first automatic action: {_minutes(self.minutes_to_first_action)} after the incident started",
+            f"incident spend        : ${self.incident_spend_usd:.2f} with costbrake, "
+            f"${self.counterfactual_spend_usd:.2f} unbounded (same calls, all served)",
+            f"replay took           : {self.seconds:.0f} s",
+        ]
+
+
+def _minutes(value: float | None) -> str:
+    return "never" if value is None else f"{value:.0f} min"
+
+
+class _Deployment:
+    """One costbrake deployment in this process, on a manual clock."""
+
+    def __init__(self, config: IncidentConfig, clock: ManualClock, provider: MockProvider) -> None:
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        names = create_tables(client, load_template(), "sim")
+        self.settings = Settings(
+            ledger_table=names["LedgerTable"],
+            calls_table=names["CallsTable"],
+            dynamodb_endpoint_url=None,
+            openai_base_url=provider.base_url,
+            anthropic_base_url=provider.base_url,
+            openai_api_key="mock",
+            anthropic_api_key="mock",
+            global_month_usd=config.global_month_usd,
+            settings_cache_seconds=60,
+        )
+        self.clock = clock
+        self.ledger = Ledger(self.settings, sleep=lambda _: None)
+        seed_defaults(self.ledger, clock, self.settings, actor="simulation")
+        # The team ships "deep analysis" for whole documents: a larger input cap, no budget of its own yet.
+        deep = replace(default_feature(self.settings, INCIDENT_FEATURE), max_input_tokens=80_000)
+        self.ledger.put_feature(deep, "team", clock.now())
+        self.key = create_key(self.ledger, clock, user_id=None, tier=None, service=True, feature="chat").secret
+        for user in range(config.shape.power_users):
+            self.ledger.put_user(UserProfile(user_id=f"power-{user}", tier="pro"))
+        self.gateway = Gateway(self.settings, self.ledger, PriceTable.default(), clock, ProviderKeys(self.settings))
+        rollups = RollupStore.connect(self.settings)
+        self.publisher = InMemoryPublisher()
+        self.monitor = Monitor(self.ledger, rollups, self.settings, clock, self.publisher)
+        aggregator = stream_handler(RollupBatchProcessor(rollups, clock))
+        subscription = StreamSubscription(names["CallsTable"], aggregator, batch_size=100)
+        self.poller = StreamPoller(streams_client(None), client, [subscription], clock=clock)
+
+    def call(self, call: Call) -> tuple[int, Decimal]:
+        self.clock.set(call.at)
+        anthropic = call.model.startswith("claude")
+        body: dict[str, Any] = {
+            "model": call.model,
+            "max_tokens": call.max_tokens,
+            "messages": [{"role": "user", "content": _text(call.input_tokens)}],
+        }
+        if anthropic:
+            body["metadata"] = {"user_id": call.user_id}
+        else:
+            body["user"] = call.user_id
+        headers = {"Authorization": f"Bearer {self.key}", "X-Costbrake-Feature": call.feature}
+        path = "/v1/messages" if anthropic else "/v1/chat/completions"
+        event = proxy_event("POST", path, headers, json.dumps(body).encode(), "api")
+        response = api.lambda_handler(event, LambdaContext("costbrake-gateway", "sim", 40, time.monotonic()))
+        values = response.get("multiValueHeaders") or {}
+        cost = Decimal(values["x-costbrake-cost-usd"][-1]) if "x-costbrake-cost-usd" in values else Decimal(0)
+        return int(response["statusCode"]), cost
+
+    def tick(self, at: datetime, new_calls: bool) -> list[Alert]:
+        """The pipeline catches up to ``at``: the aggregator drains the stream, the monitor evaluates.
+
+        As the anomaly Lambda is triggered by stream records, a tick without new calls evaluates nothing.
+        """
+        self.clock.set(at)
+        if at.minute == 0:
+            sweep(self.ledger, self.clock)
+        if not new_calls:
+            return []
+        self.poller.drain(timeout=60)
+        before = len(self.publisher.published)
+        self.monitor.evaluate()
+        return self.publisher.published[before:]
+
+
+def _text(tokens: int) -> str:
+    return (WORDS * (tokens * 4 // len(WORDS) + 1))[: tokens * 4]
+
+
+def _ticks(start: datetime, end: datetime, minutes: int) -> Iterator[datetime]:
+    at = start + timedelta(minutes=minutes)
+    while at <= end:
+        yield at
+        at += timedelta(minutes=minutes)
+
+
+@contextmanager
+def _deployment(config: IncidentConfig, clock: ManualClock) -> Iterator[_Deployment]:
+    with mock_aws(), MockProvider() as provider:
+        moto_fixes.install()
+        deployment = _Deployment(config, clock, provider)
+        api.use_gateway(deployment.gateway)
+        try:
+            yield deployment
+        finally:
+            api.use_gateway(None)
+
+
+def run_incident(config: IncidentConfig, progress: Callable[[int, int], None] | None = None) -> IncidentReport:
+    shape = config.shape
+    incident_start = START + timedelta(days=shape.days)
+    calls = sorted([*normal_calls(shape, START), *incident_calls(shape, incident_start)], key=lambda c: c.at)
+    end = incident_start + timedelta(days=shape.incident_days)
+    report = IncidentReport()
+    incident_costs: list[Decimal] = []
+    started = time.monotonic()
+    clock = ManualClock(START)
+    with _deployment(config, clock) as deployment:
+        pending = iter(calls)
+        next_call = next(pending, None)
+        done = 0
+        for tick in _ticks(START, end, config.evaluate_minutes):
+            done_before = done
+            while next_call is not None and next_call.at < tick:
+                status, cost = deployment.call(next_call)
+                if next_call.incident:
+                    report.incident_calls += 1
+                    if status == 200:
+                        report.incident_served += 1
+                        incident_costs.append(cost)
+                    else:
+                        report.incident_refused[status] = report.incident_refused.get(status, 0) + 1
+                else:
+                    report.normal_calls += 1
+                done += 1
+                if progress:
+                    progress(done, len(calls))
+                next_call = next(pending, None)
+            for alert in deployment.tick(tick, new_calls=done > done_before):
+                _classify(alert, tick, incident_start, report)
+    report.incident_spend_usd = sum(incident_costs, Decimal(0))
+    if incident_costs:
+        mean = report.incident_spend_usd / len(incident_costs)
+        report.counterfactual_spend_usd = mean * report.incident_calls
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _classify(alert: Alert, tick: datetime, incident_start: datetime, report: IncidentReport) -> None:
+    line = f"{tick:%m-%d %H:%M} {alert.severity} {alert.type} {alert.scope}: {alert.summary}"
+    if tick <= incident_start:
+        report.false_alerts.append(line)
+        return
+    report.incident_alerts.append(line)
+    minutes = (tick - incident_start).total_seconds() / 60
+    if report.minutes_to_first_alert is None:
+        report.minutes_to_first_alert = minutes
+    if alert.type in ("switch_flip", "user_block") and report.minutes_to_first_action is None:
+        report.minutes_to_first_action = minutes
