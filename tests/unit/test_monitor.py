@@ -1,0 +1,71 @@
+"""The monitor builds the rules' view from the rollups and budgets, and reads old hours only once."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from costbrake.dal.ledger import _call_item
+from costbrake.dal.rollups import MAX_TRANSACTION_ITEMS, RollupStore
+from costbrake.local.faults import RequestCounter
+from costbrake.operations import seed_defaults
+from costbrake.pipeline.alerts import InMemoryPublisher
+from costbrake.pipeline.monitor import Monitor
+from costbrake.pipeline.rollups import parse_call, plan_transactions
+from costbrake.records import UserProfile
+
+
+@pytest.fixture
+def store(ledger, settings) -> RollupStore:
+    return RollupStore.connect(settings)
+
+
+@pytest.fixture
+def monitor(ledger, store, settings, clock) -> Monitor:
+    seed_defaults(ledger, clock, settings)
+    return Monitor(ledger, store, settings, clock, InMemoryPublisher())
+
+
+def _apply(store, clock, records) -> None:
+    """What the aggregator does with these records' stream images."""
+    deserializer = TypeDeserializer()
+    images = [{k: deserializer.deserialize(v) for k, v in _call_item(r).serialize().items()} for r in records]
+    for group in plan_transactions([parse_call(image) for image in images], MAX_TRANSACTION_ITEMS):
+        store.apply(group, clock.now())
+
+
+def test_given_rollups_of_past_hours_when_viewed_then_hourly_costs_match_and_old_hours_are_read_once(
+    monitor, store, ledger, clock, call_record
+):
+    records = [
+        call_record(request_id=f"r{h}", timestamp=clock.now() - timedelta(hours=h), cost_usd=Decimal(h + 1))
+        for h in range(30)
+    ]
+    _apply(store, clock, records)
+    snapshot = ledger.load_settings()
+
+    view = monitor.spend_view(clock.now(), snapshot)
+    counter = RequestCounter().install(store.client)
+    again = monitor.spend_view(clock.now(), snapshot)
+
+    global_costs = view.hourly_cost["global"]
+    assert sorted(global_costs.values()) == sorted(Decimal(h + 1) for h in range(30))
+    assert again.hourly_cost == view.hourly_cost
+    assert counter.calls.get("BatchGetItem", 0) <= len(again.hourly_cost)  # one small read per scope, not 14 days
+
+
+def test_given_user_spike_when_evaluated_then_alerted_and_the_user_blocked(monitor, store, ledger, clock, call_record):
+    ledger.put_user(UserProfile(user_id="heavy", tier="pro"))
+    big = [
+        call_record(request_id=f"h{i}", user_id="heavy", timestamp=clock.now(), cost_usd=Decimal(3)) for i in range(4)
+    ]
+    _apply(store, clock, big)
+
+    response = monitor.evaluate()
+
+    assert any(alert.type == "user_spike" and alert.scope == "user#heavy" for alert in response.alerts)
+    profile = ledger.get_user("heavy")
+    assert profile is not None and profile.blocked_until is not None and profile.blocked_until > clock.now()
+    assert not monitor.evaluate().alerts  # the same spike in the same hour is not alerted twice
