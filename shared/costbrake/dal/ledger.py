@@ -7,7 +7,7 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -103,22 +103,28 @@ class OpenReservation:
 
 def bind_models(settings: Settings) -> Connection:
     """Point every model at the deployment's tables and make them share one botocore client."""
-    for model in m.LEDGER_MODELS:
-        model.Meta.table_name = settings.ledger_table
-    m.CallItem.Meta.table_name = settings.calls_table
-    shared: Connection | None = None
-    for model in m.ALL_MODELS:
+    tables = {model: settings.ledger_table for model in m.LEDGER_MODELS} | {m.CallItem: settings.calls_table}
+    return bind(tables, settings)
+
+
+def bind(tables: Mapping[type[Model], str], settings: Settings, shared: Connection | None = None) -> Connection:
+    """Point ``tables``' models at their tables on one connection: ``shared``, else the first model's.
+
+    PynamoDB configures models per class; sharing one connection keeps it to one botocore client (cold start).
+    """
+    for model, table_name in tables.items():
+        model.Meta.table_name = table_name
         model.Meta.region = settings.aws_region
         model.Meta.host = settings.dynamodb_endpoint_url
         model._connection = None
         table_connection = model._get_connection()
         if shared is None:
             shared = table_connection.connection
-        else:
-            meta_table = table_connection.get_meta_table()
-            if meta_table.table_name not in shared._tables:
-                shared.add_meta_table(meta_table)
-            table_connection.connection = shared
+            continue
+        meta_table = table_connection.get_meta_table()
+        if meta_table.table_name not in shared._tables:
+            shared.add_meta_table(meta_table)
+        table_connection.connection = shared
     assert shared is not None
     return shared
 

@@ -25,7 +25,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from costbrake.config import Settings
-from costbrake.dal.ledger import RETRIABLE_ERRORS, RETRIABLE_REASONS
+from costbrake.dal.ledger import RETRIABLE_ERRORS, RETRIABLE_REASONS, bind
 from costbrake.dal.models import DecimalAttribute, _LedgerMeta, _LedgerModel
 from costbrake.errors import LedgerUnavailable
 from costbrake.pipeline.rollups import RollupKey, StreamCall, Totals, coalesce
@@ -83,21 +83,7 @@ ROLLUP_MODELS: tuple[type[Model], ...] = (RollupItem, AppliedMarker)
 def bind_rollup_models(settings: Settings, shared: Connection | None = None) -> Connection:
     """Point the rollup models at the ledger table, on ``shared`` (the connection ``bind_models`` returned) or,
     without it, on a connection of their own, which is returned."""
-    for model in ROLLUP_MODELS:
-        model.Meta.table_name = settings.ledger_table
-        model.Meta.region = settings.aws_region
-        model.Meta.host = settings.dynamodb_endpoint_url
-        model._connection = None
-        table_connection = model._get_connection()
-        if shared is None:
-            shared = table_connection.connection
-            continue
-        meta_table = table_connection.get_meta_table()
-        if meta_table.table_name not in shared._tables:
-            shared.add_meta_table(meta_table)
-        table_connection.connection = shared
-    assert shared is not None
-    return shared
+    return bind({model: settings.ledger_table for model in ROLLUP_MODELS}, settings, shared)
 
 
 def rollup_pk(scope: str) -> str:
