@@ -130,3 +130,11 @@ def test_given_alert_key_when_marked_twice_then_only_the_first_is_new(ledger: Le
     assert ledger.first_time("zscore/global/h#2026-11-24T10", 2_000_000_000, NOW) is True
     assert ledger.first_time("zscore/global/h#2026-11-24T10", 2_000_000_000, NOW) is False
     assert ledger.first_time("zscore/global/h#2026-11-24T11", 2_000_000_000, NOW) is True
+
+
+def test_given_reserve_whose_answer_was_lost_when_retried_then_charged_once(ledger: Ledger):
+    ledger.reserve(info("r1"), charges("0.4"), None, 0)
+
+    ledger.reserve(info("r1"), charges("0.4"), None, 1)  # the retry finds its own reservation
+
+    assert ledger.get_counters([HOUR])[HOUR].committed == Decimal("0.4")

@@ -295,6 +295,9 @@ class Ledger:
         except LedgerContention as busy:
             contended = [ref for index, ref in enumerate(refs) if index in busy.contended and ref is not None]
             raise ReservationContended(busy.message, contended) from busy
+        if 0 in failed:
+            # The reservation is there already: an earlier attempt whose answer was lost went through.
+            return
         if failed:
             refused = [ref for index, ref in enumerate(refs) if index in failed and ref is not None]
             raise ChargesRefused(refused)
