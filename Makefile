@@ -6,7 +6,8 @@ SAM_VENV := .tools/sam
 SAM_CLI_VERSION := 1.170.0
 SAM := $(SAM_VENV)/bin/sam
 PYTEST_ARGS ?=
-TESTS ?= tests
+# Unit tests first: the integration stack (session-scoped, with background threads) starts after them.
+TESTS ?= tests/unit tests/infra tests/integration
 # Not project code; ruff only honours .gitignore inside a git checkout, so exclude them explicitly.
 RUFF_EXCLUDE := --extend-exclude .tools,.aws-sam
 

@@ -25,7 +25,8 @@ STACK_SETTINGS = {
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    with LocalStack(settings_overrides=STACK_SETTINGS, mock_only=True) as running:
+    # The sweeper runs when a test calls it, not on a timer in the middle of another test.
+    with LocalStack(settings_overrides=STACK_SETTINGS, mock_only=True, sweep_seconds=3600) as running:
         yield running
 
 
