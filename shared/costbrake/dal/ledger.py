@@ -178,7 +178,18 @@ def _counter(item: m.CounterItem) -> CounterState:
     )
 
 
-def _error_code(cause: BaseException | None) -> str | None:
+def is_retriable(error_code: str | None, reasons: Iterable[str | None]) -> bool:
+    """Worth another try: no response at all, a busy or throttled table, or a conflicting transaction."""
+    return error_code is None or error_code in RETRIABLE_ERRORS or any(r in RETRIABLE_REASONS for r in reasons)
+
+
+def backoff_seconds(settings: Settings, attempt: int) -> float:
+    """Full-jitter exponential backoff before retry number ``attempt + 1``."""
+    ceiling = min(settings.transaction_backoff_cap_seconds, settings.transaction_backoff_base_seconds * 2**attempt)
+    return random.uniform(0, ceiling)
+
+
+def error_code_of(cause: BaseException | None) -> str | None:
     """The DynamoDB error code behind a PynamoDB error; None for a network failure (no response at all)."""
     response = getattr(cause, "response", None)
     return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
@@ -354,15 +365,10 @@ class Ledger:
                 refused = {index for index, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
                 if refused:
                     return refused
-                error_code = _error_code(error.cause)
+                error_code = error_code_of(error.cause)
                 # No response at all (timeout, reset) is retried too: the same client request token makes a
                 # transaction that did go through apply only once.
-                retriable = (
-                    error_code is None
-                    or error_code in RETRIABLE_ERRORS
-                    or any(code in RETRIABLE_REASONS for code in reasons)
-                )
-                if not retriable:
+                if not is_retriable(error_code, reasons):
                     raise LedgerUnavailable(
                         f"The budget ledger refused the transaction ({error_code}: {reasons})."
                     ) from error
@@ -375,11 +381,7 @@ class Ledger:
                     if "TransactionConflict" in reasons:
                         self.stats.conflicts += 1
                     self.stats.retries += 1
-                ceiling = min(
-                    settings.transaction_backoff_cap_seconds,
-                    settings.transaction_backoff_base_seconds * 2**attempt,
-                )
-                self._sleep(random.uniform(0, ceiling))  # full jitter
+                self._sleep(backoff_seconds(settings, attempt))
             except (PynamoDBException, BotoCoreError, ClientError) as error:
                 raise LedgerUnavailable("The budget ledger could not be reached.") from error
         raise AssertionError("unreachable")
@@ -515,7 +517,7 @@ class Ledger:
             )
             return True
         except PutError as error:
-            if _error_code(error.cause) == "ConditionalCheckFailedException":
+            if error_code_of(error.cause) == "ConditionalCheckFailedException":
                 return False
             raise LedgerUnavailable("The ledger could not record the alert.") from error
 

@@ -8,7 +8,6 @@ the calls already counted, so a batch delivered twice, or split and retried, lea
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from costbrake.config import Settings
-from costbrake.dal.ledger import RETRIABLE_ERRORS, RETRIABLE_REASONS, bind
+from costbrake.dal.ledger import backoff_seconds, bind, error_code_of, is_retriable
 from costbrake.dal.models import DecimalAttribute, _LedgerMeta, _LedgerModel
 from costbrake.errors import LedgerUnavailable
 from costbrake.pipeline.rollups import RollupKey, StreamCall, Totals, coalesce
@@ -154,20 +153,16 @@ class RollupStore:
                     self.stats.duplicates += len(pending) - len(remaining)
                     pending = remaining
                     continue
-                code = _error_code(error.cause)
+                code = error_code_of(error.cause)
                 # No response at all (timeout, reset) is retried too: a write that did go through left its
                 # markers, so the retry skips those calls.
-                if code is not None and code not in RETRIABLE_ERRORS and not RETRIABLE_REASONS.intersection(reasons):
+                if not is_retriable(code, reasons):
                     raise LedgerUnavailable(f"The rollup transaction was refused ({code}: {reasons}).") from error
                 if "TransactionConflict" in reasons:
                     self.stats.conflicts += 1
                 if attempt + 1 < settings.transaction_attempts:
                     self.stats.retries += 1
-                    ceiling = min(
-                        settings.transaction_backoff_cap_seconds,
-                        settings.transaction_backoff_base_seconds * 2**attempt,
-                    )
-                    self._sleep(random.uniform(0, ceiling))  # full jitter
+                    self._sleep(backoff_seconds(settings, attempt))
             except (PynamoDBException, BotoCoreError, ClientError) as error:
                 raise LedgerUnavailable("The ledger table could not be reached.") from error
         if pending:
@@ -243,9 +238,3 @@ def _totals(item: RollupItem) -> Totals:
         truncations=int(item.truncations or 0),
         errors=int(item.errors or 0),
     )
-
-
-def _error_code(cause: BaseException | None) -> str | None:
-    """The DynamoDB error code behind a PynamoDB error; None for a network failure (no response at all)."""
-    response = getattr(cause, "response", None)
-    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
