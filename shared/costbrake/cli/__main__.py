@@ -1,0 +1,3 @@
+from costbrake.cli import main
+
+main()

@@ -1,0 +1,111 @@
+"""The `costbrake` command group, its shared options (--stack) and what every command module uses."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import click
+from rich.console import Console
+
+from costbrake.clock import SystemClock
+from costbrake.config import Settings
+
+console = Console()
+
+
+class DecimalType(click.ParamType):
+    name = "usd"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Decimal:
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            self.fail(f"{value!r} is not an amount in USD", param, ctx)
+        if amount < 0 or not amount.is_finite():
+            self.fail(f"{value!r} must be a non-negative amount", param, ctx)
+        return amount
+
+
+USD = DecimalType()
+
+
+def _stack_settings(stack: str | None) -> dict[str, str]:
+    """Table names from a deployed stack's outputs (boto3's normal credentials and region)."""
+    if not stack:
+        return {}
+    import boto3
+
+    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    by_key = {o["OutputKey"]: o["OutputValue"] for o in outputs}
+    return {
+        "ledger_table": by_key["LedgerTableName"],
+        "calls_table": by_key["CallsTableName"],
+        "alert_topic_arn": by_key["AlertTopicArn"],
+    }
+
+
+class Context:
+    def __init__(self, stack: str | None) -> None:
+        self._stack = stack
+        self.clock = SystemClock()
+        self._settings: Settings | None = None
+        self._ledger: Any = None
+        self._rollups: Any = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = Settings(**_stack_settings(self._stack))
+            except Exception as error:
+                raise click.ClickException(
+                    "Which deployment? Pass --stack NAME, or set COSTBRAKE_LEDGER_TABLE and COSTBRAKE_CALLS_TABLE "
+                    f"(costbrake local prints them). ({error})"
+                ) from error
+        return self._settings
+
+    @property
+    def ledger(self) -> Any:
+        if self._ledger is None:
+            from costbrake.dal import Ledger
+
+            self._ledger = Ledger(self.settings)
+        return self._ledger
+
+    @property
+    def rollups(self) -> Any:
+        """The hourly/daily rollups (``RollupStore``), on a connection of its own."""
+        if self._rollups is None:
+            from costbrake.dal.rollups import RollupStore
+
+            self._rollups = RollupStore.connect(self.settings)
+        return self._rollups
+
+
+pass_context = click.make_pass_decorator(Context)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output (money as decimal strings).")
+
+
+def emit_json(data: Any) -> None:
+    """Print ``data`` as JSON: Decimals as strings (exact), datetimes as ISO-8601."""
+    click.echo(json.dumps(data, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+@click.group()
+@click.option("--stack", envvar="COSTBRAKE_STACK", help="CloudFormation stack to operate on (default: env tables).")
+@click.pass_context
+def main(ctx: click.Context, stack: str | None) -> None:
+    """Operate costbrake: keys, budgets, kill-switches, the local stack."""
+    ctx.obj = Context(stack)
