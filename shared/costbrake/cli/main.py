@@ -87,7 +87,7 @@ class Context:
 
 pass_context = click.make_pass_decorator(Context)
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output (money as decimal strings).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output (money as strings).")
 
 
 def emit_json(data: Any) -> None:
