@@ -7,9 +7,9 @@ import random
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -565,6 +565,20 @@ class Ledger:
         except m.CallItem.DoesNotExist:
             return None
 
+    def calls_between(self, start: datetime, end: datetime) -> Iterator[CallRecord]:
+        """Every call record with ``start <= timestamp < end`` (whole seconds), by day and bucket."""
+        first, last = int(start.timestamp()), int(end.timestamp()) - 1
+        day = start.astimezone(UTC).date()
+        try:
+            while day <= end.astimezone(UTC).date():
+                for bucket in range(m.CALL_DAY_BUCKETS):
+                    condition = m.CallItem.epoch.between(first, last)
+                    for item in m.CallItem.by_day.query(f"{day.isoformat()}#{bucket}", condition):
+                        yield _call_record(item)
+                day += timedelta(days=1)
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The calls table could not be reached.") from error
+
     def scan_calls(self) -> list[CallRecord]:
         return [_call_record(item) for item in m.CallItem.scan()]
 
@@ -597,12 +611,19 @@ def _feature_item(feature: Feature, actor: str, now: datetime) -> m.FeatureItem:
 _CALL_FIELDS = [name for name in CallRecord.__dataclass_fields__ if name not in ("request_id", "timestamp")]
 
 
+def call_day_bucket(day: date, request_id: str) -> str:
+    """The calls-by-day key of a call: its UTC day and a bucket that follows from the request id."""
+    bucket = zlib.crc32(request_id.encode()) % m.CALL_DAY_BUCKETS
+    return f"{day.isoformat()}#{bucket}"
+
+
 def _call_item(record: CallRecord) -> m.CallItem:
     epoch = int(record.timestamp.timestamp())
     return m.CallItem(
         record.request_id,
         timestamp=record.timestamp.isoformat(),
         epoch=epoch,
+        day_bucket=call_day_bucket(record.timestamp.astimezone(UTC).date(), record.request_id),
         expires_at=epoch + CALL_RECORD_RETENTION_SECONDS,
         **{name: getattr(record, name) for name in _CALL_FIELDS},
     )

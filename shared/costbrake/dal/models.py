@@ -16,7 +16,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
 )
 from pynamodb.constants import NUMBER
-from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 SETTINGS_PK = "settings"
@@ -173,6 +173,21 @@ class AlertItem(_LedgerModel):
     expires_at = NumberAttribute()  # TTL: the marker only needs to outlive its window
 
 
+# A day's calls are spread over this many index partitions; changing it needs a backfill of day_bucket.
+CALL_DAY_BUCKETS = 8
+
+
+class CallsByDay(GlobalSecondaryIndex["CallItem"]):
+    """A period's calls for reports: one Query per (day, bucket), sorted by time."""
+
+    class Meta:
+        index_name = "calls-by-day"
+        projection = AllProjection()
+
+    day_bucket = UnicodeAttribute(hash_key=True)
+    epoch = NumberAttribute(range_key=True)
+
+
 class CallItem(Model):
     TEMPLATE_TABLE = "CallsTable"
 
@@ -187,6 +202,7 @@ class CallItem(Model):
     request_id = UnicodeAttribute(hash_key=True)
     timestamp = UnicodeAttribute()
     epoch = NumberAttribute()
+    day_bucket = UnicodeAttribute(null=True)  # "<UTC day>#<bucket>": key of the calls-by-day index
     user_id = UnicodeAttribute()
     feature = UnicodeAttribute()
     key_id = UnicodeAttribute()
@@ -213,6 +229,7 @@ class CallItem(Model):
     latency_ms = NumberAttribute()
     error = UnicodeAttribute(null=True)
     expires_at = NumberAttribute()
+    by_day = CallsByDay()
 
 
 # ReservationItem first: the shared connection keeps the first model's table schema, and it declares the index.
