@@ -10,7 +10,7 @@ from costbrake.clock import SystemClock
 from costbrake.config import load_settings
 from costbrake.dal import Ledger
 from costbrake.dal.rollups import RollupStore
-from costbrake.pipeline.alerts import SnsPublisher
+from costbrake.pipeline.alerts import LoggingPublisher, SnsPublisher
 from costbrake.pipeline.monitor import Monitor, on_stream_batch
 
 logger = Logger(service="costbrake-anomaly")
@@ -25,7 +25,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if not settings.alert_topic_arn:
             raise RuntimeError("COSTBRAKE_ALERT_TOPIC_ARN is not set")
         ledger, clock = Ledger(settings), SystemClock()
-        publisher = SnsPublisher(boto3.client("sns", region_name=settings.aws_region), settings.alert_topic_arn)
+        sns = boto3.client("sns", region_name=settings.aws_region)
+        publisher = LoggingPublisher(SnsPublisher(sns, settings.alert_topic_arn), ledger)
         monitor = Monitor(ledger, RollupStore.connect(settings), settings, clock, publisher)
         _handle = on_stream_batch(monitor, ledger, clock)
     return _handle(event, context)

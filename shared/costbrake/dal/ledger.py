@@ -53,6 +53,7 @@ RETRIABLE_ERRORS = frozenset(
 )
 SWEEP_BUCKETS = 10
 CALL_RECORD_RETENTION_SECONDS = 400 * 86_400
+ALERT_LOG_DAYS = 35  # reports list the last 14 days' alerts; a month and a bit for looking back
 
 
 class LedgerContention(LedgerUnavailable):
@@ -527,6 +528,35 @@ class Ledger:
             m.AlertItem(f"alert#{key}", "alert").delete()
         except (PynamoDBException, BotoCoreError, ClientError) as error:
             raise LedgerUnavailable("The ledger could not forget the alert.") from error
+
+    def log_alert(self, message: Mapping[str, Any], generated_at: datetime) -> None:
+        """Keep a published alert for ALERT_LOG_DAYS, for reports ("anomalies of the last 14 days")."""
+        day = generated_at.astimezone(UTC)
+        item = m.AlertLogItem(
+            f"alertlog#{day.date().isoformat()}",
+            f"{day.isoformat()}#{message.get('alert_id', '')}",
+            message=json.dumps(message, sort_keys=True),
+            expires_at=int(day.timestamp()) + ALERT_LOG_DAYS * 86_400,
+        )
+        try:
+            item.save()
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The ledger could not log the alert.") from error
+
+    def alerts_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        """Logged alert messages generated in [start, end), newest first (one Query per day)."""
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+        found: list[dict[str, Any]] = []
+        day = start.date()
+        try:
+            while day <= end.date():
+                condition = m.AlertLogItem.sk.between(start.isoformat(), end.isoformat())
+                found += [json.loads(item.message) for item in m.AlertLogItem.query(f"alertlog#{day}", condition)]
+                day += timedelta(days=1)
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The ledger could not be reached.") from error
+        in_range = [a for a in found if start <= datetime.fromisoformat(a["generated_at"]) < end]
+        return sorted(in_range, key=lambda a: a["generated_at"], reverse=True)
 
     # ---- inspection (CLI, tests, sweeper) -------------------------------------------------------
 

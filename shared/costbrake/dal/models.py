@@ -173,6 +173,16 @@ class AlertItem(_LedgerModel):
     expires_at = NumberAttribute()  # TTL: the marker only needs to outlive its window
 
 
+class AlertLogItem(_LedgerModel):
+    """One published alert, kept for reports: pk ``alertlog#<UTC day>``, sk ``<generated_at>#<alert_id>``."""
+
+    class Meta(_LedgerMeta):
+        pass
+
+    message = UnicodeAttribute()  # the alert's JSON message, as published
+    expires_at = NumberAttribute()  # TTL
+
+
 # A day's calls are spread over this many index partitions; changing it needs a backfill of day_bucket.
 CALL_DAY_BUCKETS = 8
 
@@ -244,6 +254,7 @@ LEDGER_MODELS: tuple[type[Model], ...] = (
     CounterItem,
     AuditItem,
     AlertItem,
+    AlertLogItem,
 )
 ALL_MODELS: tuple[type[Model], ...] = (*LEDGER_MODELS, CallItem)
 
@@ -263,4 +274,6 @@ def model_for_item(raw: dict[str, Any]) -> type[Model]:
         return SettingsItem
     if pk.startswith("alert#"):
         return AlertItem
+    if pk.startswith("alertlog#"):
+        return AlertLogItem
     return AuditItem

@@ -25,7 +25,7 @@ from costbrake.local.streams import StreamPoller, streams_client, subscriptions_
 from costbrake.local.template import create_tables, load_template
 from costbrake.operations import create_key, seed_defaults
 from costbrake.pipeline.aggregator import RollupBatchProcessor, stream_handler
-from costbrake.pipeline.alerts import SnsPublisher
+from costbrake.pipeline.alerts import LoggingPublisher, SnsPublisher
 from costbrake.pipeline.monitor import Monitor, on_stream_batch
 from costbrake.pipeline.sweeper import sweep
 from costbrake.pricing import PriceTable
@@ -98,11 +98,11 @@ class LocalStack:
             }
         sns = boto3.client("sns", endpoint_url=moto_url, region_name=LOCAL_AWS_ENV["AWS_REGION"])
         topic_arn = sns.create_topic(Name=f"{TABLE_PREFIX}-alerts")["TopicArn"]
-        self.alerts = PrintingPublisher(SnsPublisher(sns, topic_arn), echo=self.echo)
         overrides["alert_topic_arn"] = topic_arn
         overrides |= self.settings_overrides
         self.settings = Settings(**overrides)
         self.ledger = Ledger(self.settings)
+        self.alerts = PrintingPublisher(LoggingPublisher(SnsPublisher(sns, topic_arn), self.ledger), echo=self.echo)
         if self.seed:
             seed_defaults(self.ledger, self.clock, self.settings)
         new_key = create_key(

@@ -131,6 +131,22 @@ class SnsPublisher:
         )
 
 
+class AlertLog(Protocol):
+    def log_alert(self, message: Mapping[str, Any], generated_at: datetime) -> None: ...
+
+
+class LoggingPublisher:
+    """Publishes, then keeps the alert in the ledger's alert log (what reports list as recent anomalies)."""
+
+    def __init__(self, inner: Publisher, log: AlertLog) -> None:
+        self._inner = inner
+        self._log = log
+
+    def publish(self, alert: Alert) -> None:
+        self._inner.publish(alert)
+        self._log.log_alert(alert.to_message(), alert.generated_at)
+
+
 class InMemoryPublisher:
     """Keeps alerts in a list: for tests and the local stack."""
 
