@@ -172,4 +172,5 @@ class LocalStack:
             **LOCAL_AWS_ENV,
             "COSTBRAKE_LEDGER_TABLE": self.settings.ledger_table,
             "COSTBRAKE_CALLS_TABLE": self.settings.calls_table,
+            **({"COSTBRAKE_ALERT_TOPIC_ARN": self.settings.alert_topic_arn} if self.settings.alert_topic_arn else {}),
         }

@@ -2,22 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from costbrake.config import Settings
 from costbrake.dal import Ledger
 from costbrake.policy import monthly_budgets
+from costbrake.records import CallRecord
 from costbrake.reports.inputs import ANOMALY_DAYS, ReportInputs
 
+Progress = Callable[[int, int], None]  # (days read, days in the period)
 
-def collect_inputs(ledger: Ledger, settings: Settings, now: datetime, days: int) -> ReportInputs:
+
+def collect_inputs(
+    ledger: Ledger, settings: Settings, now: datetime, days: int, progress: Progress | None = None
+) -> ReportInputs:
     if days < 1:
         raise ValueError("a report covers at least one day")
     start = now - timedelta(days=days)
+    calls: list[CallRecord] = []
+    for day in range(days):  # a day at a time, so a long read can show its progress
+        calls += ledger.calls_between(start + timedelta(days=day), start + timedelta(days=day + 1))
+        if progress:
+            progress(day + 1, days)
     return ReportInputs(
         now=now,
         days=days,
-        calls=list(ledger.calls_between(start, now)),
+        calls=calls,
         budgets=monthly_budgets(ledger, settings, now),
         alerts=ledger.alerts_between(now - timedelta(days=ANOMALY_DAYS), now),
     )
