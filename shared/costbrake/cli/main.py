@@ -90,9 +90,13 @@ pass_context = click.make_pass_decorator(Context)
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output (money as strings).")
 
 
+def json_text(data: Any) -> str:
+    """``data`` as JSON: Decimals as strings (exact), datetimes as ISO-8601."""
+    return json.dumps(data, indent=2, default=_json_default)
+
+
 def emit_json(data: Any) -> None:
-    """Print ``data`` as JSON: Decimals as strings (exact), datetimes as ISO-8601."""
-    click.echo(json.dumps(data, indent=2, default=_json_default))
+    click.echo(json_text(data))
 
 
 def _json_default(value: Any) -> Any:
