@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+
+from costbrake.pricing import ModelPrice  # plain frozen dataclasses; pricing imports no records
 
 
 class SwitchState(StrEnum):
@@ -94,6 +97,7 @@ class SettingsSnapshot:
     tiers: dict[str, Tier]
     features: dict[str, Feature]
     global_budget: GlobalBudget | None  # None: use the deployment's parameter
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)  # operators' overrides of the packaged table
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pynamodb.transactions import TransactWrite
 from costbrake.config import Settings
 from costbrake.dal import models as m
 from costbrake.errors import LedgerUnavailable
+from costbrake.pricing import ModelPrice
 from costbrake.records import (
     ApiKey,
     CallRecord,
@@ -53,6 +54,7 @@ RETRIABLE_ERRORS = frozenset(
 )
 SWEEP_BUCKETS = 10
 CALL_RECORD_RETENTION_SECONDS = 400 * 86_400
+PRICES_PER_TRANSACTION = 50  # each price is written with its audit entry; a transaction holds 100 items
 ALERT_LOG_DAYS = 35  # reports list the last 14 days' alerts; a month and a bit for looking back
 
 
@@ -227,6 +229,7 @@ class Ledger:
         tiers: dict[str, Tier] = {}
         features: dict[str, Feature] = {}
         global_budget: GlobalBudget | None = None
+        prices: dict[str, ModelPrice] = {}
         try:
             for item in m.SettingsItem.query(m.SETTINGS_PK):
                 if isinstance(item, m.TierItem):
@@ -237,9 +240,12 @@ class Ledger:
                     features[feature.name] = feature
                 elif isinstance(item, m.GlobalItem):
                     global_budget = GlobalBudget(item.month_usd, int(item.shards))
+                elif isinstance(item, m.PriceItem):
+                    model = item.sk.removeprefix("price#")
+                    prices[model] = ModelPrice.from_spec(model, json.loads(item.spec))
         except (PynamoDBException, BotoCoreError, ClientError) as error:
             raise LedgerUnavailable("The budget ledger could not be reached; the call was not made.") from error
-        return SettingsSnapshot(tiers=tiers, features=features, global_budget=global_budget)
+        return SettingsSnapshot(tiers=tiers, features=features, global_budget=global_budget, prices=prices)
 
     def get_user_and_counters(
         self, user_id: str, refs: Iterable[CounterRef]
@@ -508,6 +514,68 @@ class Ledger:
             for item in m.AuditItem.query(f"audit#feature#{feature}")
         ]
 
+    def put_prices(self, prices: Iterable[ModelPrice], actor: str, now: datetime, reason: str = "") -> None:
+        """Store operators' prices, each replacing its model's override, with an audit entry per model."""
+        by_model = {price.model: price for price in prices}
+        old_specs = self._price_specs()
+        pending = sorted(by_model)
+        try:
+            for start in range(0, len(pending), PRICES_PER_TRANSACTION):
+                with TransactWrite(connection=self._connection) as tx:
+                    for model in pending[start : start + PRICES_PER_TRANSACTION]:
+                        spec = json.dumps(by_model[model].to_spec(), sort_keys=True)
+                        tx.save(
+                            m.PriceItem(
+                                m.SETTINGS_PK, f"price#{model}", spec=spec, updated_at=now.isoformat(), updated_by=actor
+                            )
+                        )
+                        tx.save(_price_audit(model, actor, now, old_specs.get(model, ""), spec, reason))
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The ledger could not store the prices.") from error
+
+    def delete_price(self, model: str, actor: str, now: datetime, reason: str = "") -> bool:
+        """Remove a model's override (the packaged price applies again); False when it had none."""
+        old_spec = self._price_specs(model).get(model)
+        if old_spec is None:
+            return False
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.delete(m.PriceItem(m.SETTINGS_PK, f"price#{model}"), condition=m.PriceItem.sk.exists())
+                tx.save(_price_audit(model, actor, now, old_spec, "", reason))
+        except TransactWriteError as error:
+            if any(r and r.code == "ConditionalCheckFailed" for r in error.cancellation_reasons):
+                return False  # removed by someone else in the meantime
+            raise LedgerUnavailable("The ledger could not remove the price.") from error
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The ledger could not remove the price.") from error
+        return True
+
+    def price_history(self, model: str) -> list[dict[str, str]]:
+        """Changes to a model's override, oldest first; ``from``/``to`` are specs as JSON ("" = none)."""
+        return [
+            {
+                "at": item.sk.split("#", 1)[0],
+                "actor": item.actor,
+                "from": item.old_value,
+                "to": item.new_value,
+                "reason": item.reason,
+            }
+            for item in m.AuditItem.query(f"audit#price#{model}")
+        ]
+
+    def _price_specs(self, model: str = "") -> dict[str, str]:
+        """Stored override specs by model: every one, or (with ``model``) that model's, if any."""
+        prefix = f"price#{model}"
+        condition = m.SettingsItem.sk == prefix if model else m.SettingsItem.sk.startswith(prefix)
+        try:
+            return {
+                item.sk.removeprefix("price#"): item.spec
+                for item in m.SettingsItem.query(m.SETTINGS_PK, condition)
+                if isinstance(item, m.PriceItem)
+            }
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The ledger could not be reached.") from error
+
     # ---- pipeline -------------------------------------------------------------------------------
 
     def first_time(self, key: str, expires_at: int, now: datetime) -> bool:
@@ -618,6 +686,18 @@ def _open_reservation(item: m.ReservationItem) -> OpenReservation:
         request_id=item.pk.removeprefix("res#"),
         release_after=int(item.release_after),
         charges=[(pk, sk, Decimal(amount)) for pk, sk, amount in json.loads(item.charges)],
+    )
+
+
+def _price_audit(model: str, actor: str, now: datetime, old_spec: str, new_spec: str, reason: str) -> m.AuditItem:
+    return m.AuditItem(
+        f"audit#price#{model}",
+        f"{now.isoformat()}#{zlib.crc32(new_spec.encode()):08x}",
+        actor=actor,
+        action="price" if new_spec else "price-reset",
+        old_value=old_spec,
+        new_value=new_spec,
+        reason=reason,
     )
 
 

@@ -89,6 +89,12 @@ class GlobalItem(SettingsItem, discriminator="global"):
     shards = NumberAttribute()
 
 
+class PriceItem(SettingsItem, discriminator="price"):
+    """An operator's price for one model (sk ``price#<model>``), replacing or adding to the packaged table."""
+
+    spec = UnicodeAttribute()  # JSON of ModelPrice.to_spec(): rates as strings, exact
+
+
 class KeyItem(_LedgerModel):
     class Meta(_LedgerMeta):
         pass
@@ -249,6 +255,7 @@ LEDGER_MODELS: tuple[type[Model], ...] = (
     TierItem,
     FeatureItem,
     GlobalItem,
+    PriceItem,
     KeyItem,
     UserItem,
     CounterItem,

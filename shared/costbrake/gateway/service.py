@@ -128,6 +128,7 @@ class PlannedCall:
     worst_case_usd: Decimal
     stream: bool
     system_prompt_sha256: str | None
+    prices: PriceTable  # the table the call was planned with (packaged + the snapshot's overrides)
 
 
 class ProviderKeys:
@@ -186,6 +187,7 @@ class Gateway:
         self._keys: TtlCache[ApiKey | None] = TtlCache(clock, ttl)
         self._settings_cache: TtlCache[SettingsSnapshot] = TtlCache(clock, ttl)
         self._users: TtlCache[UserView] = TtlCache(clock, ttl)
+        self._priced: tuple[SettingsSnapshot, PriceTable] | None = None
 
     # ---- cached reads -------------------------------------------------------------------------
 
@@ -203,6 +205,16 @@ class Gateway:
 
     def snapshot(self) -> SettingsSnapshot:
         return self._settings_cache.get("settings", self.ledger.load_settings)
+
+    def price_table(self, snapshot: SettingsSnapshot) -> PriceTable:
+        """The packaged prices with the snapshot's overrides, merged once per snapshot (not per request)."""
+        if not snapshot.prices:
+            return self.prices
+        priced = self._priced
+        if priced is None or priced[0] is not snapshot:
+            priced = (snapshot, self.prices.with_overrides(snapshot.prices.values()))
+            self._priced = priced
+        return priced[1]
 
     def _user_view(self, user_id: str, lines: list[BudgetLine]) -> UserView:
         refs = [ref for line in lines for ref in line.counters()]
@@ -239,7 +251,7 @@ class Gateway:
             "object": "list",
             "data": [
                 {"id": price.model, "object": "model", "owned_by": price.provider, "created": 0}
-                for price in self.prices.models()
+                for price in self.price_table(self.snapshot()).models()
             ],
         }
 
@@ -279,7 +291,8 @@ class Gateway:
             raise FeatureOff(f"The feature '{feature.name}' is switched off: {feature.reason or 'no reason given'}.")
 
         model_requested = self._resolve_auto(provider, request.model, headers)
-        price = self.prices.get(model_requested)
+        prices = self.price_table(snapshot)
+        price = prices.get(model_requested)
         if price.provider != provider:
             raise InvalidRequest(
                 f"The model '{model_requested}' is served by {price.provider}; call its endpoint instead.",
@@ -289,7 +302,7 @@ class Gateway:
         if feature.state is SwitchState.DOWNGRADE:
             cheaper = self.settings.downgrade_map.get(price.model)
             if cheaper is not None:
-                downgraded_from, price = price.model, self.prices.get(cheaper)
+                downgraded_from, price = price.model, prices.get(cheaper)
 
         upstream = dict(body)
         upstream["model"] = price.model if (downgraded_from or request.model == "auto") else request.model
@@ -316,6 +329,7 @@ class Gateway:
             worst_case_usd=worst_case_cost(price, estimated, max_output * n),
             stream=request.stream,
             system_prompt_sha256=_system_prompt_hash(provider, body),
+            prices=prices,
         )
 
     def _resolve_auto(self, provider: str, model: str, headers: Mapping[str, str]) -> str:
@@ -509,8 +523,8 @@ class Gateway:
 
     def _served_price(self, plan: PlannedCall, result: UpstreamResult) -> ModelPrice:
         served = result.served_model
-        if served and served in self.prices:
-            return self.prices.get(served)
+        if served and served in plan.prices:
+            return plan.prices.get(served)
         return plan.price
 
     def _settle(
