@@ -146,13 +146,22 @@ def test_given_no_deployment_when_showing_a_model_then_both_context_tiers(cli):
     assert shown["source"] == "packaged" and shown["history"] == []
 
 
-def test_given_no_deployment_when_importing_then_dry_run_diff_against_packaged(cli):
+def test_given_no_deployment_when_importing_then_dry_run_diff_against_packaged_without_new_models(cli):
     result = cli("pricing", "import", str(SAMPLE))
 
     assert result.exit_code == 0, result.output
+    assert "0 added, 1 changed, 5 unchanged, 8 priced now but not in the file" in result.stdout
+    assert "3 not priced here, not added" in result.stdout and "gpt-4.1-nano" in result.stdout
+    assert "Dry run: nothing stored" in result.stdout and "store 1 price" in result.stdout
+
+
+def test_given_add_new_when_importing_then_new_models_are_listed_with_their_prices(cli):
+    result = cli("pricing", "import", str(SAMPLE), "--add-new")
+
+    assert result.exit_code == 0, result.output
     assert "3 added, 1 changed, 5 unchanged, 8 priced now but not in the file" in result.stdout
-    assert "Dry run: nothing stored" in result.stdout and "--apply" in result.stdout
     assert "gpt-4.1-nano" in result.stdout and "0.1/0.4" in result.stdout
+    assert "store 4 prices" in result.stdout
 
 
 def test_given_no_deployment_when_importing_with_apply_then_it_refuses(cli):

@@ -216,16 +216,21 @@ def pricing_show(obj: Context, model: str, as_json: bool) -> None:
 @pricing.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--model", "models", multiple=True, help="Only these models of the file (repeatable).")
-@click.option("--apply", "apply_", is_flag=True, help="Store the added and changed prices as ledger overrides.")
+@click.option("--apply", "apply_", is_flag=True, help="Store the changed (and added) prices as ledger overrides.")
+@click.option(
+    "--add-new", is_flag=True, help="Also add the file's models that are not priced yet (default: only --model ones)."
+)
 @click.option("--actor", default=None, help="Who, for the audit trail (default: cli:$USER).")
 @json_option
 @pass_context
 def pricing_import(
-    obj: Context, file: Path, models: tuple[str, ...], apply_: bool, actor: str | None, as_json: bool
+    obj: Context, file: Path, models: tuple[str, ...], apply_: bool, add_new: bool, actor: str | None, as_json: bool
 ) -> None:
     """Compare FILE (LiteLLM's model_prices_and_context_window.json) with the prices in effect.
 
-    A dry run unless --apply. Only OpenAI and Anthropic chat models are read; the rest is counted.
+    A dry run unless --apply. Only OpenAI and Anthropic chat models are read; the rest is counted. Models not
+    priced yet are added only with --add-new or when named with --model: every override is read by every
+    gateway with its settings, so the table holds the models a team uses, not the whole community map.
     """
     try:
         imported = load_litellm(file)
@@ -241,11 +246,15 @@ def pricing_import(
     diff = diff_prices(sources.effective, chosen)
     if models:  # the rest of the table was left out on purpose, not missing from the file
         diff = replace(diff, not_in_file=[])
+    not_added = [] if (add_new or models) else [price.model for price in diff.added]
+    if not_added:
+        diff = replace(diff, added=[])
     if apply_ and diff.to_apply:
         obj.ledger.put_prices(diff.to_apply, who(actor), obj.clock.now(), reason=f"pricing import {file.name}")
     if as_json:
         emit_json(
             _diff_json(diff, imported.skipped, imported.unusable, applied=apply_, from_ledger=sources.from_ledger)
+            | {"not_added": not_added}
         )
         return
     _print_diff(diff)
@@ -255,6 +264,9 @@ def pricing_import(
         f"{len(diff.not_in_file)} priced now but not in the file (kept as they are)."
     )
     click.echo(f"Read {len(imported.prices)} OpenAI/Anthropic chat models; skipped {skipped or 'nothing'}.")
+    if not_added:
+        click.echo(f"{len(not_added)} not priced here, not added (--add-new, or name them with --model): ", nl=False)
+        click.echo(", ".join(not_added[:10]) + (" …" if len(not_added) > 10 else ""))
     for why in sorted(imported.unusable.values()):
         click.echo(f"  unusable: {why}")
     if not diff.to_apply:
