@@ -10,6 +10,8 @@ import anthropic
 import httpx2 as httpx
 import openai
 import pytest
+from click.testing import CliRunner
+from costbrake.cli import main
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.stack import LocalStack
 from costbrake.operations import create_key, set_user_limits
@@ -86,3 +88,18 @@ def anthropic_client(stack: LocalStack, request_log: RequestLog) -> Callable[...
         return anthropic.Anthropic(base_url=stack.url, api_key=key, max_retries=max_retries, http_client=http)
 
     return make
+
+
+@pytest.fixture
+def cli(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
+    """Runs a `costbrake` command as a user would in a shell with `costbrake local`'s exports; returns stdout."""
+    for name, value in stack.env_exports().items():
+        monkeypatch.setenv(name, value)
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(main, list(args), catch_exceptions=False, terminal_width=160)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    return run

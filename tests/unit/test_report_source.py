@@ -48,6 +48,14 @@ def test_given_calls_over_three_days_when_reading_a_period_then_exactly_those_in
     assert len(found) == len(expected) == 12  # hours 3..36 step 3; NOW itself is outside [start, NOW)
 
 
+def test_given_calls_within_the_last_second_when_reading_up_to_now_then_they_are_included(ledger, seed_calls):
+    ids = seed_calls([NOW - timedelta(milliseconds=300), NOW, NOW + timedelta(milliseconds=300)])
+
+    found = list(ledger.calls_between(NOW - timedelta(hours=1), NOW + timedelta(milliseconds=100)))
+
+    assert sorted(c.request_id for c in found) == ids[:2]
+
+
 def test_given_no_calls_when_reading_a_period_then_empty(ledger):
     assert list(ledger.calls_between(NOW - timedelta(days=7), NOW)) == []
 

@@ -664,15 +664,17 @@ class Ledger:
             return None
 
     def calls_between(self, start: datetime, end: datetime) -> Iterator[CallRecord]:
-        """Every call record with ``start <= timestamp < end`` (whole seconds), by day and bucket."""
-        first, last = int(start.timestamp()), int(end.timestamp()) - 1
+        """Every call record with ``start <= timestamp < end``, by day and bucket."""
+        first, last = int(start.timestamp()), int(end.timestamp())  # whole seconds; exact bounds below
         day = start.astimezone(UTC).date()
         try:
             while day <= end.astimezone(UTC).date():
                 for bucket in range(m.CALL_DAY_BUCKETS):
                     condition = m.CallItem.epoch.between(first, last)
                     for item in m.CallItem.by_day.query(f"{day.isoformat()}#{bucket}", condition):
-                        yield _call_record(item)
+                        record = _call_record(item)
+                        if start <= record.timestamp < end:
+                            yield record
                 day += timedelta(days=1)
         except (PynamoDBException, BotoCoreError, ClientError) as error:
             raise LedgerUnavailable("The calls table could not be reached.") from error
