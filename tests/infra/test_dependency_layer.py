@@ -7,7 +7,7 @@ from collections.abc import Callable
 from email.parser import Parser
 from pathlib import Path
 from subprocess import CompletedProcess
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -89,18 +89,25 @@ def test_given_layer_requirements_when_compared_with_pyproject_then_pins_satisfy
         assert dependency.specifier.contains(pinned_version), f"layer pins {pinned[name]}, pyproject says {dependency}"
 
 
-def test_given_template_when_sam_build_then_function_and_layer_hold_the_runtime_code(
-    run_sam: SamRun, repo_root: Path, tmp_path: Path
+def test_given_template_when_sam_build_then_functions_and_layer_hold_the_runtime_code(
+    run_sam: SamRun, repo_root: Path, tmp_path: Path, template: dict[str, Any]
 ) -> None:
     build_dir = tmp_path / "build"
+    functions = {
+        name: resource["Properties"]["CodeUri"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
 
     result = run_sam("build", "--template-file", "template.yaml", "--build-dir", str(build_dir), timeout=280)
 
     assert result.returncode == 0, result.stdout + result.stderr
 
-    function_dir = build_dir / "GatewayFunction"
-    assert (function_dir / "app.py").read_bytes() == (repo_root / "functions" / "gateway" / "app.py").read_bytes()
-    assert not (function_dir / "Makefile").exists()
+    assert {"GatewayFunction", "ReporterFunction"} <= set(functions)
+    for name, code_uri in functions.items():
+        function_dir = build_dir / name
+        assert (function_dir / "app.py").read_bytes() == (repo_root / code_uri / "app.py").read_bytes(), name
+        assert not (function_dir / "Makefile").exists()
 
     site_dir = build_dir / "DependencyLayer" / "python"
     for package in LAYER_PACKAGES:

@@ -3,42 +3,14 @@
 from __future__ import annotations
 
 import os
-import re
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from costbrake.config import Settings
+from template_refs import resolve
 
 ENV_PREFIX = "COSTBRAKE_"
-PSEUDO_PARAMETERS = {
-    "AWS::Partition": "aws",
-    "AWS::Region": "us-east-1",
-    "AWS::AccountId": "123456789012",
-    "AWS::URLSuffix": "amazonaws.com",
-    "AWS::StackName": "costbrake",
-}
-
-
-def resolve(value: Any, template: dict[str, Any]) -> Any:
-    """Resolves Ref/Fn::Sub with parameter defaults; a resource's Ref is its logical id."""
-    if not isinstance(value, dict):
-        return value
-    if "Ref" in value:
-        return _reference(value["Ref"], template)
-    if "Fn::Sub" in value and isinstance(value["Fn::Sub"], str):
-        return re.sub(r"\$\{([^}]+)\}", lambda match: _reference(match[1], template), value["Fn::Sub"])
-    raise AssertionError(f"cannot resolve {value} in this test")
-
-
-def _reference(name: str, template: dict[str, Any]) -> str:
-    if name in PSEUDO_PARAMETERS:
-        return PSEUDO_PARAMETERS[name]
-    if name in template["Parameters"]:
-        return str(template["Parameters"][name]["Default"])
-    resource_name = name.split(".", 1)[0]
-    assert resource_name in template["Resources"], f"{name} names neither a parameter nor a resource"
-    return name
 
 
 @pytest.fixture

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
+import boto3
 import pytest
 from costbrake.config import load_settings
 from costbrake.dal.rollups import RollupStore
@@ -23,6 +27,8 @@ API_EVENTS = [  # events/ also holds a stream batch and a schedule event for the
     path for path in sorted(EVENTS_DIR.glob("*.json")) if "httpMethod" in json.loads(path.read_text())
 ]
 SAMPLE_KEY = "cb-sample-events-key"
+# The other events and the function each one is a sample for (each is run through it below).
+PIPELINE_EVENTS = {"stream_batch.json": "aggregator", "schedule.json": "sweeper", "reporter_schedule.json": "reporter"}
 
 
 @pytest.fixture
@@ -36,6 +42,11 @@ def handler_gateway(ledger, settings, clock) -> Iterator[MockProvider]:
         api.use_gateway(Gateway(local, ledger, PriceTable.default(), clock, keys))
         yield mock
         api.use_gateway(None)
+
+
+def test_given_events_folder_then_every_event_is_an_api_route_sample_or_a_known_pipeline_sample():
+    assert {p.name for p in EVENTS_DIR.glob("*.json")} == {p.name for p in API_EVENTS} | set(PIPELINE_EVENTS)
+    assert all((EVENTS_DIR.parent / "functions" / name / "app.py").is_file() for name in PIPELINE_EVENTS.values())
 
 
 def test_given_events_folder_then_every_route_has_a_sample():
@@ -105,3 +116,39 @@ def test_given_sample_schedule_event_when_swept_then_the_sweeper_answers(functio
     context = LambdaContext("costbrake-sweeper", "sample", 60, time.monotonic())
 
     assert function_app("sweeper").lambda_handler(event, context) == {"released": 0, "released_usd": "0"}
+
+
+def test_given_reporter_schedule_event_when_handled_then_the_weeks_report_reaches_a_subscriber(
+    function_app, ledger, call_record, monkeypatch
+):
+    sns, sqs = boto3.client("sns", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
+    topic_arn = sns.create_topic(Name="costbrake-alerts")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="subscriber")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    monkeypatch.setenv("COSTBRAKE_ALERT_TOPIC_ARN", topic_arn)
+    now = datetime.now(UTC)  # the handler reads the system clock, as in Lambda
+    for n, (cost, age) in enumerate([("0.75", timedelta(hours=2)), ("4", timedelta(days=5)), ("9", timedelta(days=9))]):
+        record = call_record(request_id=f"sample-{n}", cost_usd=Decimal(cost), timestamp=now - age)
+        ledger.settle(record.request_id, [], record.cost_usd, record)
+    event = json.loads((EVENTS_DIR / "reporter_schedule.json").read_text())
+    context = LambdaContext("costbrake-reporter", "sample", 300, time.monotonic())
+
+    result = function_app("reporter").lambda_handler(event, context)
+
+    [message] = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10)["Messages"]
+    envelope = json.loads(message["Body"])
+    assert {name: value["Value"] for name, value in envelope["MessageAttributes"].items()} == {
+        "type": "cost_report",
+        "severity": "info",
+        "feature": "global",
+    }
+    assert envelope["Subject"] == f"costbrake weekly cost report {now - timedelta(days=7):%Y-%m-%d}..{now:%Y-%m-%d}"
+    assert re.search(r"^  cost +\$4\.75 over 2 calls", envelope["Message"], re.MULTILINE), envelope["Message"]
+    assert result == {
+        "message_id": envelope["MessageId"],
+        "subject": envelope["Subject"],
+        "calls": 2,
+        "cost_usd": "4.75",
+        "truncated": False,
+    }

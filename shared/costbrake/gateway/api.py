@@ -46,7 +46,7 @@ def use_gateway(gateway: Gateway | None) -> None:
 
 @app.exception_handler(CostbrakeError)
 def costbrake_error(error: CostbrakeError) -> Response[str]:
-    telemetry.rejected(error)
+    telemetry.rejected(error, *telemetry.rejection_labels(error, app.current_event, _gateway))
     if error.status >= 500:
         logger.warning("request failed", extra={"status": error.status, "reason": error.message})
     else:

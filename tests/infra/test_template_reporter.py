@@ -1,0 +1,125 @@
+"""The reporter function in template.yaml: weekly schedule, least-privilege policy that is still sufficient."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from costbrake.clock import ManualClock
+from costbrake.config import Settings
+from costbrake.dal import Ledger
+from costbrake.local.template import create_tables
+from costbrake.pipeline.reporter import publish_weekly_report
+from moto import mock_aws
+from template_refs import resolve
+
+ENV_PREFIX = "COSTBRAKE_"
+PREFIX = "infra"
+# Read-only DynamoDB operations; anything else (Put, Update, Delete, BatchWrite, TransactWrite, Scan...) is refused.
+READ_ACTIONS = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"}
+
+
+@pytest.fixture
+def reporter(template: dict[str, Any]) -> dict[str, Any]:
+    properties: dict[str, Any] = template["Resources"]["ReporterFunction"]["Properties"]
+    return properties
+
+
+def grants(function: dict[str, Any], template: dict[str, Any]) -> set[tuple[str, str]]:
+    """(action, resolved resource) pairs the function's inline policies allow."""
+    pairs = set()
+    for policy in function["Policies"]:
+        for statement in policy["Statement"]:
+            assert statement["Effect"] == "Allow"
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            pairs |= {(action, _arn(resource, template)) for action in actions for resource in resources}
+    return pairs
+
+
+def _arn(resource: Any, template: dict[str, Any]) -> str:
+    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
+        return ".".join(resource["Fn::GetAtt"])
+    resolved: str = resolve(resource, template)
+    return resolved
+
+
+def test_given_reporter_when_read_then_it_runs_on_the_report_schedule_mondays_at_eight_utc(reporter, template):
+    [event] = reporter["Events"].values()
+
+    assert event["Type"] == "Schedule"
+    assert event["Properties"]["Schedule"] == {"Ref": "ReportSchedule"}
+    assert template["Parameters"]["ReportSchedule"]["Default"] == "cron(0 8 ? * MON *)"
+
+
+def test_given_reporter_policy_when_read_then_it_reads_the_tables_and_publishes_to_the_alert_topic_only(
+    reporter, template
+):
+    granted = grants(reporter, template)
+
+    assert granted == {
+        ("dynamodb:Query", "LedgerTable.Arn"),
+        ("dynamodb:BatchGetItem", "LedgerTable.Arn"),
+        ("dynamodb:Query", "CallsTable.Arn/index/calls-by-day"),
+        ("sns:Publish", "AlertTopic"),
+    }
+    dynamodb_actions = {action for action, _ in granted if action.startswith("dynamodb:")}
+    assert dynamodb_actions <= READ_ACTIONS, "the reporter must not be able to write to a table"
+
+
+def test_given_reporter_env_when_compared_with_settings_then_tables_and_topic_are_set_and_all_are_fields(reporter):
+    variables = reporter["Environment"]["Variables"]
+
+    assert variables["COSTBRAKE_LEDGER_TABLE"] == {"Ref": "LedgerTable"}
+    assert variables["COSTBRAKE_CALLS_TABLE"] == {"Ref": "CallsTable"}
+    assert variables["COSTBRAKE_ALERT_TOPIC_ARN"] == {"Ref": "AlertTopic"}
+    costbrake_variables = [name for name in variables if name.startswith(ENV_PREFIX)]
+    assert all(name[len(ENV_PREFIX) :].lower() in Settings.model_fields for name in costbrake_variables)
+
+
+def test_given_reporter_errors_alarm_when_read_then_it_watches_the_reporter_and_notifies_the_topic(template):
+    alarm = template["Resources"]["ReporterErrorsAlarm"]["Properties"]
+
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Errors")
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "ReporterFunction"}}]
+    assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
+
+
+@pytest.fixture
+def tables(monkeypatch: pytest.MonkeyPatch, template: dict[str, Any]) -> Iterator[dict[str, str]]:
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for endpoint in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SNS"):
+        monkeypatch.delenv(endpoint, raising=False)
+    with mock_aws():
+        yield create_tables(boto3.client("dynamodb", region_name="us-east-1"), template, PREFIX)
+
+
+def test_given_reporter_policy_when_the_report_runs_then_every_dynamodb_request_it_makes_is_granted(
+    tables, reporter, template
+):
+    settings = Settings(
+        ledger_table=tables["LedgerTable"], calls_table=tables["CallsTable"], dynamodb_endpoint_url=None
+    )
+    ledger = Ledger(settings)
+    sns = boto3.client("sns", region_name="us-east-1")
+    topic_arn = sns.create_topic(Name="costbrake-alerts")["TopicArn"]
+    logical_ids = {physical: logical for logical, physical in tables.items()}
+    requests: set[tuple[str, str]] = set()
+
+    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
+        names = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
+        for name in names:
+            resource = f"{logical_ids[name]}.Arn"
+            if "IndexName" in params:
+                resource += f"/index/{params['IndexName']}"
+            requests.add((f"dynamodb:{model.name}", resource))
+
+    ledger.client.meta.events.register("before-parameter-build.dynamodb", record)
+
+    publish_weekly_report(ledger, settings, ManualClock(datetime(2026, 11, 24, 8, tzinfo=UTC)), sns, topic_arn)
+
+    assert ("dynamodb:Query", "CallsTable.Arn/index/calls-by-day") in requests  # the hook saw the period read
+    assert requests <= grants(reporter, template)
