@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,6 +16,12 @@ from costbrake.windows import Window, span
 
 DEFAULT_FEATURE = "default"
 DEFAULT_TIER = "default"
+FEATURE_HEADER = "x-costbrake-feature"  # lower-case: request headers are looked up lower-cased
+
+
+def feature_of(headers: Mapping[str, str], key: ApiKey) -> str:
+    """The feature a request is charged to: its header, else its key's default feature, else "default"."""
+    return headers.get(FEATURE_HEADER) or key.default_feature or DEFAULT_FEATURE
 
 
 def feature_config(settings: Settings, snapshot: SettingsSnapshot, name: str) -> Feature:

@@ -39,7 +39,7 @@ from costbrake.gateway.requests import (
     parse_json_body,
     validate,
 )
-from costbrake.policy import DEFAULT_FEATURE, budget_status, feature_config, global_budget, user_limits
+from costbrake.policy import budget_status, feature_config, feature_of, global_budget, user_limits
 from costbrake.pricing import ModelPrice, PriceTable, cost_of, worst_case_cost
 from costbrake.providers import UpstreamResult, adapter_for
 from costbrake.records import (
@@ -243,7 +243,7 @@ class Gateway:
     def budget(self, headers: Mapping[str, str], user_id: str | None) -> dict[str, Any]:
         key = self.authenticate(headers)
         caller = self._caller(key, user_id)
-        feature = headers.get("x-costbrake-feature") or key.default_feature or DEFAULT_FEATURE
+        feature = feature_of(headers, key)
         return budget_status(self.ledger, self.settings, self.clock.now(), caller.user_id, feature, key)
 
     def models(self) -> dict[str, Any]:
@@ -282,11 +282,7 @@ class Gateway:
             request = validate(AnthropicMessagesRequest, body)
             named_user = request.metadata.user_id if request.metadata else None
         caller = self._caller(key, named_user)
-        feature = feature_config(
-            self.settings,
-            snapshot,
-            headers.get("x-costbrake-feature") or key.default_feature or DEFAULT_FEATURE,
-        )
+        feature = feature_config(self.settings, snapshot, feature_of(headers, key))
         if feature.state is SwitchState.OFF:
             raise FeatureOff(f"The feature '{feature.name}' is switched off: {feature.reason or 'no reason given'}.")
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from costbrake.errors import AuthenticationFailed, CostbrakeError, LedgerUnavailable
-from costbrake.policy import DEFAULT_FEATURE
+from costbrake.policy import feature_of
 from costbrake.records import CallRecord
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 NAMESPACE = "Costbrake"
 SERVICE = "gateway"  # the "service" dimension of every metric below
 UNKNOWN = "unknown"  # the label of a feature or model that cannot be told
-FEATURE_HEADER = "x-costbrake-feature"
 
 # Metric -> unit, per event kind.
 CALL_METRICS: Mapping[str, MetricUnit] = {
@@ -97,7 +96,7 @@ def rejection_labels(
         prices = gateway.price_table(gateway.snapshot())
     except CostbrakeError:
         return None, None
-    feature = headers.get(FEATURE_HEADER) or key.default_feature or DEFAULT_FEATURE
+    feature = feature_of(headers, key)
     requested = _requested_model(event)
     model = prices.get(requested).model if requested is not None and requested in prices else None
     return feature, model
