@@ -12,12 +12,25 @@ import sys
 from decimal import Decimal
 
 from costbrake.operations import DEFAULT_TIERS
-from costbrake.simulate.traffic import QUICK_SHAPE
+from costbrake.simulate.traffic import INCIDENT_FEATURE, QUICK_SHAPE
 
 
-def test_given_normal_days_then_the_incident_when_replayed_then_caught_within_the_hour_and_bounded():
+def test_given_normal_days_then_the_incident_when_replayed_then_caught_within_the_hour_and_bounded(tmp_path):
+    cost_report = tmp_path / "report.json"
     out = subprocess.run(
-        [sys.executable, "-m", "costbrake.cli", "simulate", "incident", "--quick", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "costbrake.cli",
+            "simulate",
+            "incident",
+            "--quick",
+            "--json",
+            "--report",
+            "json",
+            "--report-out",
+            str(cost_report),
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -37,3 +50,10 @@ def test_given_normal_days_then_the_incident_when_replayed_then_caught_within_th
     spend = Decimal(report["incident_spend_usd"])
     assert 0 < spend <= cap
     assert spend < Decimal(report["counterfactual_spend_usd"]) / 2
+
+    # The cost report of the replay's last 7 days, read back from the call records and the alert log.
+    week = json.loads(cost_report.read_text())
+    (deep,) = [f for f in week["features"] if f["name"] == INCIDENT_FEATURE]
+    assert Decimal(deep["cost_usd"]) == spend  # every served incident call, as priced in its response header
+    assert week["top_users"][0]["user_id"].startswith("power-")
+    assert {"zscore", "user_spike", "user_block"} <= {a["type"] for a in week["anomalies"]}

@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from pathlib import Path
 
 import click
 from rich.console import Console
 
 from costbrake.cli.main import console, main
+from costbrake.cli.report import write_report
+
+REPORT_DAYS = 7
 
 # ---- local stack ------------------------------------------------------------------------------
 
@@ -59,8 +63,22 @@ def simulate() -> None:
 @click.option("--calls-per-user-day", default=1.5, show_default=True, help="Normal calls per user per day.")
 @click.option("--quick", is_flag=True, help="A small replay (40 users, 3 days, 1 incident day) in about a minute.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--report",
+    "report_format",
+    type=click.Choice(["text", "json", "html"]),
+    help="Also build the cost report of the replay's last 7 days (as `costbrake report` would at its end).",
+)
+@click.option("--report-out", type=click.Path(dir_okay=False, path_type=Path), help="Write that report to FILE.")
 def simulate_incident(
-    users: int, days: int, incident_days: int, calls_per_user_day: float, quick: bool, as_json: bool
+    users: int,
+    days: int,
+    incident_days: int,
+    calls_per_user_day: float,
+    quick: bool,
+    as_json: bool,
+    report_format: str | None,
+    report_out: Path | None,
 ) -> None:
     """DESIGN's $38,000 incident: 50k-token prompts to an expensive model, a few power users, one runaway."""
     from rich.progress import Progress
@@ -71,9 +89,10 @@ def simulate_incident(
     shape = QUICK_SHAPE if quick else TrafficShape(users, days, calls_per_user_day, incident_days=incident_days)
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("replaying", total=None)
-        report = run_incident(
-            IncidentConfig(shape=shape), lambda done, total: progress.update(task, completed=done, total=total)
-        )
+        config = IncidentConfig(shape=shape, report_days=REPORT_DAYS if report_format else None)
+        report = run_incident(config, lambda done, total: progress.update(task, completed=done, total=total))
+    if report.cost_report is not None and report_format:
+        write_report(report.cost_report, report_format, report_out)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.progress import Progress
 
 from costbrake.cli.main import Context, json_text, main, pass_context
+
+if TYPE_CHECKING:
+    from costbrake.reports.model import CostReport
 
 
 @main.command()
@@ -28,8 +32,14 @@ def report(obj: Context, days: int, fmt: str, as_json: bool, out: Path | None) -
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(f"reading {days} days of call records", total=days)
         inputs = collect_inputs(ledger, settings, now, days, lambda done, _: progress.update(task, completed=done))
-    built = build_report(inputs)
-    if as_json or fmt == "json":
+    write_report(build_report(inputs), "json" if as_json else fmt, out)
+    if out is not None:
+        click.echo(f"{len(inputs.calls)} calls over {days} days", err=True)
+
+
+def write_report(built: CostReport, fmt: str, out: Path | None) -> None:
+    """Render as text, json or html, to ``out`` or stdout."""
+    if fmt == "json":
         text = json_text(built.as_dict())
     elif fmt == "html":
         from costbrake.reports.html import render_html
@@ -43,4 +53,4 @@ def report(obj: Context, days: int, fmt: str, as_json: bool, out: Path | None) -
         click.echo(text)
     else:
         out.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out} ({len(inputs.calls)} calls, {days} days)", err=True)
+        click.echo(f"wrote {out}", err=True)

@@ -32,11 +32,13 @@ from costbrake.local.streams import StreamPoller, StreamSubscription, streams_cl
 from costbrake.local.template import create_tables, load_template
 from costbrake.operations import create_key, default_feature, seed_defaults
 from costbrake.pipeline.aggregator import RollupBatchProcessor, stream_handler
-from costbrake.pipeline.alerts import Alert, InMemoryPublisher
+from costbrake.pipeline.alerts import Alert, InMemoryPublisher, LoggingPublisher
 from costbrake.pipeline.monitor import Monitor
 from costbrake.pipeline.sweeper import sweep
 from costbrake.pricing import PriceTable
 from costbrake.records import UserProfile
+from costbrake.reports.model import CostReport, build_report
+from costbrake.reports.source import collect_inputs
 from costbrake.simulate.traffic import INCIDENT_FEATURE, Call, TrafficShape, incident_calls, normal_calls
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -48,6 +50,7 @@ class IncidentConfig:
     shape: TrafficShape = field(default_factory=TrafficShape)
     global_month_usd: Decimal = Decimal("3000")
     evaluate_minutes: int = 15
+    report_days: int | None = None  # build the cost report of the replay's last N days at its end
 
 
 @dataclass
@@ -63,6 +66,7 @@ class IncidentReport:
     false_alerts: list[str] = field(default_factory=list)
     incident_alerts: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    cost_report: CostReport | None = None  # IncidentConfig.report_days
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -125,7 +129,8 @@ class _Deployment:
         self.gateway = Gateway(self.settings, self.ledger, PriceTable.default(), clock, ProviderKeys(self.settings))
         rollups = RollupStore.connect(self.settings)
         self.publisher = InMemoryPublisher()
-        self.monitor = Monitor(self.ledger, rollups, self.settings, clock, self.publisher)
+        logged = LoggingPublisher(self.publisher, self.ledger)  # so the cost report lists the anomalies
+        self.monitor = Monitor(self.ledger, rollups, self.settings, clock, logged)
         aggregator = stream_handler(RollupBatchProcessor(rollups, clock))
         subscription = StreamSubscription(names["CallsTable"], aggregator, batch_size=100)
         self.poller = StreamPoller(streams_client(None), client, [subscription], clock=clock)
@@ -221,6 +226,9 @@ def run_incident(config: IncidentConfig, progress: Callable[[int, int], None] | 
                 next_call = next(pending, None)
             for alert in deployment.tick(tick, new_calls=done > done_before):
                 _classify(alert, tick, incident_start, report)
+        if config.report_days:
+            inputs = collect_inputs(deployment.ledger, deployment.settings, clock.now(), config.report_days)
+            report.cost_report = build_report(inputs)
     report.incident_spend_usd = sum(incident_costs, Decimal(0))
     if incident_costs:
         mean = report.incident_spend_usd / len(incident_costs)
