@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from costbrake.cli import main
 from costbrake.operations import create_key
 from costbrake.policy import monthly_budgets
+from costbrake.reports.text import usd
 from costbrake.windows import Window, span
 
 PROMPT = [{"role": "user", "content": "Summarise the quarterly numbers in two sentences, please."}]
@@ -112,7 +113,8 @@ def test_given_known_traffic_when_reporting_text_then_the_feature_and_total_are_
     text = cli("report", "--days", "1")
 
     assert feature in text
-    assert f"${Decimal(report['totals']['cost_usd']):,.2f}" in text or report["totals"]["cost_usd"] in text
+    total = Decimal(report["totals"]["cost_usd"])
+    assert f"{usd(total)} over {report['totals']['calls']:,} calls" in text
 
 
 def test_given_days_out_of_range_when_reporting_then_usage_error(stack, monkeypatch):

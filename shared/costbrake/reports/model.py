@@ -82,6 +82,7 @@ class TokenStats:
     truncation_rate: Decimal | None
     cache_hits: int
     cache_hit_rate: Decimal | None
+    cache_writes: int  # calls that paid to write to the provider's prompt cache
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,7 @@ def _token_stats(calls: Sequence[CallRecord]) -> TokenStats:
         truncation_rate=_ratio(truncations, len(completed)),
         cache_hits=cache_hits,
         cache_hit_rate=_ratio(cache_hits, len(completed)),
+        cache_writes=sum(1 for c in completed if c.cache_write_tokens > 0),
     )
 
 
@@ -494,12 +496,14 @@ def _advice(tokens: TokenStats, features: Sequence[FeatureCost], budgets: Sequen
             )
         )
     rate = tokens.cache_hit_rate
-    if rate is not None and tokens.completed_calls >= CACHE_MIN_CALLS and rate < CACHE_HELPFUL_FROM:
+    caching = tokens.cache_hits + tokens.cache_writes > 0  # no advice about a cache nobody uses
+    if caching and rate is not None and tokens.completed_calls >= CACHE_MIN_CALLS and rate < CACHE_HELPFUL_FROM:
         advice.append(
             Advice(
                 "cache",
                 f"Caching is not helping: {_pct(rate)} cache hits over {tokens.completed_calls} calls "
-                f"(below {_pct(CACHE_HELPFUL_FROM)}); make cached requests deterministic or turn the cache off.",
+                f"(below {_pct(CACHE_HELPFUL_FROM)}) while {tokens.cache_writes} calls paid to write the cache; "
+                "keep the cached prefix identical across calls or stop caching it.",
             )
         )
     advice += [Advice("budget_runout", _runout(line)) for line in budgets if line.exhausted_at is not None]

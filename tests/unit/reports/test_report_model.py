@@ -117,20 +117,25 @@ def test_given_a_truncation_rate_when_built_then_advice_only_above_five_percent(
 
 
 @pytest.mark.parametrize(
-    ("calls", "hits", "advised"),
-    [(100, 19, True), (100, 20, False), (99, 0, False)],  # below 20% once there are 100 calls to judge by
+    ("calls", "hits", "writes", "advised"),
+    # Below 20% once there are 100 calls to judge by, and only where a prompt cache is in use at all.
+    [(100, 19, 0, True), (100, 20, 0, False), (99, 0, 5, False), (100, 0, 5, True), (100, 0, 0, False)],
 )
 def test_given_a_cache_hit_rate_when_built_then_caching_is_not_helping_below_twenty_percent_after_100_calls(
-    make_call, make_inputs, calls, hits, advised
+    make_call, make_inputs, calls, hits, writes, advised
 ):
-    records = [make_call(cache_read_tokens=512 if n < hits else 0) for n in range(calls)]
+    records = [
+        make_call(cache_read_tokens=512 if n < hits else 0, cache_write_tokens=1024 if n >= calls - writes else 0)
+        for n in range(calls)
+    ]
 
     report = build_report(make_inputs(records))
 
-    assert report.tokens.cache_hits == hits
+    assert (report.tokens.cache_hits, report.tokens.cache_writes) == (hits, writes)
     cache = [a.message for a in report.advice if a.code == "cache"]
-    assert cache == ([f"Caching is not helping: {hits}.0% cache hits over 100 calls (below 20.0%); "
-                      "make cached requests deterministic or turn the cache off."] if advised else [])  # fmt: skip
+    assert cache == ([f"Caching is not helping: {hits}.0% cache hits over 100 calls (below 20.0%) while {writes} "
+                      "calls paid to write the cache; keep the cached prefix identical across calls or stop caching "
+                      "it."] if advised else [])  # fmt: skip
 
 
 def test_given_users_when_built_then_top_users_and_cost_per_user(make_call, make_inputs):

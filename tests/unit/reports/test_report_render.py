@@ -35,7 +35,7 @@ def test_given_a_week_when_rendered_as_text_then_the_key_figures_are_there(busy_
 
 
 def test_given_advice_when_rendered_as_text_then_every_advice_is_listed(make_call, make_inputs):
-    calls = [make_call(truncated=n < 6, finish_reason="length") for n in range(100)]
+    calls = [make_call(truncated=n < 6, finish_reason="length", cache_write_tokens=900) for n in range(100)]
 
     text = render_text(build_report(make_inputs(calls)))
 
