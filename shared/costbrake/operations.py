@@ -1,18 +1,23 @@
-"""Operator actions shared by the CLI and the local stack: keys, budgets, switches, defaults."""
+"""Operator actions shared by the CLI and the local stack: keys, budgets, switches, users, defaults."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from costbrake.clock import Clock
 from costbrake.config import Settings
 from costbrake.dal import Ledger
 from costbrake.gateway.service import hash_key
-from costbrake.policy import feature_config
+from costbrake.pipeline.alerts import SWITCH_FLIP, USER_BLOCK, Alert, SnsPublisher, alert_id
+from costbrake.pipeline.anomaly import FEATURE_PREFIX, USER_PREFIX, Severity
+from costbrake.policy import DEFAULT_TIER, feature_config
 from costbrake.records import (
     ApiKey,
+    CounterRef,
     Feature,
     GlobalBudget,
     Limits,
@@ -21,6 +26,7 @@ from costbrake.records import (
     Tier,
     UserProfile,
 )
+from costbrake.windows import Window, span
 
 KEY_PREFIX = "cb-"
 EMPTY_SNAPSHOT = SettingsSnapshot(tiers={}, features={}, global_budget=None)
@@ -109,6 +115,153 @@ def set_switch(
 ) -> Feature:
     feature = ledger.load_settings().features.get(name) or default_feature(settings, name)
     return ledger.set_switch(feature, state, reason, actor, clock.now())
+
+
+def switch_by_operator(
+    ledger: Ledger, clock: Clock, settings: Settings, name: str, state: SwitchState, reason: str, actor: str
+) -> tuple[Feature, Alert]:
+    """Flip a feature's switch (audited by the ledger) and the alert that announces it (see ``announce``)."""
+    now = clock.now()
+    feature = ledger.load_settings().features.get(name) or default_feature(settings, name)
+    flipped = ledger.set_switch(feature, state, reason, actor, now)
+    severity = {SwitchState.ON: Severity.INFO, SwitchState.DOWNGRADE: Severity.WARNING}.get(state, Severity.CRITICAL)
+    alert = operator_alert(
+        SWITCH_FLIP,
+        severity,
+        f"{FEATURE_PREFIX}{name}",
+        now,
+        f"feature {name} switched {feature.state.value} -> {state.value} by {actor}: {reason}",
+        {"actor": actor, "reason": reason, "previous_state": feature.state.value, "state": state.value},
+    )
+    return flipped, alert
+
+
+# ---- users --------------------------------------------------------------------------------------
+
+
+class UnknownUser(LookupError):
+    def __init__(self, user_id: str) -> None:
+        super().__init__(
+            f"unknown user {user_id!r}: no profile and no spend this month "
+            "(`costbrake keys create --user` creates a profile)"
+        )
+        self.user_id = user_id
+
+
+class UnknownTier(LookupError):
+    def __init__(self, tier: str, known: list[str]) -> None:
+        super().__init__(
+            f"unknown tier {tier!r}; tiers: {', '.join(known) or 'none'} (`costbrake budgets set --tier` adds one)"
+        )
+        self.tier = tier
+
+
+def find_user(ledger: Ledger, user_id: str, now: datetime) -> UserProfile:
+    """The user's profile; a user without one who spent this month (named by a service key) gets the
+    default tier's profile (what the gateway applies to them). UnknownUser otherwise: most likely a typo."""
+    month = CounterRef(f"{USER_PREFIX}{user_id}", span(Window.MONTH, now).key)
+    profile, counters = ledger.get_user_and_counters(user_id, [month])
+    if profile is not None:
+        return profile
+    if counters[month].committed or counters[month].calls:
+        return UserProfile(user_id=user_id, tier=DEFAULT_TIER)
+    raise UnknownUser(user_id)
+
+
+def require_tier(ledger: Ledger, tier: str) -> Tier:
+    tiers = ledger.load_settings().tiers
+    if tier not in tiers:
+        raise UnknownTier(tier, sorted(tiers))
+    return tiers[tier]
+
+
+def set_user_tier(ledger: Ledger, clock: Clock, user_id: str, tier: str, *, create: bool = False) -> UserProfile:
+    """Move a known user (or, with ``create``, a new one) to an existing tier; their overrides stay."""
+    require_tier(ledger, tier)
+    try:
+        profile = find_user(ledger, user_id, clock.now())
+    except UnknownUser:
+        if not create:
+            raise
+        profile = UserProfile(user_id=user_id, tier=tier)
+    updated = replace(profile, tier=tier)
+    ledger.put_user(updated)
+    return updated
+
+
+def block_user(
+    ledger: Ledger, clock: Clock, user_id: str, until: datetime, reason: str, actor: str
+) -> tuple[UserProfile, Alert]:
+    """Refuse the user's calls until ``until`` (the reason, with who, is what their refusals say)."""
+    now = clock.now()
+    if until <= now:
+        raise ValueError(f"a block must end in the future (it would end {until.isoformat()})")
+    profile = find_user(ledger, user_id, now)
+    updated = replace(profile, blocked_until=until, blocked_reason=f"{reason} ({actor})")
+    ledger.put_user(updated)
+    details = {"actor": actor, "reason": reason, "blocked_until": until.isoformat()}
+    if is_blocked(profile, now):
+        details["previous_blocked_until"] = profile.blocked_until.isoformat() if profile.blocked_until else ""
+    summary = f"user {user_id} blocked until {until:%Y-%m-%d %H:%M} UTC by {actor}: {reason}"
+    return updated, operator_alert(USER_BLOCK, Severity.WARNING, f"{USER_PREFIX}{user_id}", now, summary, details)
+
+
+def unblock_user(
+    ledger: Ledger, clock: Clock, user_id: str, reason: str, actor: str
+) -> tuple[UserProfile, Alert | None]:
+    """Lift a block; no alert when the user was not blocked."""
+    now = clock.now()
+    profile = find_user(ledger, user_id, now)
+    if not is_blocked(profile, now):
+        return profile, None
+    updated = replace(profile, blocked_until=None, blocked_reason="")
+    ledger.put_user(updated)
+    previous = profile.blocked_until.isoformat() if profile.blocked_until else ""
+    details = {"actor": actor, "reason": reason, "blocked_until": "", "previous_blocked_until": previous}
+    summary = f"user {user_id} unblocked by {actor}: {reason}"
+    return updated, operator_alert(USER_BLOCK, Severity.INFO, f"{USER_PREFIX}{user_id}", now, summary, details)
+
+
+def is_blocked(profile: UserProfile, now: datetime) -> bool:
+    return profile.blocked_until is not None and profile.blocked_until > now
+
+
+# ---- announcements --------------------------------------------------------------------------------
+
+
+def operator_alert(
+    type_: str, severity: Severity, scope: str, now: datetime, summary: str, details: dict[str, str]
+) -> Alert:
+    """The alert announcing an operator's action (who/why in ``details``, when in ``generated_at``)."""
+    return Alert(
+        alert_id=alert_id(f"operator#{type_}#{scope}#{now.isoformat()}"),
+        type=type_,
+        severity=severity,
+        scope=scope,
+        window=span(Window.HOUR, now),
+        generated_at=now,
+        summary=summary,
+        details={**details, "at": now.isoformat(), "source": "operator"},
+    )
+
+
+def announce(settings: Settings, ledger: Ledger, alert: Alert, sns: Any = None) -> str:
+    """Publish ``alert`` on the deployment's topic, if it has one, and keep it in the ledger's alert log (what
+    reports list). Returns where it went, for the operator."""
+    if settings.alert_topic_arn:
+        if sns is None:
+            import boto3  # only operators' commands publish: no boto3 client at import time
+
+            sns = boto3.client("sns", region_name=settings.aws_region)
+        SnsPublisher(sns, settings.alert_topic_arn).publish(alert)
+        where = f"alert published to {settings.alert_topic_arn}"
+    else:
+        where = (
+            "no alert topic configured (--stack NAME or COSTBRAKE_ALERT_TOPIC_ARN): "
+            "the alert was only kept in the ledger's alert log"
+        )
+    ledger.log_alert(alert.to_message(), alert.generated_at)
+    return where
 
 
 def default_feature(settings: Settings, name: str) -> Feature:

@@ -1,6 +1,16 @@
 """The `costbrake` operator CLI. Each module adds its commands to the one `main` group."""
 
-from costbrake.cli import budgets, keys, local, switches  # noqa: F401  (registers the commands)
+from costbrake.cli import (  # noqa: F401  (importing a module registers its commands)
+    budgets,
+    estimate,
+    keys,
+    local,
+    pricing,
+    report,
+    status,
+    switches,
+    users,
+)
 from costbrake.cli.main import main
 
 __all__ = ["main"]

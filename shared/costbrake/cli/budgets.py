@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 import click
 from rich.table import Table
 
-from costbrake.cli.main import USD, Context, console, main, pass_context
-from costbrake.records import Limits
+from costbrake.cli.main import USD, Context, console, emit_json, json_option, main, pass_context
+from costbrake.cli.status import percent, plain, standing_json, standings_table
+from costbrake.cli.switches import actor_option, who
+from costbrake.cli.users import limits_json
+from costbrake.records import Limits, SettingsSnapshot
 
 # ---- budgets ----------------------------------------------------------------------------------
 
@@ -28,6 +32,7 @@ def budgets() -> None:
 @click.option("--day", type=USD, help="USD per UTC day (users, tiers).")
 @click.option("--month", type=USD, help="USD per UTC month.")
 @click.option("--rpm", type=click.IntRange(min=0), help="Requests per minute (users, tiers).")
+@actor_option
 @pass_context
 def budgets_set(
     obj: Context,
@@ -39,8 +44,9 @@ def budgets_set(
     day: Decimal | None,
     month: Decimal | None,
     rpm: int | None,
+    actor: str | None,
 ) -> None:
-    """Set limits for exactly one of --user, --feature, --tier, --global."""
+    """Set limits for exactly one of --user, --feature, --tier (creates it), --global."""
     from costbrake import operations as ops
 
     targets = [t for t in (user_id, feature, tier, global_ or None) if t]
@@ -49,7 +55,7 @@ def budgets_set(
     limits = Limits(hour, day, month, rpm)
     if limits == Limits():
         raise click.UsageError("set at least one of --hour, --day, --month, --rpm")
-    actor = "cli"
+    actor = who(actor)
     if user_id:
         profile = ops.set_user_limits(obj.ledger, user_id, limits)
         click.echo(f"user {user_id}: {_limits_text(profile.overrides)}")
@@ -65,6 +71,167 @@ def budgets_set(
         else:
             ops.set_global_budget(obj.ledger, obj.clock, obj.settings, month, actor)
             click.echo(f"global: ${month}/month")
+
+
+@budgets.command("show")
+@click.option("--user", "user_id")
+@click.option("--feature")
+@click.option("--tier")
+@click.option("--global", "global_", is_flag=True)
+@json_option
+@pass_context
+def budgets_show(
+    obj: Context, user_id: str | None, feature: str | None, tier: str | None, global_: bool, as_json: bool
+) -> None:
+    """The limits in effect: all of them, or one of --user, --feature, --tier, --global with its standing now."""
+    targets = [t for t in (user_id, feature, tier, global_ or None) if t]
+    if len(targets) > 1:
+        raise click.UsageError("name at most one of --user, --feature, --tier, --global")
+    snapshot = obj.ledger.load_settings()
+    if user_id:
+        _show_user(obj, snapshot, user_id, as_json)
+    elif tier:
+        _show_tier(snapshot, tier, as_json)
+    elif feature or global_:
+        _show_month_budget(obj, snapshot, feature, as_json)
+    else:
+        _show_all(obj, snapshot, as_json)
+
+
+def _show_all(obj: Context, snapshot: SettingsSnapshot, as_json: bool) -> None:
+    from costbrake.policy import global_budget
+
+    month = global_budget(obj.settings, snapshot).month_usd
+    features = sorted((f for f in snapshot.features.values() if f.month_usd is not None), key=lambda f: f.name)
+    tiers = sorted(snapshot.tiers.values(), key=lambda t: t.name)
+    defaults = _user_defaults(obj)
+    if as_json:
+        emit_json(
+            {
+                "global": {"month_usd": plain(month), "source": _global_source(snapshot)},
+                "features": [
+                    {
+                        "name": f.name,
+                        "month_usd": plain(f.month_usd),
+                        "share_of_global": plain(_share(f.month_usd, month)),
+                    }
+                    for f in features
+                ],
+                "tiers": [{"name": t.name, **limits_json(t.limits)} for t in tiers],
+                "user_defaults": limits_json(defaults),
+            }
+        )
+        return
+    click.echo(f"global: ${month:,f}/month ({_global_source(snapshot)})")
+    table = Table(title="Feature month budgets")
+    for column in ("feature", "month", "share of global"):
+        table.add_column(column, justify="left" if column == "feature" else "right")
+    for f in features:
+        table.add_row(f.name, f"${f.month_usd:,f}", percent(_share(f.month_usd, month)))
+    console.print(table)
+    limits = Table(title="Per-user limits by tier (a user's own overrides win)")
+    for column in ("tier", "hour", "day", "month", "requests/minute"):
+        limits.add_column(column, justify="left" if column == "tier" else "right")
+    for name, tier_limits in [*((t.name, t.limits) for t in tiers), ("(deployment default)", defaults)]:
+        limits.add_row(name, *_limit_cells(tier_limits))
+    console.print(limits)
+
+
+def _show_user(obj: Context, snapshot: SettingsSnapshot, user_id: str, as_json: bool) -> None:
+    from costbrake.operations import UnknownUser, find_user
+    from costbrake.policy import user_limits
+    from costbrake.status import limit_sources, user_standings
+
+    now = obj.clock.now()
+    try:
+        profile = find_user(obj.ledger, user_id, now)
+    except UnknownUser as error:
+        raise click.ClickException(str(error)) from error
+    limits = user_limits(obj.settings, snapshot, profile)
+    sources = limit_sources(snapshot, profile)
+    standings = user_standings(obj.ledger, obj.rollups, obj.settings, now, profile)
+    if as_json:
+        emit_json(
+            {
+                "scope": "user",
+                "user": user_id,
+                "tier": profile.tier,
+                "limits": limits_json(limits),
+                "limit_sources": sources,
+                "budgets": [standing_json(s) for s in standings],
+            }
+        )
+        return
+    cells = _limit_cells(limits)
+    click.echo(f"user {user_id} (tier {profile.tier}):")
+    for (name, source), cell in zip(sources.items(), cells, strict=True):
+        click.echo(f"  {name:<9} {cell:>12}  from {source}")
+    console.print(standings_table("Standing now", standings))
+
+
+def _show_tier(snapshot: SettingsSnapshot, tier: str, as_json: bool) -> None:
+    found = snapshot.tiers.get(tier)
+    if found is None:
+        from costbrake.operations import UnknownTier
+
+        raise click.ClickException(str(UnknownTier(tier, sorted(snapshot.tiers))))
+    if as_json:
+        emit_json({"scope": "tier", "name": tier, **limits_json(found.limits)})
+        return
+    click.echo(f"tier {tier}: {_limits_text(found.limits)}")
+
+
+def _show_month_budget(obj: Context, snapshot: SettingsSnapshot, feature: str | None, as_json: bool) -> None:
+    """The global budget (``feature`` None) or a feature's, with its standing now."""
+    from costbrake.budgets import feature_month_line, global_month_line
+    from costbrake.policy import global_budget
+    from costbrake.status import FEATURE, GLOBAL, read_standings
+    from costbrake.windows import Window, span
+
+    now = obj.clock.now()
+    month = span(Window.MONTH, now)
+    configured = snapshot.features.get(feature) if feature else None
+    if feature is None:
+        line = global_month_line(global_budget(obj.settings, snapshot), month)
+        data: dict[str, Any] = {"scope": "global", "source": _global_source(snapshot)}
+        kind, name = GLOBAL, GLOBAL
+    else:
+        data = {"scope": "feature", "name": feature, "configured": configured is not None}
+        if configured is None or configured.month_usd is None:
+            data |= {"month_usd": None, "standing": None}
+            if as_json:
+                emit_json(data)
+            else:
+                state = "not configured (defaults apply)" if configured is None else "configured"
+                click.echo(f"feature {feature}: {state}, no month budget (the global budget bounds it)")
+            return
+        line = feature_month_line(configured, configured.month_usd, month)
+        kind, name = FEATURE, feature
+    [standing] = read_standings(obj.ledger, obj.rollups, now, [(kind, name, line)])
+    if as_json:
+        emit_json(data | {"month_usd": plain(line.limit), "standing": standing_json(standing)})
+        return
+    console.print(standings_table(f"{standing.scope} budget", [standing]))
+
+
+def _user_defaults(obj: Context) -> Limits:
+    s = obj.settings
+    return Limits(s.default_user_hour_usd, s.default_user_day_usd, s.default_user_month_usd, s.default_user_rpm)
+
+
+def _global_source(snapshot: SettingsSnapshot) -> str:
+    return "set in the ledger" if snapshot.global_budget is not None else "deployment default"
+
+
+def _share(part: Decimal | None, whole: Decimal) -> Decimal | None:
+    return part / whole if part is not None and whole else None
+
+
+def _limit_cells(limits: Limits) -> list[str]:
+    return [
+        *("-" if usd is None else f"${usd:,f}" for usd in (limits.hour_usd, limits.day_usd, limits.month_usd)),
+        "-" if limits.rpm is None else str(limits.rpm),
+    ]
 
 
 def _limits_text(limits: Limits) -> str:
