@@ -17,6 +17,7 @@ from costbrake.pipeline.anomaly import FEATURE_PREFIX, USER_PREFIX, Severity
 from costbrake.policy import DEFAULT_TIER, feature_config
 from costbrake.records import (
     ApiKey,
+    AuditEntry,
     CounterRef,
     Feature,
     GlobalBudget,
@@ -175,17 +176,21 @@ def require_tier(ledger: Ledger, tier: str) -> Tier:
     return tiers[tier]
 
 
-def set_user_tier(ledger: Ledger, clock: Clock, user_id: str, tier: str, *, create: bool = False) -> UserProfile:
+def set_user_tier(
+    ledger: Ledger, clock: Clock, user_id: str, tier: str, actor: str, *, create: bool = False
+) -> UserProfile:
     """Move a known user (or, with ``create``, a new one) to an existing tier; their overrides stay."""
     require_tier(ledger, tier)
+    now = clock.now()
     try:
-        profile = find_user(ledger, user_id, clock.now())
+        profile = find_user(ledger, user_id, now)
+        previous = profile.tier
     except UnknownUser:
         if not create:
             raise
-        profile = UserProfile(user_id=user_id, tier=tier)
+        profile, previous = UserProfile(user_id=user_id, tier=tier), ""
     updated = replace(profile, tier=tier)
-    ledger.put_user(updated)
+    ledger.put_user(updated, AuditEntry(now, actor, "tier", previous, tier))
     return updated
 
 
@@ -198,7 +203,7 @@ def block_user(
         raise ValueError(f"a block must end in the future (it would end {until.isoformat()})")
     profile = find_user(ledger, user_id, now)
     updated = replace(profile, blocked_until=until, blocked_reason=f"{reason} ({actor})")
-    ledger.put_user(updated)
+    ledger.put_user(updated, AuditEntry(now, actor, "block", _blocked_text(profile, now), until.isoformat(), reason))
     details = {"actor": actor, "reason": reason, "blocked_until": until.isoformat()}
     if is_blocked(profile, now):
         details["previous_blocked_until"] = profile.blocked_until.isoformat() if profile.blocked_until else ""
@@ -215,7 +220,7 @@ def unblock_user(
     if not is_blocked(profile, now):
         return profile, None
     updated = replace(profile, blocked_until=None, blocked_reason="")
-    ledger.put_user(updated)
+    ledger.put_user(updated, AuditEntry(now, actor, "unblock", _blocked_text(profile, now), "", reason))
     previous = profile.blocked_until.isoformat() if profile.blocked_until else ""
     details = {"actor": actor, "reason": reason, "blocked_until": "", "previous_blocked_until": previous}
     summary = f"user {user_id} unblocked by {actor}: {reason}"
@@ -224,6 +229,10 @@ def unblock_user(
 
 def is_blocked(profile: UserProfile, now: datetime) -> bool:
     return profile.blocked_until is not None and profile.blocked_until > now
+
+
+def _blocked_text(profile: UserProfile, now: datetime) -> str:
+    return profile.blocked_until.isoformat() if profile.blocked_until and is_blocked(profile, now) else ""
 
 
 # ---- announcements --------------------------------------------------------------------------------

@@ -63,6 +63,18 @@ class UserProfile:
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """Who changed what, when and why (switch flips, user blocks and tier moves)."""
+
+    at: datetime
+    actor: str
+    action: str  # "switch" | "block" | "unblock" | "tier"
+    old_value: str
+    new_value: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Tier:
     name: str
     limits: Limits

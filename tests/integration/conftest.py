@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import anthropic
 import httpx2 as httpx
 import openai
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from costbrake.cli import main
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.stack import LocalStack
@@ -90,16 +93,29 @@ def anthropic_client(stack: LocalStack, request_log: RequestLog) -> Callable[...
     return make
 
 
-@pytest.fixture
-def cli(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Callable[..., str]:
-    """Runs a `costbrake` command as a user would in a shell with `costbrake local`'s exports; returns stdout."""
-    for name, value in stack.env_exports().items():
-        monkeypatch.setenv(name, value)
-    runner = CliRunner()
+@dataclass
+class Cli:
+    """Runs `costbrake` commands as an operator would, in a shell with `costbrake local`'s exports."""
 
-    def run(*args: str) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False, terminal_width=160)
+    runner: CliRunner
+
+    def __call__(self, *args: str) -> str:
+        """stdout of a command that must succeed."""
+        result = self.runner.invoke(main, list(args), catch_exceptions=False, terminal_width=160)
         assert result.exit_code == 0, result.output
         return result.stdout
 
-    return run
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "--json"))
+
+    def fails(self, *args: str) -> Result:
+        result = self.runner.invoke(main, list(args))
+        assert result.exit_code != 0, result.output
+        return result
+
+
+@pytest.fixture
+def cli(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    for name, value in stack.env_exports().items():
+        monkeypatch.setenv(name, value)
+    return Cli(CliRunner())

@@ -10,7 +10,6 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,8 +18,6 @@ import anthropic
 import boto3
 import openai
 import pytest
-from click.testing import CliRunner, Result
-from costbrake.cli import main
 from costbrake.dal.rollups import RollupStore
 from costbrake.projection import Projection, project, run_rate_per_day
 from costbrake.records import CallRecord
@@ -28,32 +25,6 @@ from costbrake.windows import Window, WindowSpan, span
 
 PROMPT = [{"role": "user", "content": "How much did that answer cost?"}]
 ROLLUP_DEADLINE_SECONDS = 15
-
-
-@dataclass
-class Cli:
-    runner: CliRunner
-
-    def __call__(self, *args: str) -> str:
-        """stdout of a command that must succeed."""
-        result = self.runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self(*args, "--json"))
-
-    def fails(self, *args: str) -> Result:
-        result = self.runner.invoke(main, list(args))
-        assert result.exit_code != 0, result.output
-        return result
-
-
-@pytest.fixture
-def cli(stack, monkeypatch) -> Cli:
-    for name, value in stack.env_exports().items():
-        monkeypatch.setenv(name, value)
-    return Cli(CliRunner())
 
 
 @pytest.fixture

@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
-from costbrake.cli import main
 
 # No other integration test calls o4-mini, so its override cannot change what they expect.
 MODEL = "o4-mini"
 NEW_INPUT, NEW_OUTPUT = Decimal("0.0000022"), Decimal("0.0000088")  # $2.20 / $8.80 per million
 PROMPT = [{"role": "user", "content": "what does this cost?"}]
-
-
-@pytest.fixture
-def cli(stack, monkeypatch) -> Callable[..., str]:
-    for name, value in stack.env_exports().items():
-        monkeypatch.setenv(name, value)
-    runner = CliRunner()
-
-    def run(*args: str) -> str:
-        result = runner.invoke(main, list(args), catch_exceptions=False, terminal_width=160)
-        assert result.exit_code == 0, result.output
-        return result.stdout
-
-    return run
 
 
 @pytest.fixture

@@ -10,8 +10,6 @@ from decimal import Decimal
 import anthropic
 import openai
 import pytest
-from click.testing import CliRunner
-from costbrake.cli import main
 from costbrake.operations import create_key
 from costbrake.policy import monthly_budgets
 from costbrake.reports.text import usd
@@ -117,10 +115,7 @@ def test_given_known_traffic_when_reporting_text_then_the_feature_and_total_are_
     assert f"{usd(total)} over {report['totals']['calls']:,} calls" in text
 
 
-def test_given_days_out_of_range_when_reporting_then_usage_error(stack, monkeypatch):
-    for name, value in stack.env_exports().items():
-        monkeypatch.setenv(name, value)
-
-    result = CliRunner().invoke(main, ["report", "--days", "0"])
+def test_given_days_out_of_range_when_reporting_then_usage_error(cli):
+    result = cli.fails("report", "--days", "0")
 
     assert result.exit_code == 2 and "--days" in result.output

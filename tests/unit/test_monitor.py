@@ -68,4 +68,8 @@ def test_given_user_spike_when_evaluated_then_alerted_and_the_user_blocked(monit
     assert any(alert.type == "user_spike" and alert.scope == "user#heavy" for alert in response.alerts)
     profile = ledger.get_user("heavy")
     assert profile is not None and profile.blocked_until is not None and profile.blocked_until > clock.now()
+    (audit,) = ledger.user_history("heavy")
+    until = profile.blocked_until.isoformat()
+    assert (audit.actor, audit.action, audit.new_value) == ("costbrake-anomaly", "block", until)
+    assert audit.at == clock.now() and "spent" in audit.reason
     assert not monitor.evaluate().alerts  # the same spike in the same hour is not alerted twice

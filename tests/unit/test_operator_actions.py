@@ -20,7 +20,7 @@ from costbrake.operations import (
     unblock_user,
 )
 from costbrake.pipeline.alerts import ALERT_JSON_SCHEMA
-from costbrake.records import Charge, CounterRef, Limits, SwitchState, Tier, UserProfile
+from costbrake.records import AuditEntry, Charge, CounterRef, Limits, SwitchState, Tier, UserProfile
 from costbrake.windows import Window, span
 from jsonschema import validate
 
@@ -94,15 +94,16 @@ def test_given_blocked_user_when_unblocked_then_cleared_and_announced_else_nothi
 def test_given_tiers_when_set_tier_then_known_tiers_only_and_known_users_unless_created(ledger, clock, alice):
     ledger.put_tier(Tier("pro", Limits(Decimal(5))), "test", clock.now())
 
-    moved = set_user_tier(ledger, clock, "alice", "pro")
+    moved = set_user_tier(ledger, clock, "alice", "pro", "lead")
     with pytest.raises(UnknownTier, match="'gold'; tiers: pro"):
-        set_user_tier(ledger, clock, "alice", "gold")
+        set_user_tier(ledger, clock, "alice", "gold", "lead")
     with pytest.raises(UnknownUser):
-        set_user_tier(ledger, clock, "newcomer", "pro")
-    created = set_user_tier(ledger, clock, "newcomer", "pro", create=True)
+        set_user_tier(ledger, clock, "newcomer", "pro", "lead")
+    created = set_user_tier(ledger, clock, "newcomer", "pro", "lead", create=True)
 
     assert moved == UserProfile("alice", "pro", overrides=alice.overrides) == ledger.get_user("alice")
     assert created == UserProfile("newcomer", "pro") == ledger.get_user("newcomer")
+    assert ledger.user_history("alice") == [AuditEntry(clock.now(), "lead", "tier", alice.tier, "pro")]
 
 
 def test_given_operator_switch_off_when_flipped_then_audited_and_a_critical_alert_says_from_what(
@@ -146,3 +147,15 @@ def test_given_no_alert_topic_when_announced_then_only_logged_and_the_operator_i
     assert sns.published == [] and "no alert topic configured" in where
     logged = ledger.alerts_between(clock.now() - timedelta(minutes=1), clock.now() + timedelta(minutes=1))
     assert [a["summary"] for a in logged] == ["feature chat switched on -> on by oncall: recovered"]
+
+
+def test_given_block_then_unblock_when_history_read_then_who_why_and_when_of_each_in_order(ledger, clock, alice):
+    until = clock.now() + timedelta(hours=1)
+    block_user(ledger, clock, "alice", until, "runaway loop", "oncall")
+    clock.advance(600)
+    unblock_user(ledger, clock, "alice", "loop fixed", "lead")
+
+    assert ledger.user_history("alice") == [
+        AuditEntry(clock.now() - timedelta(seconds=600), "oncall", "block", "", until.isoformat(), "runaway loop"),
+        AuditEntry(clock.now(), "lead", "unblock", until.isoformat(), "", "loop fixed"),
+    ]

@@ -79,6 +79,7 @@ def users_show(obj: Context, user_id: str, as_json: bool) -> None:
         ((key, created) for key, created in obj.ledger.list_keys() if key.user_id == user_id), key=lambda kc: kc[1]
     )
     standings = user_standings(obj.ledger, obj.rollups, obj.settings, now, profile)
+    history = obj.ledger.user_history(user_id)
     blocked = is_blocked(profile, now)
     if as_json:
         emit_json(
@@ -93,6 +94,11 @@ def users_show(obj: Context, user_id: str, as_json: bool) -> None:
                 "overrides": limits_json(profile.overrides),
                 "keys": [key_json(key, created) for key, created in user_keys],
                 "budgets": [standing_json(s) for s in standings],
+                "history": [
+                    {"at": e.at, "actor": e.actor, "action": e.action, "from": e.old_value, "to": e.new_value}
+                    | {"reason": e.reason}
+                    for e in history
+                ],
             }
         )
         return
@@ -110,19 +116,23 @@ def users_show(obj: Context, user_id: str, as_json: bool) -> None:
     console.print(standings_table("Budgets now", standings))
     active = [key.key_id + (f" ({key.name})" if key.name else "") for key, _ in user_keys if not key.revoked]
     console.print(f"keys: {', '.join(active) or 'none active'}")
+    for entry in history[-5:]:
+        change = f"{entry.old_value or '-'} -> {entry.new_value or '-'}"
+        console.print(f"{entry.at:%Y-%m-%d %H:%M} {entry.action} {change} by {entry.actor}: {entry.reason}")
 
 
 @users.command("set-tier")
 @click.argument("user_id")
 @click.argument("tier")
 @click.option("--create", is_flag=True, help="Create the user's profile if there is none.")
+@actor_option
 @pass_context
-def users_set_tier(obj: Context, user_id: str, tier: str, create: bool) -> None:
+def users_set_tier(obj: Context, user_id: str, tier: str, create: bool, actor: str | None) -> None:
     """Move USER to TIER (an existing tier; the user's own overrides stay)."""
     from costbrake.operations import UnknownTier, UnknownUser, set_user_tier
 
     try:
-        profile = set_user_tier(obj.ledger, obj.clock, user_id, tier, create=create)
+        profile = set_user_tier(obj.ledger, obj.clock, user_id, tier, who(actor), create=create)
     except (UnknownTier, UnknownUser) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"user {profile.user_id} is now on tier {profile.tier}")

@@ -25,6 +25,7 @@ from costbrake.errors import LedgerUnavailable
 from costbrake.pricing import ModelPrice
 from costbrake.records import (
     ApiKey,
+    AuditEntry,
     CallRecord,
     Charge,
     CounterRef,
@@ -445,19 +446,19 @@ class Ledger:
         except m.UserItem.DoesNotExist:
             return None
 
-    def put_user(self, user: UserProfile) -> None:
-        o = user.overrides
-        m.UserItem(
-            f"user#{user.user_id}",
-            "profile",
-            tier=user.tier,
-            hour_usd=o.hour_usd,
-            day_usd=o.day_usd,
-            month_usd=o.month_usd,
-            rpm=o.rpm,
-            blocked_until=user.blocked_until.isoformat() if user.blocked_until else None,
-            blocked_reason=user.blocked_reason,
-        ).save()
+    def put_user(self, user: UserProfile, audit: AuditEntry | None = None) -> None:
+        """Save a profile; with ``audit``, its audit entry in the same transaction."""
+        item = _user_item(user)
+        if audit is None:
+            item.save()
+            return
+        with TransactWrite(connection=self._connection) as tx:
+            tx.save(item)
+            tx.save(_audit_item(f"audit#user#{user.user_id}", audit))
+
+    def user_history(self, user_id: str) -> list[AuditEntry]:
+        """The user's audited changes (blocks, unblocks, tier moves), oldest first."""
+        return [_audit_entry(item) for item in m.AuditItem.query(f"audit#user#{user_id}")]
 
     def put_tier(self, tier: Tier, actor: str, now: datetime) -> None:
         lim = tier.limits
@@ -488,18 +489,10 @@ class Ledger:
     def set_switch(self, feature: Feature, state: SwitchState, reason: str, actor: str, now: datetime) -> Feature:
         """Flip a feature's switch and write its audit entry in one transaction."""
         flipped = feature.switched(state, reason)
-        audit = m.AuditItem(
-            f"audit#feature#{feature.name}",
-            f"{now.isoformat()}#{zlib.crc32(reason.encode()):08x}",
-            actor=actor,
-            action="switch",
-            old_value=feature.state.value,
-            new_value=state.value,
-            reason=reason,
-        )
+        audit = AuditEntry(now, actor, "switch", feature.state.value, state.value, reason)
         with TransactWrite(connection=self._connection) as tx:
             tx.save(_feature_item(flipped, actor, now))
-            tx.save(audit)
+            tx.save(_audit_item(f"audit#feature#{feature.name}", audit))
         return flipped
 
     def switch_history(self, feature: str) -> list[dict[str, str]]:
@@ -746,4 +739,44 @@ def _call_record(item: m.CallItem) -> CallRecord:
         request_id=item.request_id,
         timestamp=datetime.fromisoformat(item.timestamp),
         **{name: getattr(item, name) for name in _CALL_FIELDS},
+    )
+
+
+def _user_item(user: UserProfile) -> m.UserItem:
+    o = user.overrides
+    return m.UserItem(
+        f"user#{user.user_id}",
+        "profile",
+        tier=user.tier,
+        hour_usd=o.hour_usd,
+        day_usd=o.day_usd,
+        month_usd=o.month_usd,
+        rpm=o.rpm,
+        blocked_until=user.blocked_until.isoformat() if user.blocked_until else None,
+        blocked_reason=user.blocked_reason,
+    )
+
+
+def _audit_item(pk: str, entry: AuditEntry) -> m.AuditItem:
+    # The sort key orders entries by time; the hash keeps two changes in the same microsecond apart.
+    token = zlib.crc32(f"{entry.action}{entry.new_value}{entry.reason}".encode())
+    return m.AuditItem(
+        pk,
+        f"{entry.at.isoformat()}#{token:08x}",
+        actor=entry.actor,
+        action=entry.action,
+        old_value=entry.old_value,
+        new_value=entry.new_value,
+        reason=entry.reason,
+    )
+
+
+def _audit_entry(item: m.AuditItem) -> AuditEntry:
+    return AuditEntry(
+        at=datetime.fromisoformat(item.sk.split("#", 1)[0]),
+        actor=item.actor,
+        action=item.action,
+        old_value=item.old_value,
+        new_value=item.new_value,
+        reason=item.reason,
     )

@@ -17,7 +17,7 @@ from costbrake.pipeline.actions import ActionPolicy, Controls, Response, SwitchF
 from costbrake.pipeline.alerts import Publisher
 from costbrake.pipeline.anomaly import AnomalyConfig, AnomalyType, SpendView, detect
 from costbrake.policy import monthly_budgets
-from costbrake.records import SettingsSnapshot, UserProfile
+from costbrake.records import AuditEntry, SettingsSnapshot, UserProfile
 from costbrake.windows import Window, span
 
 # How many of the current hour's biggest spenders the user-spike rule looks at.
@@ -53,7 +53,10 @@ class LedgerActuator:
 
     def block_user(self, block: UserBlock, actor: str) -> None:
         profile = self.ledger.get_user(block.user_id) or UserProfile(user_id=block.user_id, tier="free")
-        self.ledger.put_user(replace(profile, blocked_until=block.until, blocked_reason=f"{block.reason} ({actor})"))
+        blocked = replace(profile, blocked_until=block.until, blocked_reason=f"{block.reason} ({actor})")
+        previous = profile.blocked_until.isoformat() if profile.blocked_until else ""
+        audit = AuditEntry(self.clock.now(), actor, "block", previous, block.until.isoformat(), block.reason)
+        self.ledger.put_user(blocked, audit)
 
 
 class Monitor:
