@@ -38,13 +38,16 @@ def _stack_settings(stack: str | None) -> dict[str, str]:
         return {}
     import boto3
 
-    outputs = boto3.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    session = boto3.session.Session()
+    outputs = session.client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
     by_key = {o["OutputKey"]: o["OutputValue"] for o in outputs}
-    return {
+    found = {
         "ledger_table": by_key["LedgerTableName"],
         "calls_table": by_key["CallsTableName"],
         "alert_topic_arn": by_key["AlertTopicArn"],
     }
+    # The stack's region as boto3 resolved it (env or ~/.aws/config): the tables are there too.
+    return found | ({"aws_region": session.region_name} if session.region_name else {})
 
 
 class Context:
