@@ -30,8 +30,10 @@ STACK_SETTINGS = {
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
-    # The sweeper runs when a test calls it, not on a timer in the middle of another test.
-    with LocalStack(settings_overrides=STACK_SETTINGS, mock_only=True, sweep_seconds=3600) as running:
+    # The sweeper and the anomaly backstop run when a test calls them, not on a timer in the middle of another test.
+    with LocalStack(
+        settings_overrides=STACK_SETTINGS, mock_only=True, sweep_seconds=3600, anomaly_backstop_seconds=3600
+    ) as running:
         yield running
 
 

@@ -30,14 +30,18 @@ def local(port: int, moto_port: int, dev_key: str | None) -> None:
     provider = (
         "built-in MOCK provider (no OPENAI_API_KEY/ANTHROPIC_API_KEY set)" if stack.mock_provider else "real providers"
     )
-    console.print(f"[bold green]costbrake local[/] is running — upstream: {provider}")
-    console.print(f"  OpenAI base URL:    {stack.url}/v1")
-    console.print(f"  Anthropic base URL: {stack.url}")
-    console.print(f"  dev key:            {stack.dev_secret}   (user {DEV_USER}, tier pro, feature chat)")
-    console.print("  For the CLI in another shell:")
+
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True)  # never wrapped: the export lines are copied into a shell
+
+    say(f"[bold green]costbrake local[/] is running — upstream: {provider}")
+    say(f"  OpenAI base URL:    {stack.url}/v1")
+    say(f"  Anthropic base URL: {stack.url}")
+    say(f"  dev key:            {stack.dev_secret}   (user {DEV_USER}, tier pro, feature chat)")
+    say("  For the CLI in another shell:")
     for name, value in stack.env_exports().items():
-        console.print(f"    export {name}={value}")
-    console.print("Ctrl-C to stop.")
+        say(f"    export {name}={value}")
+    say("Ctrl-C to stop.")
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     try:

@@ -7,6 +7,7 @@ restores that property (and matches DESIGN's "moto serializes everything").
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -37,6 +38,8 @@ class MotoServer:
 
     def start(self) -> str:
         moto_fixes.install()
+        # One log line per DynamoDB request would bury what `costbrake local` prints; errors still show.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         app = _AtomicApp(DomainDispatcherApplication(create_backend_app))
         self._server = make_server(self._host, self._port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)

@@ -55,6 +55,7 @@ class LocalStack:
     seed: bool = True
     mock_only: bool = False  # tests and benchmarks never call real providers, whatever the environment holds
     sweep_seconds: float = 60.0  # the template schedules the sweeper every minute
+    anomaly_backstop_seconds: float = 300.0  # and the anomaly function every 5 minutes, besides its stream
     echo: Callable[[str], None] = print  # where alerts are shown
 
     def __post_init__(self) -> None:
@@ -125,15 +126,16 @@ class LocalStack:
         )
         self.api_gateway.start()
         ledger, clock = self.ledger, self.clock
-        self.schedules = [Every(self.sweep_seconds, lambda: sweep(ledger, clock), "sweeper").start()]
         # The stream consumers, with the event-source settings the template gives them.
         rollups = RollupStore.connect(self.settings)
         aggregator = stream_handler(RollupBatchProcessor(rollups, self.clock))
         self.monitor = Monitor(self.ledger, rollups, self.settings, self.clock, self.alerts)
-        consumers = {
-            "AggregatorFunction": aggregator,
-            "AnomalyFunction": on_stream_batch(self.monitor, self.ledger, self.clock),
-        }
+        anomaly = on_stream_batch(self.monitor, self.ledger, self.clock)
+        consumers = {"AggregatorFunction": aggregator, "AnomalyFunction": anomaly}
+        self.schedules = [
+            Every(self.sweep_seconds, lambda: sweep(ledger, clock), "sweeper").start(),
+            Every(self.anomaly_backstop_seconds, lambda: anomaly({}, None), "anomaly-backstop").start(),
+        ]
         subscriptions = subscriptions_from_template(
             template, self.table_names, consumers, on_failure=self.dead_letters.append
         )

@@ -155,16 +155,12 @@ class _Deployment:
         cost = Decimal(values["x-costbrake-cost-usd"][-1]) if "x-costbrake-cost-usd" in values else Decimal(0)
         return int(response["statusCode"]), cost
 
-    def tick(self, at: datetime, new_calls: bool) -> list[Alert]:
-        """The pipeline catches up to ``at``: the aggregator drains the stream, the monitor evaluates.
-
-        As the anomaly Lambda is triggered by stream records, a tick without new calls evaluates nothing.
-        """
+    def tick(self, at: datetime) -> list[Alert]:
+        """The pipeline catches up to ``at``: the aggregator drains the stream, the monitor evaluates (as the
+        anomaly Lambda does on stream records and on its 5-minute backstop schedule, whichever comes)."""
         self.clock.set(at)
         if at.minute == 0:
             sweep(self.ledger, self.clock)
-        if not new_calls:
-            return []
         self.poller.drain(timeout=60)
         before = len(self.publisher.published)
         self.monitor.evaluate()
@@ -208,7 +204,6 @@ def run_incident(config: IncidentConfig, progress: Callable[[int, int], None] | 
         next_call = next(pending, None)
         done = 0
         for tick in _ticks(START, end, config.evaluate_minutes):
-            done_before = done
             while next_call is not None and next_call.at < tick:
                 status, cost = deployment.call(next_call)
                 if next_call.incident:
@@ -224,7 +219,7 @@ def run_incident(config: IncidentConfig, progress: Callable[[int, int], None] | 
                 if progress:
                     progress(done, len(calls))
                 next_call = next(pending, None)
-            for alert in deployment.tick(tick, new_calls=done > done_before):
+            for alert in deployment.tick(tick):
                 _classify(alert, tick, incident_start, report)
         if config.report_days:
             inputs = collect_inputs(deployment.ledger, deployment.settings, clock.now(), config.report_days)
