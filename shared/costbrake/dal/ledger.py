@@ -496,16 +496,7 @@ class Ledger:
         return flipped
 
     def switch_history(self, feature: str) -> list[dict[str, str]]:
-        return [
-            {
-                "at": item.sk.split("#", 1)[0],
-                "actor": item.actor,
-                "from": item.old_value,
-                "to": item.new_value,
-                "reason": item.reason,
-            }
-            for item in m.AuditItem.query(f"audit#feature#{feature}")
-        ]
+        return _history_rows(m.AuditItem.query(f"audit#feature#{feature}"))
 
     def put_prices(self, prices: Iterable[ModelPrice], actor: str, now: datetime, reason: str = "") -> None:
         """Store operators' prices, each replacing its model's override, with an audit entry per model."""
@@ -545,16 +536,7 @@ class Ledger:
 
     def price_history(self, model: str) -> list[dict[str, str]]:
         """Changes to a model's override, oldest first; ``from``/``to`` are specs as JSON ("" = none)."""
-        return [
-            {
-                "at": item.sk.split("#", 1)[0],
-                "actor": item.actor,
-                "from": item.old_value,
-                "to": item.new_value,
-                "reason": item.reason,
-            }
-            for item in m.AuditItem.query(f"audit#price#{model}")
-        ]
+        return _history_rows(m.AuditItem.query(f"audit#price#{model}"))
 
     def _price_specs(self, model: str = "") -> dict[str, str]:
         """Stored override specs by model: every one, or (with ``model``) that model's, if any."""
@@ -685,15 +667,16 @@ def _open_reservation(item: m.ReservationItem) -> OpenReservation:
 
 
 def _price_audit(model: str, actor: str, now: datetime, old_spec: str, new_spec: str, reason: str) -> m.AuditItem:
-    return m.AuditItem(
-        f"audit#price#{model}",
-        f"{now.isoformat()}#{zlib.crc32(new_spec.encode()):08x}",
-        actor=actor,
-        action="price" if new_spec else "price-reset",
-        old_value=old_spec,
-        new_value=new_spec,
-        reason=reason,
-    )
+    action = "price" if new_spec else "price-reset"
+    return _audit_item(f"audit#price#{model}", AuditEntry(now, actor, action, old_spec, new_spec, reason))
+
+
+def _history_rows(items: Iterable[m.AuditItem]) -> list[dict[str, str]]:
+    return [
+        {"at": item.sk.split("#", 1)[0], "actor": item.actor, "from": item.old_value, "to": item.new_value}
+        | {"reason": item.reason}
+        for item in items
+    ]
 
 
 def _feature_item(feature: Feature, actor: str, now: datetime) -> m.FeatureItem:
