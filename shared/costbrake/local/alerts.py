@@ -16,4 +16,4 @@ class PrintingPublisher:
     def publish(self, alert: Alert) -> None:
         self._inner.publish(alert)
         self.published.append(alert)
-        self._echo(f"[ALERT {alert.severity.upper()}] {alert.type} {alert.scope} ({alert.window}): {alert.summary}")
+        self._echo(f"[ALERT {alert.severity.upper()}] {alert.type} {alert.scope} {alert.window.key}: {alert.summary}")
