@@ -14,6 +14,7 @@ import pytest
 MODEL = "o4-mini"
 NEW_INPUT, NEW_OUTPUT = Decimal("0.0000022"), Decimal("0.0000088")  # $2.20 / $8.80 per million
 PROMPT = [{"role": "user", "content": "what does this cost?"}]
+ESTIMATE = ("--daily-calls", "1000", "--input-tokens", "2000", "--output-tokens", "500", "--model", MODEL)
 
 
 @pytest.fixture
@@ -77,3 +78,17 @@ def test_given_override_when_listed_and_reset_then_packaged_price_is_back(cli, l
     assert "packaged price applies again (1.1/4.4 per million)" in reset
     assert after["source"] == "packaged" and after["usd_per_million"]["input"] == "1.1"
     assert [h["to"] == "" for h in after["history"][-2:]] == [False, True]
+
+
+def test_given_price_override_when_estimating_then_the_deployments_price_is_used(cli, litellm_file, restored_price):
+    packaged = json.loads(cli("estimate", *ESTIMATE, "--json"))
+    cli("pricing", "import", str(litellm_file), "--apply")
+
+    overridden = json.loads(cli("estimate", *ESTIMATE, "--threshold", "250", "--json"))
+
+    # 1,000 calls/day x (2,000 x $1.10 + 500 x $4.40 per million) x 30 = $132; at $2.20 / $8.80: $264.
+    (before,) = packaged["models"]
+    (after,) = overridden["models"]
+    assert (before["per_call_usd"], before["monthly_usd"], before["source"]) == ("0.0044", "132.00", "packaged")
+    assert (after["per_call_usd"], after["monthly_usd"]) == ("0.0088", "264.00")
+    assert after["source"].startswith("ledger override") and after["over_threshold"] is True
