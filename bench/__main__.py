@@ -3,6 +3,7 @@
 import bench.aggregator as aggregator
 import bench.estimator as estimator
 import bench.gateway as gateway
+import bench.report as report
 
 
 def main() -> None:
@@ -12,6 +13,8 @@ def main() -> None:
     estimator.main()
     print()
     aggregator.run()
+    print()
+    report.run()
 
 
 if __name__ == "__main__":
