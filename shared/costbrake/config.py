@@ -75,6 +75,15 @@ class Settings(BaseSettings):
         "openai": {"simple": "gpt-4o-mini", "complex": "gpt-4.1", "critical": "gpt-5"},
     }
 
+    # Anomaly rules and automatic actions (DESIGN's defaults); the other thresholds are in pipeline.anomaly.
+    anomaly_zscore: Decimal = Field(default=Decimal(3), gt=0)
+    anomaly_user_share_of_daily_budget: Decimal = Field(default=Decimal("0.01"), gt=0, le=1)
+    anomaly_growth_alert_pct: int = Field(default=50, gt=0)
+    downgrade_at_pct: int = Field(default=95, ge=1, le=100)  # a budget at this share switches features to downgrade
+    switch_off_at_pct: dict[str, int] = {}  # feature -> budget share (%) at which it is switched off
+    block_on_user_spike: bool = True
+    block_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
+
     # Hard ceiling on a request body (API Gateway's own payload limit is 10 MB).
     max_body_bytes: int = Field(default=6_000_000, gt=0)
 

@@ -25,3 +25,15 @@ def test_given_env_when_loaded_then_values_are_validated(monkeypatch):
     monkeypatch.setenv("COSTBRAKE_GLOBAL_MONTH_USD", "not-money")
     with pytest.raises(ValidationError, match="global_month_usd"):
         Settings()
+
+
+def test_given_action_policy_in_env_when_loaded_then_parsed_and_checked(monkeypatch):
+    monkeypatch.setenv("COSTBRAKE_LEDGER_TABLE", "led")
+    monkeypatch.setenv("COSTBRAKE_CALLS_TABLE", "cal")
+    monkeypatch.setenv("COSTBRAKE_SWITCH_OFF_AT_PCT", '{"deep-analysis": 100}')
+    monkeypatch.setenv("COSTBRAKE_BLOCK_MINUTES", "15")
+
+    assert Settings().switch_off_at_pct == {"deep-analysis": 100} and Settings().block_minutes == 15
+    monkeypatch.setenv("COSTBRAKE_DOWNGRADE_AT_PCT", "150")
+    with pytest.raises(ValidationError, match="downgrade_at_pct"):
+        Settings()

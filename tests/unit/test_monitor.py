@@ -73,3 +73,24 @@ def test_given_user_spike_when_evaluated_then_alerted_and_the_user_blocked(monit
     assert (audit.actor, audit.action, audit.new_value) == ("costbrake-anomaly", "block", until)
     assert audit.at == clock.now() and "spent" in audit.reason
     assert not monitor.evaluate().alerts  # the same spike in the same hour is not alerted twice
+
+
+def test_given_settings_without_blocks_and_a_higher_spike_share_when_evaluated_then_they_rule(
+    ledger, store, settings, clock, call_record
+):
+    tuned = settings.model_copy(
+        update={"block_on_user_spike": False, "anomaly_user_share_of_daily_budget": Decimal("0.5")}
+    )
+    seed_defaults(ledger, clock, tuned)
+    monitor = Monitor(ledger, store, tuned, clock, InMemoryPublisher())
+    ledger.put_user(UserProfile(user_id="heavy", tier="pro"))
+    # $12 in the hour: 36% of the $33.33 daily share of the $1,000 budget; the default 1% would fire.
+    _apply(store, clock, [call_record(request_id=f"h{i}", user_id="heavy", cost_usd=Decimal(3)) for i in range(4)])
+
+    quiet = monitor.evaluate()
+    tuned = tuned.model_copy(update={"anomaly_user_share_of_daily_budget": Decimal("0.2")})
+    alerted = Monitor(ledger, store, tuned, clock, InMemoryPublisher()).evaluate()
+
+    assert not [a for a in quiet.alerts if a.type == "user_spike"]
+    assert [a.scope for a in alerted.alerts if a.type == "user_spike"] == ["user#heavy"]
+    assert not alerted.actions and ledger.get_user("heavy") == UserProfile(user_id="heavy", tier="pro")

@@ -75,8 +75,8 @@ class Monitor:
         self._settings = settings
         self._clock = clock
         self._publisher = publisher
-        self._config = config or AnomalyConfig()
-        self._policy = policy or ActionPolicy()
+        self._config = config or anomaly_config(settings)
+        self._policy = policy or action_policy(settings)
         self._final: dict[str, dict[datetime, Decimal]] = {}  # scope -> costs of hours that no longer change
         self._final_through: dict[str, datetime] = {}  # scope -> hours before this are in ``_final`` (or zero)
 
@@ -136,6 +136,25 @@ class Monitor:
             month_to_date={b.scope: b.spent_usd for b in budgets},
             monthly_budgets={b.scope: b.month_usd for b in budgets},
         )
+
+
+def anomaly_config(settings: Settings) -> AnomalyConfig:
+    """The deployment's tunable thresholds over DESIGN's defaults."""
+    return replace(
+        AnomalyConfig(),
+        zscore_threshold=settings.anomaly_zscore,
+        user_share_of_daily_budget=settings.anomaly_user_share_of_daily_budget,
+        growth_alert_pct=settings.anomaly_growth_alert_pct,
+    )
+
+
+def action_policy(settings: Settings) -> ActionPolicy:
+    return ActionPolicy(
+        downgrade_at_pct=settings.downgrade_at_pct,
+        off_at_pct=dict(settings.switch_off_at_pct),
+        block_on_user_spike=settings.block_on_user_spike,
+        block_minutes=settings.block_minutes,
+    )
 
 
 def _hour_keys(starts: list[datetime]) -> dict[str, datetime]:
