@@ -36,6 +36,7 @@ from costbrake.reports.text import (
     pct,
     period_title,
     printable,
+    rate_basis,
     summary_lines,
     usd,
     user_table,
@@ -173,7 +174,8 @@ def _cost_chart(report: CostReport) -> str:
 
 def _projection_note(report: CostReport) -> str:
     g = report.global_budget
-    note = f"Run rate {usd(report.run_rate_usd_per_day)}/day over the last {report.days} days."
+    basis = f"over the last {report.days} days" if report.rate_since <= report.start else rate_basis(report).strip()
+    note = f"Run rate {usd(report.run_rate_usd_per_day)}/day {basis}."
     if g is None:
         return note + " No global budget."
     note += f" Projected month: {usd(g.projected_usd)} of a {usd(g.month_usd)} budget ({pct(g.projected_utilization)})"

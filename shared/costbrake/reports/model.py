@@ -58,6 +58,8 @@ def percentile(values: Iterable[T], pct: int) -> T | None:
 
 # ---- the report ------------------------------------------------------------------------------------------------
 
+LATE_FIRST_CALL = timedelta(days=1)  # a first call this far into the period: the rate runs from it
+
 
 @dataclass(frozen=True)
 class Totals:
@@ -182,7 +184,8 @@ class CostReport:
     month: str  # "m#2026-11": the month the budgets and projections are about
     totals: Totals
     tokens: TokenStats
-    run_rate_usd_per_day: Decimal  # the period's cost / its length
+    run_rate_usd_per_day: Decimal  # the period's cost per day since ``rate_since``
+    rate_since: datetime  # the period's start, or its first call if that came LATE_FIRST_CALL into it
     daily_budget_usd: Decimal | None  # global month budget / days in the month
     global_budget: BudgetLine | None
     feature_budgets: tuple[BudgetLine, ...]
@@ -223,7 +226,12 @@ def _jsonable(value: Any) -> Any:
 def build_report(inputs: ReportInputs, top_users: int = TOP_USERS) -> CostReport:
     calls = inputs.calls
     total_cost = _cost(calls)
-    period = timedelta(days=inputs.days)
+    # The rate's basis: the period, or since its first call when that came more than a day into it (a deployment
+    # that started in the period would otherwise spread its first busy day over the whole week). Quiet days
+    # before a first call are then left out too: the projection errs high, never low.
+    first_call = min((c.timestamp for c in calls), default=inputs.start)
+    observed_from = first_call if first_call - inputs.start > LATE_FIRST_CALL else inputs.start
+    period = inputs.now - observed_from
     month = span(Window.MONTH, inputs.now)
     by_feature = _group(calls, lambda c: c.feature)
     budgets = [
@@ -248,6 +256,7 @@ def build_report(inputs: ReportInputs, top_users: int = TOP_USERS) -> CostReport
         ),
         tokens=tokens,
         run_rate_usd_per_day=_money(run_rate_per_day(total_cost, period)),
+        rate_since=observed_from,
         daily_budget_usd=_money(global_budget.month_usd / days_in_month) if global_budget else None,
         global_budget=global_budget,
         feature_budgets=tuple(b for b in budgets if b.scope != GLOBAL_SCOPE),

@@ -35,6 +35,11 @@ def usd(value: Decimal | None) -> str:
     return f"${value:,.{places}f}"
 
 
+def rate_basis(report: CostReport) -> str:
+    """Said only when the rate is not over the whole period (the first call came later)."""
+    return "" if report.rate_since <= report.start else f" (since the first call, {report.rate_since:%Y-%m-%d %H:%M})"
+
+
 def pct(fraction: Decimal | None) -> str:
     return DASH if fraction is None else f"{fraction * 100:.1f}%"
 
@@ -171,7 +176,7 @@ def summary_lines(report: CostReport) -> tuple[tuple[str, str], ...]:
     t, per_user = report.totals, report.per_user
     lines = [
         ("cost", f"{usd(t.cost_usd)} over {count(t.calls)} calls ({count(t.errors)} errors)"),
-        ("run rate", f"{usd(report.run_rate_usd_per_day)}/day"),
+        ("run rate", f"{usd(report.run_rate_usd_per_day)}/day{rate_basis(report)}"),
     ]
     if report.global_budget:
         g = report.global_budget

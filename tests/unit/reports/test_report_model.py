@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from costbrake.reports.model import build_report, percentile
+from costbrake.reports.text import render_text
 from report_data import NOW, budget
 
 SECONDS_LEFT_IN_MONTH = Decimal((6 * 24 + 13.5) * 3600)  # NOW is 2026-11-24 10:30; December starts in 6 d 13.5 h
@@ -69,7 +70,11 @@ def test_given_one_feature_with_twenty_calls_when_built_then_its_mean_and_p95_co
 def test_given_budgets_when_built_then_the_projection_is_month_to_date_plus_the_period_rate_to_month_end(
     make_call, make_inputs
 ):
-    calls = [make_call(feature="chat", cost_usd=Decimal("30")), make_call(feature="search", cost_usd=Decimal("40"))]
+    week_ago = NOW - timedelta(days=7)  # a call at the period's start: the rate is over the whole period
+    calls = [
+        make_call(feature="chat", cost_usd=Decimal("30"), timestamp=week_ago),
+        make_call(feature="search", cost_usd=Decimal("40")),
+    ]
     budgets = [budget("global", "500", "450"), budget("feature#search", "1000", "100")]
 
     report = build_report(make_inputs(calls, days=7, budgets=budgets))
@@ -90,6 +95,19 @@ def test_given_budgets_when_built_then_the_projection_is_month_to_date_plus_the_
     assert report.daily_budget_usd == Decimal("16.66666667")  # $500 / 30 days, to the 8 places of derived money
     assert [a.code for a in report.advice] == ["budget_runout"]
     assert "runs out on 2026-11-29 10:30" in report.advice[0].message
+
+
+def test_given_a_deployment_whose_first_call_is_inside_the_period_when_built_then_the_rate_runs_from_that_call(
+    make_call, make_inputs
+):
+    first = NOW - timedelta(days=2)
+    calls = [make_call(cost_usd=Decimal("20"), timestamp=first), make_call(cost_usd=Decimal("10"))]
+
+    report = build_report(make_inputs(calls, days=7, budgets=[budget("global", "1000", "30")]))
+
+    assert report.rate_since == first
+    assert report.run_rate_usd_per_day == Decimal(15)  # $30 over the 2 days since the first call, not over 7
+    assert "$15.00/day (since the first call, 2026-11-22 10:30)" in render_text(report)
 
 
 def test_given_a_spent_budget_when_built_then_it_is_reported_as_spent(make_call, make_inputs):

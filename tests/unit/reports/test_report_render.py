@@ -101,6 +101,8 @@ def test_given_calls_and_an_alert_in_the_tables_when_reported_then_the_text_show
 
     text = render_text(report)
     assert "  cost             $2.00 over 2 calls (0 errors)" in text
-    # no charges were settled, so the month's counters are empty: $0 spent; $2 / 7 days = $0.286/day to month end
-    assert re.search(r"^  global +\$1,000\.00 +\$0\.00 +0\.0% +\$0\.286 +\$1\.88 +0\.2% +-$", text, re.MULTILINE)
+    # No charges were settled, so the month's counters are empty: $0 spent. The first call came 30 h ago, late in
+    # the 7 days: $2 / 30 h = $1.60/day, x 6.5625 days to the month's end = $10.50 (1.05%, rounded half-even).
+    assert re.search(r"^  global +\$1,000\.00 +\$0\.00 +0\.0% +\$1\.60 +\$10\.50 +1\.0% +-$", text, re.MULTILINE)
+    assert "$1.60/day (since the first call, 2026-11-23 04:30)" in text
     assert "feature#chat cost $40.25 in h#2026-11-24T08" in text
