@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -28,39 +27,20 @@ from costbrake.pipeline.rollups import coalesce, distinct_calls, plan_transactio
 from costbrake.records import CallRecord
 from moto import mock_aws
 
+from bench.calls import bench_call
+
 BATCH = 100
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/bench-CallsTable/stream/2026-11-24T00:00:00.000"
 
 
 def _call(n: int, users: int, features: int = 1, models: int = 1) -> CallRecord:
-    return CallRecord(
-        request_id=f"bench-{n:07d}",
+    return bench_call(
+        f"bench-{n:07d}",
         timestamp=START + timedelta(seconds=n % 3600),
         user_id=f"user{n % users}",
         feature=f"feature{n % features}",
-        key_id="k",
-        provider="openai",
-        model_requested="gpt-4o",
         model=f"model{n % models}",
-        status="ok",
-        http_status=200,
-        cost_usd=Decimal("0.0125"),
-        reserved_usd=Decimal("0.4"),
-        input_tokens=1200,
-        output_tokens=300,
-        cache_read_tokens=0,
-        cache_write_tokens=0,
-        reasoning_tokens=0,
-        estimated_input_tokens=1300,
-        max_output_tokens=1024,
-        usage_estimated=False,
-        finish_reason="stop",
-        truncated=False,
-        stream=False,
-        downgraded_from=None,
-        system_prompt_sha256=None,
-        latency_ms=900,
     )
 
 

@@ -19,6 +19,8 @@ from costbrake.reports.inputs import ReportInputs
 from costbrake.reports.model import build_report
 from costbrake.reports.text import render_text
 
+from bench.calls import bench_call
+
 NOW = datetime(2026, 11, 24, 8, tzinfo=UTC)
 FEATURES = ("chat", "code-generation", "data-analysis", "admin")
 MODELS = ("gpt-4o-mini", "claude-haiku-4-5", "claude-sonnet-4-5", "gpt-4.1")
@@ -31,33 +33,15 @@ def _calls(count: int, users: int) -> list[CallRecord]:
     for n in range(count):
         input_tokens, output_tokens = rng.randint(200, 8_000), rng.randint(20, 1_500)
         calls.append(
-            CallRecord(
-                request_id=f"req-{n:08d}",
+            bench_call(
+                f"req-{n:08d}",
                 timestamp=NOW - timedelta(seconds=rng.randint(1, 7 * 86_400)),
                 user_id=f"user-{rng.randrange(users):05d}",
                 feature=rng.choice(FEATURES),
-                key_id="k",
-                provider="openai",
-                model_requested=(model := rng.choice(MODELS)),
-                model=model,
-                status="ok",
-                http_status=200,
+                model=rng.choice(MODELS),
                 cost_usd=Decimal(input_tokens * 3 + output_tokens * 15) / Decimal(1_000_000),
-                reserved_usd=Decimal("0.1"),
                 input_tokens=input_tokens,
                 output_tokens=output_tokens,
-                cache_read_tokens=0,
-                cache_write_tokens=0,
-                reasoning_tokens=0,
-                estimated_input_tokens=input_tokens,
-                max_output_tokens=1_500,
-                usage_estimated=False,
-                finish_reason="stop",
-                truncated=False,
-                stream=False,
-                downgraded_from=None,
-                system_prompt_sha256=None,
-                latency_ms=800,
             )
         )
     return calls
