@@ -246,7 +246,7 @@ def _limits_text(limits: Limits) -> str:
 
 @main.group()
 def budget() -> None:
-    """Where a user stands against their budgets."""
+    """Where a user stands against their budgets (kept for scripts; `budgets show --user` says more)."""
 
 
 @budget.command("show")

@@ -114,5 +114,5 @@ def _json_default(value: Any) -> Any:
 @click.option("--stack", envvar="COSTBRAKE_STACK", help="CloudFormation stack to operate on (default: env tables).")
 @click.pass_context
 def main(ctx: click.Context, stack: str | None) -> None:
-    """Operate costbrake: keys, budgets, kill-switches, the local stack."""
+    """Operate costbrake: keys, users, budgets, switches, status, reports, prices, estimates, the local stack."""
     ctx.obj = Context(stack)
