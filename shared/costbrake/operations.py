@@ -74,19 +74,28 @@ def create_key(
         default_feature=feature,
         name=name,
     )
+    existing = ledger.get_user(user_id) if user_id else None
+    if existing is not None and tier is not None and tier != existing.tier:
+        # A key is no place to move a user between tiers: that is `users set-tier`, audited.
+        raise ValueError(f"user {user_id} is on tier {existing.tier}; move them with `users set-tier` first")
     ledger.put_key(digest, key, clock.now())
-    if user_id and (tier or ledger.get_user(user_id) is None):
-        existing = ledger.get_user(user_id)
-        profile = replace(existing, tier=tier) if existing and tier else existing
-        ledger.put_user(profile or UserProfile(user_id=user_id, tier=tier or "free"))
+    if user_id and existing is None:
+        ledger.put_user(UserProfile(user_id=user_id, tier=tier or "free"))
     return NewKey(secret, key)
 
 
-def set_user_limits(ledger: Ledger, user_id: str, limits: Limits) -> UserProfile:
-    profile = ledger.get_user(user_id) or UserProfile(user_id=user_id, tier="free")
+def set_user_limits(ledger: Ledger, clock: Clock, user_id: str, limits: Limits, actor: str) -> UserProfile:
+    """The user's own limits over their tier's (a user without a profile gets one on the default tier)."""
+    profile = ledger.get_user(user_id) or UserProfile(user_id=user_id, tier=DEFAULT_TIER)
     updated = replace(profile, overrides=profile.overrides.overridden_by(limits))
-    ledger.put_user(updated)
+    audit = AuditEntry(clock.now(), actor, "limits", _limits_text(profile.overrides), _limits_text(updated.overrides))
+    ledger.put_user(updated, audit)
     return updated
+
+
+def _limits_text(limits: Limits) -> str:
+    values = {"hour_usd": limits.hour_usd, "day_usd": limits.day_usd, "month_usd": limits.month_usd, "rpm": limits.rpm}
+    return ", ".join(f"{name}={value}" for name, value in values.items() if value is not None)
 
 
 def set_tier_limits(ledger: Ledger, clock: Clock, tier: str, limits: Limits, actor: str) -> Tier:
@@ -118,12 +127,36 @@ def set_switch(
     return ledger.set_switch(feature, state, reason, actor, clock.now())
 
 
+class UnknownFeature(LookupError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(
+            f"unknown feature {name!r} (configured: {', '.join(known) or 'none'}); "
+            "pass --create to switch a feature that has no configuration yet"
+        )
+
+
 def switch_by_operator(
-    ledger: Ledger, clock: Clock, settings: Settings, name: str, state: SwitchState, reason: str, actor: str
+    ledger: Ledger,
+    clock: Clock,
+    settings: Settings,
+    name: str,
+    state: SwitchState,
+    reason: str,
+    actor: str,
+    *,
+    create: bool = False,
 ) -> tuple[Feature, Alert]:
-    """Flip a feature's switch (audited by the ledger) and the alert that announces it (see ``announce``)."""
+    """Flip a feature's switch (audited by the ledger) and the alert that announces it (see ``announce``).
+
+    A feature without configuration is switched only with ``create``: a typo must not make a new feature.
+    """
+    if not name.strip():
+        raise ValueError("a feature name cannot be empty")
     now = clock.now()
-    feature = ledger.load_settings().features.get(name) or default_feature(settings, name)
+    features = ledger.load_settings().features
+    if name not in features and not create:
+        raise UnknownFeature(name, sorted(features))
+    feature = features.get(name) or default_feature(settings, name)
     flipped = ledger.set_switch(feature, state, reason, actor, now)
     severity = {SwitchState.ON: Severity.INFO, SwitchState.DOWNGRADE: Severity.WARNING}.get(state, Severity.CRITICAL)
     alert = operator_alert(

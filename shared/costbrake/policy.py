@@ -11,6 +11,7 @@ from typing import Any
 from costbrake.budgets import budget_lines, feature_month_line, global_month_line
 from costbrake.config import Settings
 from costbrake.dal import Ledger
+from costbrake.decimals import plain_decimal
 from costbrake.records import ApiKey, Feature, GlobalBudget, Limits, SettingsSnapshot, UserProfile
 from costbrake.windows import Window, span
 
@@ -74,10 +75,10 @@ def budget_status(
             {
                 "scope": line.label.rsplit(",", 1)[0],
                 "window": line.span.window.value,
-                "limit_usd": str(line.limit),
-                "spent_usd": str(spent),
-                "reserved_usd": str(committed - spent),
-                "remaining_usd": str(max(Decimal(0), line.limit - committed)),
+                "limit_usd": plain_decimal(line.limit),
+                "spent_usd": plain_decimal(spent),
+                "reserved_usd": plain_decimal(committed - spent),
+                "remaining_usd": plain_decimal(max(Decimal(0), line.limit - committed)),
                 "resets_at": line.span.end.isoformat(),
             }
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,8 +32,14 @@ STACK_SETTINGS = {
 @pytest.fixture(scope="session")
 def stack() -> Iterator[LocalStack]:
     # The sweeper and the anomaly backstop run when a test calls them, not on a timer in the middle of another test.
+    # Alerts are printed to the real stderr: the CLI tests' runner swaps sys.stdout, and an alert printed by the
+    # stack's pipeline thread meanwhile would land in a command's output.
     with LocalStack(
-        settings_overrides=STACK_SETTINGS, mock_only=True, sweep_seconds=3600, anomaly_backstop_seconds=3600
+        settings_overrides=STACK_SETTINGS,
+        mock_only=True,
+        sweep_seconds=3600,
+        anomaly_backstop_seconds=3600,
+        echo=lambda line: print(line, file=sys.__stderr__),
     ) as running:
         yield running
 
@@ -56,7 +63,7 @@ def make_key(stack: LocalStack) -> Callable[..., str]:
         assert stack.ledger is not None
         new = create_key(stack.ledger, stack.clock, user_id=user, tier="free", service=service, feature=feature)
         if user and limits:
-            set_user_limits(stack.ledger, user, limits)
+            set_user_limits(stack.ledger, stack.clock, user, limits, "test")
         return new.secret
 
     return make

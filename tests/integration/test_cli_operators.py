@@ -311,7 +311,8 @@ def test_given_cli_switch_off_when_sdk_calls_then_403_and_the_flip_is_listed_aud
 ):
     secret = make_key(new_user(), feature=feature)
 
-    out = cli("switch", "set", feature, "off", "--reason", "cost incident", "--actor", "oncall")
+    assert "unknown feature" in cli.fails("switch", "set", feature, "off", "--reason", "typo?").output
+    out = cli("switch", "set", feature, "off", "--reason", "cost incident", "--actor", "oncall", "--create")
     time.sleep(stack.settings.settings_cache_seconds)
 
     assert "off" in out

@@ -105,6 +105,16 @@ def test_given_rate_limit_when_requests_exceed_it_then_refused(ledger: Ledger):
     assert refused.value.refused == [minute]
 
 
+def test_given_rate_limit_of_zero_when_the_minutes_first_request_comes_then_refused(ledger: Ledger):
+    minute = CounterRef("user#alice", "rpm#2026-11-24T10:31")
+
+    with pytest.raises(ChargesRefused) as refused:
+        ledger.reserve(info("r1"), charges("0"), RateCharge(minute, 0, 2_000_000_000), 0)
+
+    assert refused.value.refused == [minute]
+    assert ledger.open_reservations() == []
+
+
 def test_given_throttling_on_every_attempt_when_reserving_then_bounded_retries_then_unavailable(ledger: Ledger):
     injector = ConflictInjector(hold_seconds=0, throttle_every=1).install(ledger.client)
 

@@ -10,11 +10,14 @@ from typing import Any
 import pytest
 from costbrake.dal.ledger import ReservationInfo
 from costbrake.operations import (
+    UnknownFeature,
     UnknownTier,
     UnknownUser,
     announce,
     block_user,
+    create_key,
     find_user,
+    set_user_limits,
     set_user_tier,
     switch_by_operator,
     unblock_user,
@@ -109,7 +112,13 @@ def test_given_tiers_when_set_tier_then_known_tiers_only_and_known_users_unless_
 def test_given_operator_switch_off_when_flipped_then_audited_and_a_critical_alert_says_from_what(
     ledger, clock, settings
 ):
-    feature, alert = switch_by_operator(ledger, clock, settings, "search", SwitchState.OFF, "cost incident", "oncall")
+    with pytest.raises(UnknownFeature, match="--create"):
+        switch_by_operator(ledger, clock, settings, "search", SwitchState.OFF, "typo?", "oncall")
+    with pytest.raises(ValueError, match="empty"):
+        switch_by_operator(ledger, clock, settings, " ", SwitchState.OFF, "typo?", "oncall", create=True)
+    feature, alert = switch_by_operator(
+        ledger, clock, settings, "search", SwitchState.OFF, "cost incident", "oncall", create=True
+    )
 
     assert feature.state is SwitchState.OFF and ledger.load_settings().features["search"].reason == "cost incident"
     assert ledger.switch_history("search") == [
@@ -125,7 +134,7 @@ def test_given_operator_switch_off_when_flipped_then_audited_and_a_critical_aler
 
 
 def test_given_alert_topic_when_announced_then_published_there_and_kept_in_the_alert_log(ledger, clock, settings):
-    _, alert = switch_by_operator(ledger, clock, settings, "chat", SwitchState.DOWNGRADE, "95%", "oncall")
+    _, alert = switch_by_operator(ledger, clock, settings, "chat", SwitchState.DOWNGRADE, "95%", "oncall", create=True)
     sns = RecordingSns()
     topic = "arn:aws:sns:us-east-1:123456789012:alerts"
 
@@ -139,7 +148,7 @@ def test_given_alert_topic_when_announced_then_published_there_and_kept_in_the_a
 
 
 def test_given_no_alert_topic_when_announced_then_only_logged_and_the_operator_is_told(ledger, clock, settings):
-    _, alert = switch_by_operator(ledger, clock, settings, "chat", SwitchState.ON, "recovered", "oncall")
+    _, alert = switch_by_operator(ledger, clock, settings, "chat", SwitchState.ON, "recovered", "oncall", create=True)
     sns = RecordingSns()
 
     where = announce(settings.model_copy(update={"alert_topic_arn": None}), ledger, alert, sns)
@@ -159,3 +168,17 @@ def test_given_block_then_unblock_when_history_read_then_who_why_and_when_of_eac
         AuditEntry(clock.now() - timedelta(seconds=600), "oncall", "block", "", until.isoformat(), "runaway loop"),
         AuditEntry(clock.now(), "lead", "unblock", until.isoformat(), "", "loop fixed"),
     ]
+
+
+def test_given_a_user_on_a_tier_when_a_key_names_another_tier_then_refused_and_nothing_changes(ledger, clock, alice):
+    with pytest.raises(ValueError, match="users set-tier"):
+        create_key(ledger, clock, user_id="alice", tier="enterprise", service=False, feature=None)
+
+    assert ledger.get_user("alice") == alice and ledger.list_keys() == []
+
+
+def test_given_user_limits_set_when_read_then_audited_and_a_new_user_is_on_the_default_tier(ledger, clock):
+    profile = set_user_limits(ledger, clock, "newbie", Limits(hour_usd=Decimal("0.5"), rpm=10), "lead")
+
+    assert profile == UserProfile("newbie", "default", overrides=Limits(hour_usd=Decimal("0.5"), rpm=10))
+    assert ledger.user_history("newbie") == [AuditEntry(clock.now(), "lead", "limits", "", "hour_usd=0.5, rpm=10")]

@@ -57,7 +57,7 @@ def budgets_set(
         raise click.UsageError("set at least one of --hour, --day, --month, --rpm")
     actor = who(actor)
     if user_id:
-        profile = ops.set_user_limits(obj.ledger, user_id, limits)
+        profile = ops.set_user_limits(obj.ledger, obj.clock, user_id, limits, actor)
         click.echo(f"user {user_id}: {_limits_text(profile.overrides)}")
     elif tier:
         saved = ops.set_tier_limits(obj.ledger, obj.clock, tier, limits, actor)

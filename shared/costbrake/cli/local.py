@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from pathlib import Path
@@ -85,6 +86,9 @@ def simulate_incident(
     report_out: Path | None,
 ) -> None:
     """DESIGN's $38,000 incident: 50k-token prompts to an expensive model, a few power users, one runaway."""
+    # The replay's thousands of gateway log lines and EMF metrics would bury its summary.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
     from rich.progress import Progress
 
     from costbrake.simulate.incident import IncidentConfig, run_incident

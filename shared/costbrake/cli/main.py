@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -12,8 +14,18 @@ from rich.console import Console
 
 from costbrake.clock import SystemClock
 from costbrake.config import Settings
+from costbrake.decimals import plain_decimal
 
-console = Console()
+
+def _console() -> Console:
+    # Piped or redirected (scripts, CI logs, `| less`) rich assumes 80 columns and cuts the tables' cells.
+    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
+        return Console(width=PIPED_WIDTH)
+    return Console()
+
+
+PIPED_WIDTH = 160
+console = _console()
 
 
 class DecimalType(click.ParamType):
@@ -24,7 +36,7 @@ class DecimalType(click.ParamType):
             amount = Decimal(str(value))
         except InvalidOperation:
             self.fail(f"{value!r} is not an amount in USD", param, ctx)
-        if amount < 0 or not amount.is_finite():
+        if not amount.is_finite() or amount < 0:  # NaN first: comparing it raises
             self.fail(f"{value!r} must be a non-negative amount", param, ctx)
         return amount
 
@@ -104,13 +116,25 @@ def emit_json(data: Any) -> None:
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return str(value)
+        return plain_decimal(value)
     if isinstance(value, datetime):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-@click.group()
+class OperatorGroup(click.Group):
+    """Refusals from the ledger (unreachable, throttled) end a command with their message, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from costbrake.errors import CostbrakeError
+
+        try:
+            return super().invoke(ctx)
+        except CostbrakeError as error:
+            raise click.ClickException(f"{error.message} ({type(error).__name__})") from error
+
+
+@click.group(cls=OperatorGroup)
 @click.option("--stack", envvar="COSTBRAKE_STACK", help="CloudFormation stack to operate on (default: env tables).")
 @click.pass_context
 def main(ctx: click.Context, stack: str | None) -> None:

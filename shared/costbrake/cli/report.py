@@ -52,5 +52,8 @@ def write_report(built: CostReport, fmt: str, out: Path | None) -> None:
     if out is None:
         click.echo(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        try:
+            out.write_text(text, encoding="utf-8")
+        except OSError as error:
+            raise click.ClickException(f"cannot write {out}: {error.strerror}") from error
         click.echo(f"wrote {out}", err=True)

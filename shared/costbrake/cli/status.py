@@ -13,6 +13,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from costbrake.cli.main import Context, console, emit_json, json_option, main, pass_context
+from costbrake.decimals import plain_decimal
 from costbrake.status import RUN_RATE_HOURS, TOP_USERS, Standing
 from costbrake.top import DIMENSIONS, Top
 
@@ -24,7 +25,7 @@ RUN_RATE_NOTE = (
 
 def plain(amount: Decimal | None) -> str | None:
     """An exact decimal as JSON text: no exponent, no trailing zeros."""
-    return None if amount is None else format(amount.normalize(), "f")
+    return None if amount is None else plain_decimal(amount)
 
 
 def short_usd(amount: Decimal) -> str:

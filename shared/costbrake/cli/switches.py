@@ -55,15 +55,19 @@ def switch() -> None:
 @click.argument("feature")
 @click.argument("state", type=click.Choice([s.value for s in SwitchState]))
 @click.option("--reason", required=True, help="Why; recorded in the audit trail and returned with a 403.")
+@click.option("--create", is_flag=True, help="FEATURE has no configuration yet: create it with the defaults.")
 @actor_option
 @pass_context
-def switch_set(obj: Context, feature: str, state: str, reason: str, actor: str | None) -> None:
+def switch_set(obj: Context, feature: str, state: str, reason: str, create: bool, actor: str | None) -> None:
     """Flip FEATURE's switch (takes effect within the gateway's cache time); announced on the alert topic."""
-    from costbrake.operations import switch_by_operator
+    from costbrake.operations import UnknownFeature, switch_by_operator
 
-    flipped, alert = switch_by_operator(
-        obj.ledger, obj.clock, obj.settings, feature, SwitchState(state), reason, who(actor)
-    )
+    try:
+        flipped, alert = switch_by_operator(
+            obj.ledger, obj.clock, obj.settings, feature, SwitchState(state), reason, who(actor), create=create
+        )
+    except (UnknownFeature, ValueError) as error:
+        raise click.ClickException(str(error)) from error
     click.echo(f"feature {flipped.name} is now {flipped.state.value} ({reason}) — by {who(actor)}")
     announce_or_warn(obj, alert)
 

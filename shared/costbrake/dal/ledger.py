@@ -305,7 +305,10 @@ class Ledger:
                 tx.update(
                     m.CounterItem(rate.counter.pk, rate.counter.window),
                     actions=[m.CounterItem.requests.add(1), m.CounterItem.expires_at.set(rate.expires_at)],
-                    condition=m.CounterItem.requests.does_not_exist() | (m.CounterItem.requests < rate.limit),
+                    # A limit of 0 refuses even the minute's first request (whose counter does not exist yet).
+                    condition=(m.CounterItem.requests < rate.limit)
+                    if rate.limit < 1
+                    else m.CounterItem.requests.does_not_exist() | (m.CounterItem.requests < rate.limit),
                 )
                 refs.append(rate.counter)
 

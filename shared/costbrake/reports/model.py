@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from costbrake.decimals import plain_decimal
 from costbrake.policy import ScopeBudget
 from costbrake.projection import project, run_rate_per_day
 from costbrake.records import CallRecord
@@ -203,9 +204,7 @@ class CostReport:
         return {"schema_version": SCHEMA_VERSION, **_jsonable(dataclasses.asdict(self))}
 
 
-def decimal_text(value: Decimal) -> str:
-    """``value`` as plain text: no exponent, no trailing zeros."""
-    return format(value.normalize(), "f")
+decimal_text = plain_decimal  # money and ratios in the report's JSON
 
 
 def _jsonable(value: Any) -> Any:
