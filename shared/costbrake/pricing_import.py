@@ -196,7 +196,9 @@ def diff_prices(current: PriceTable, imported: Mapping[str, ModelPrice]) -> Pric
             changed.append(ModelChange(model, old, new, changes))
         else:
             unchanged.append(model)
-    not_in_file = [price.model for price in current.models() if price.model not in imported]
+    # A dated snapshot in the file ("claude-haiku-4-5-20251001") speaks for the model it resolves to.
+    covered = {current.get(model).model for model in imported if model in current} | set(imported)
+    not_in_file = [price.model for price in current.models() if price.model not in covered]
     return PriceDiff(added=added, changed=changed, unchanged=unchanged, not_in_file=not_in_file)
 
 

@@ -150,7 +150,7 @@ def test_given_no_deployment_when_importing_then_dry_run_diff_against_packaged_w
     result = cli("pricing", "import", str(SAMPLE))
 
     assert result.exit_code == 0, result.output
-    assert "0 added, 1 changed, 5 unchanged, 8 priced now but not in the file" in result.stdout
+    assert "0 added, 1 changed, 5 unchanged, 7 priced now but not in the file" in result.stdout
     assert "3 not priced here, not added" in result.stdout and "gpt-4.1-nano" in result.stdout
     assert "Dry run: nothing stored" in result.stdout and "store 1 price" in result.stdout
 
@@ -159,7 +159,7 @@ def test_given_add_new_when_importing_then_new_models_are_listed_with_their_pric
     result = cli("pricing", "import", str(SAMPLE), "--add-new")
 
     assert result.exit_code == 0, result.output
-    assert "3 added, 1 changed, 5 unchanged, 8 priced now but not in the file" in result.stdout
+    assert "3 added, 1 changed, 5 unchanged, 7 priced now but not in the file" in result.stdout
     assert "gpt-4.1-nano" in result.stdout and "0.1/0.4" in result.stdout
     assert "store 4 prices" in result.stdout
 
