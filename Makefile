@@ -42,8 +42,10 @@ lint: venv
 build: tools
 	$(SAM) build
 
+bench: SHELL := /bin/bash
+bench: .SHELLFLAGS := -o pipefail -c
 bench: venv
-	$(VENV)/bin/python -m bench
+	$(VENV)/bin/python -m bench | grep -v '^{"_aws"'  # the gateway's EMF lines, printed as in Lambda
 
 clean:
 	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache

@@ -70,11 +70,14 @@ class LocalStack:
         self.schedules: list[Every] = []
         self.stream_poller: StreamPoller | None = None
         self.dead_letters: list[dict[str, Any]] = []  # the on-failure queue of the stream consumers
+        self._saved_env: dict[str, str | None] = {}
 
     def start(self) -> LocalStack:
         moto_url = self.moto.start()
-        os.environ.update(LOCAL_AWS_ENV)
-        os.environ["AWS_ENDPOINT_URL"] = moto_url
+        # boto3 in this process (the CLI, tests) talks to moto; stop() puts the environment back.
+        exports = {**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": moto_url}
+        self._saved_env = {name: os.environ.get(name) for name in exports}
+        os.environ.update(exports)
         dynamodb = boto3.client("dynamodb", endpoint_url=moto_url, region_name=LOCAL_AWS_ENV["AWS_REGION"])
         template = load_template(self.template_path)
         self.table_names = create_tables(dynamodb, template, TABLE_PREFIX)
@@ -143,17 +146,27 @@ class LocalStack:
         self.stream_poller = StreamPoller(streams, dynamodb, subscriptions, clock=self.clock).start()
         return self
 
-    def stop(self) -> None:
+    def pause_pipeline(self) -> None:
+        """Stop the stream consumers and scheduled functions (for measuring the gateway alone)."""
         if self.stream_poller:
             self.stream_poller.stop()
         for schedule in self.schedules:
             schedule.stop()
+
+    def stop(self) -> None:
+        self.pause_pipeline()
         if self.api_gateway:
             self.api_gateway.stop()
         if self.mock_provider:
             self.mock_provider.stop()
         self.moto.stop()
         api.use_gateway(None)
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env = {}
 
     def __enter__(self) -> LocalStack:
         return self.start()

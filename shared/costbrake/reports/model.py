@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from costbrake.decimals import plain_decimal
+from costbrake.decimals import plain_decimal, usd_text
 from costbrake.policy import ScopeBudget
 from costbrake.projection import project, run_rate_per_day
 from costbrake.records import CallRecord
@@ -481,10 +481,6 @@ def _pct(fraction: Decimal) -> str:
     return f"{fraction * 100:.1f}%"
 
 
-def _usd(value: Decimal) -> str:
-    return f"${value:,.2f}"
-
-
 def _advice(tokens: TokenStats, features: Sequence[FeatureCost], budgets: Sequence[BudgetLine]) -> tuple[Advice, ...]:
     advice: list[Advice] = []
     if tokens.truncation_rate is not None and tokens.truncation_rate > TRUNCATION_ADVICE_ABOVE:
@@ -520,8 +516,10 @@ def _advice(tokens: TokenStats, features: Sequence[FeatureCost], budgets: Sequen
 
 def _runout(line: BudgetLine) -> str:
     if line.spent_usd >= line.month_usd:
-        return f"The {line.scope} budget of {_usd(line.month_usd)} is spent ({_usd(line.spent_usd)} this month)."
+        return (
+            f"The {line.scope} budget of {usd_text(line.month_usd)} is spent ({usd_text(line.spent_usd)} this month)."
+        )
     return (
-        f"At {_usd(line.rate_usd_per_day)}/day the {line.scope} budget of {_usd(line.month_usd)} runs out on "
-        f"{line.exhausted_at:%Y-%m-%d %H:%M} UTC (projected month {_usd(line.projected_usd)})."
+        f"At {usd_text(line.rate_usd_per_day)}/day the {line.scope} budget of {usd_text(line.month_usd)} runs out on "
+        f"{line.exhausted_at:%Y-%m-%d %H:%M} UTC (projected month {usd_text(line.projected_usd)})."
     )

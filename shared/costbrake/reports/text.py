@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from costbrake.decimals import usd_text
 from costbrake.reports.inputs import ANOMALY_DAYS
 from costbrake.reports.model import BudgetLine, CostReport
 
@@ -27,12 +28,7 @@ DASH = "-"
 
 def usd(value: Decimal | None) -> str:
     """Dollars: cents from $1 up, three significant digits below (a call can cost a fraction of a cent)."""
-    if value is None:
-        return DASH
-    if value == 0 or abs(value) >= 1:
-        return f"${value:,.2f}"
-    places = max(2, 2 - value.adjusted())
-    return f"${value:,.{places}f}"
+    return DASH if value is None else usd_text(value)
 
 
 def rate_basis(report: CostReport) -> str:
