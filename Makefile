@@ -5,6 +5,7 @@ VENV := .venv
 SAM_VENV := .tools/sam
 SAM_CLI_VERSION := 1.170.0
 SAM := $(SAM_VENV)/bin/sam
+CLAUDE_TOKENIZER := .tools/claude/tokenizer.json
 PYTEST_ARGS ?=
 # Unit tests first: the integration stack (session-scoped, with background threads) starts after them.
 TESTS ?= tests/unit tests/infra tests/integration
@@ -13,12 +14,19 @@ RUFF_EXCLUDE := --extend-exclude .tools,.aws-sam
 
 .PHONY: venv tools dev test lint build bench clean
 
-venv: $(VENV)/.installed
+venv: $(VENV)/.installed $(CLAUDE_TOKENIZER)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --disable-pip-version-check -e ".[dev]"
 	touch $@
+
+# Claude's published tokenizer, the token-bound tests' reference: tokenizer.json of the anthropic 0.38.0 wheel
+# (MIT). The dev venv's SDK is anthropic 2.x, so the wheel is downloaded (never installed) and the file extracted.
+$(CLAUDE_TOKENIZER): | $(VENV)/.installed
+	$(VENV)/bin/pip download --disable-pip-version-check --no-deps anthropic==0.38.0 -d .tools/claude/wheel
+	$(VENV)/bin/python -c "import zipfile, sys; sys.stdout.buffer.write(zipfile.ZipFile('.tools/claude/wheel/anthropic-0.38.0-py3-none-any.whl').read('anthropic/tokenizer.json'))" > $@.tmp
+	mv $@.tmp $@
 
 tools: $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)
 
@@ -49,3 +57,10 @@ bench: venv
 
 clean:
 	rm -rf .aws-sam .mypy_cache .ruff_cache .pytest_cache
+
+# Regenerate shared/costbrake/data/prices.json from LiteLLM's price map: MAP=path/to/model_prices_and_context_window.json,
+# or (default) the copy in the litellm wheel LITELLM_VERSION, downloaded with pip (never installed).
+.PHONY: prices
+LITELLM_VERSION ?= 1.108.7
+prices: venv
+	$(VENV)/bin/python -m costbrake.pricing_generate $(if $(MAP),--map "$(MAP)",--litellm-version $(LITELLM_VERSION))

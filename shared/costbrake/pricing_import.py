@@ -1,10 +1,11 @@
 """Refreshing prices from LiteLLM's community price map (``model_prices_and_context_window.json``).
 
-Only OpenAI and Anthropic chat models are kept (the gateway serves nothing else); every other entry is
-counted by why it was skipped. Numbers are read as ``Decimal`` straight from the JSON text, so a
-per-token price of ``2.5e-06`` is exactly $2.50 per million. A negative price or one above
-``MAX_USD_PER_MILLION`` refuses the whole file: such a file is broken, and importing part of it would
-charge calls at prices nobody checked.
+Only OpenAI and Anthropic models the gateway serves are kept (``mode`` chat, responses or embedding);
+every other entry is counted by why it was skipped. Models priced per audio token are skipped too: the
+gateway does not meter audio, so it would charge their audio at the text rate. Numbers are read as
+``Decimal`` straight from the JSON text, so a per-token price of ``2.5e-06`` is exactly $2.50 per
+million. A negative price or one above ``MAX_USD_PER_MILLION`` refuses the whole file: such a file is
+broken, and importing part of it would charge calls at prices nobody checked.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from costbrake.errors import UnknownModel
-from costbrake.pricing import ModelPrice, PriceDataError, PriceTable, TokenRates
+from costbrake.pricing import MODES, PRICED_TIERS, STANDARD, ModelPrice, PriceDataError, PriceTable, TokenRates
 
 SUPPORTED_PROVIDERS = ("openai", "anthropic")
+SUPPORTED_MODES = MODES  # chat, responses, embedding
 MILLION = Decimal(1_000_000)
 MAX_USD_PER_MILLION = Decimal(1000)
 _MAX_PER_TOKEN = MAX_USD_PER_MILLION / MILLION
@@ -28,7 +30,8 @@ _FINE_TUNE_PREFIX = "ft:"  # LiteLLM's price templates for fine-tuned models, no
 
 # Why an entry was left out, as shown to the operator.
 OTHER_PROVIDER = "other provider"
-NOT_CHAT = "not a chat model"
+NOT_CHAT = "not a chat, responses or embedding model"
+AUDIO = "priced per audio token (not metered)"
 FINE_TUNE = "fine-tuning template"
 ROUTED_NAME = "provider-routed name"
 DUPLICATE = "duplicate of an unprefixed entry"
@@ -71,6 +74,11 @@ def parse_litellm(text: str) -> ImportedPrices:
         data = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as error:
         raise PriceImportError(f"not JSON: {error}") from error
+    return parse_litellm_data(data)
+
+
+def parse_litellm_data(data: Any) -> ImportedPrices:
+    """``parse_litellm`` of the parsed JSON (floats read as ``Decimal``)."""
     if not isinstance(data, dict):
         raise PriceImportError("not LiteLLM's price map: the top level must be an object of models")
     prices: dict[str, ModelPrice] = {}
@@ -82,12 +90,15 @@ def parse_litellm(text: str) -> ImportedPrices:
             skipped[OTHER_PROVIDER] += 1
             continue
         provider = spec["litellm_provider"]
-        if spec.get("mode") != "chat":
+        if spec.get("mode") not in SUPPORTED_MODES:
             skipped[NOT_CHAT] += 1
             continue
         model = key.removeprefix(f"{provider}/")
         if model.startswith(_FINE_TUNE_PREFIX):
             skipped[FINE_TUNE] += 1
+            continue
+        if _priced_per_audio_token(spec):
+            skipped[AUDIO] += 1
             continue
         if "/" in model:
             skipped[ROUTED_NAME] += 1
@@ -109,6 +120,10 @@ def parse_litellm(text: str) -> ImportedPrices:
     return ImportedPrices(prices=dict(sorted(prices.items())), skipped=skipped, unusable=unusable)
 
 
+def _priced_per_audio_token(spec: Mapping[str, Any]) -> bool:
+    return any("audio" in name and "cost" in name and value for name, value in spec.items())
+
+
 def _refuse_absurd(key: str, spec: Mapping[str, Any]) -> None:
     for name, value in spec.items():
         if "cost" in name and isinstance(value, int | Decimal) and not isinstance(value, bool) and value < 0:
@@ -126,9 +141,18 @@ def _refuse_absurd_rates(key: str, price: ModelPrice) -> None:
 
 
 def _tiers(price: ModelPrice) -> Iterator[TokenRates]:
-    yield price.rates
-    if price.long_context_rates is not None:
-        yield price.long_context_rates
+    for _, rates in labelled_tiers(price):
+        yield rates
+
+
+def labelled_tiers(price: ModelPrice) -> Iterator[tuple[str, TokenRates]]:
+    """Every rate set of a price with its label suffix: "", " above 200k", " priority", " priority above 200k"."""
+    long_label = _tier_label(price.long_context_threshold)
+    for tier, tier_rates in ((STANDARD, price.tier_rates(STANDARD)), *price.service_tiers):
+        tier_label = "" if tier == STANDARD else f" {tier}"
+        yield tier_label, tier_rates.rates
+        if tier_rates.long_context_rates is not None:
+            yield tier_label + long_label, tier_rates.long_context_rates
 
 
 def _rate_items(rates: TokenRates) -> Iterator[tuple[str, Decimal]]:
@@ -166,6 +190,7 @@ class ModelChange:
     old: ModelPrice  # the price the model resolves to today (a dated snapshot may resolve to its base)
     new: ModelPrice
     changes: list[RateChange]
+    fields: list[FieldChange] = field(default_factory=list)  # provider, mode, limits, web search
 
 
 @dataclass(frozen=True)
@@ -191,9 +216,9 @@ def diff_prices(current: PriceTable, imported: Mapping[str, ModelPrice]) -> Pric
         except UnknownModel:
             added.append(new)
             continue
-        changes = rate_changes(old, new)
-        if changes or old.provider != new.provider:
-            changed.append(ModelChange(model, old, new, changes))
+        changes, fields = rate_changes(old, new), field_changes(old, new)
+        if changes or fields:
+            changed.append(ModelChange(model, old, new, changes, fields))
         else:
             unchanged.append(model)
     # A dated snapshot in the file ("claude-haiku-4-5-20251001") speaks for the model it resolves to.
@@ -203,16 +228,56 @@ def diff_prices(current: PriceTable, imported: Mapping[str, ModelPrice]) -> Pric
 
 
 def rate_changes(old: ModelPrice, new: ModelPrice) -> list[RateChange]:
-    """Every rate that differs: base tier first, then the long-context tier (which may appear, vanish or move)."""
-    changes = _tier_changes("", dict(_rate_items(old.rates)), dict(_rate_items(new.rates)))
-    old_at, new_at = old.long_context_threshold, new.long_context_threshold
-    if old_at == new_at:
-        return changes + _tier_changes(_tier_label(new_at), _long_context(old), _long_context(new))
-    return (
-        changes
-        + _tier_changes(_tier_label(old_at), _long_context(old), {})
-        + _tier_changes(_tier_label(new_at), {}, _long_context(new))
-    )
+    """Every rate that differs: standard tier first, then its long-context tier (which may appear, vanish or
+    move), then each service tier as it is charged (the data's rates, or the default factor's)."""
+    old_sets, new_sets = dict(effective_tiers(old)), dict(effective_tiers(new))
+    labels = [*old_sets, *(label for label in new_sets if label not in old_sets)]
+    changes: list[RateChange] = []
+    for label in sorted(labels, key=lambda label: (_tier_order(label), labels.index(label))):
+        before = dict(_rate_items(old_sets[label])) if label in old_sets else {}
+        after = dict(_rate_items(new_sets[label])) if label in new_sets else {}
+        changes += _tier_changes(label, before, after)
+    return changes
+
+
+def _tier_order(label: str) -> int:
+    return next((i for i, tier in enumerate(PRICED_TIERS, start=1) if f" {tier}" in label), 0)
+
+
+def effective_tiers(price: ModelPrice) -> Iterator[tuple[str, TokenRates]]:
+    """Like ``labelled_tiers``, for every service tier as charged (the default factor's where the data has none)."""
+    long_label = _tier_label(price.long_context_threshold)
+    for tier in (STANDARD, *PRICED_TIERS):
+        tier_rates = price.tier_rates(tier)
+        tier_label = "" if tier == STANDARD else f" {tier}"
+        yield tier_label, tier_rates.rates
+        if tier_rates.long_context_rates is not None:
+            yield tier_label + long_label, tier_rates.long_context_rates
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    name: str  # "mode", "max input tokens", "max output tokens", "web search per use (USD)"
+    old: str  # "" when not set
+    new: str
+
+
+def field_changes(old: ModelPrice, new: ModelPrice) -> list[FieldChange]:
+    """Changes of what is not a per-token rate: mode, context window, output limit, web search price."""
+    pairs = [
+        ("provider", old.provider, new.provider),
+        ("mode", old.mode, new.mode),
+        ("max input tokens", _text(old.max_input_tokens), _text(new.max_input_tokens)),
+        ("max output tokens", _text(old.max_output_tokens), _text(new.max_output_tokens)),
+        ("web search per use (USD)", _text(old.web_search_price), _text(new.web_search_price)),
+    ]
+    return [FieldChange(name, before, after) for name, before, after in pairs if before != after]
+
+
+def _text(value: int | Decimal | None) -> str:
+    if value is None:
+        return ""
+    return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
 
 
 def _tier_label(threshold: int | None) -> str:
@@ -225,9 +290,3 @@ def _tier_changes(label: str, old: Mapping[str, Decimal], new: Mapping[str, Deci
         for name in RATE_LABELS
         if old.get(name) != new.get(name)
     ]
-
-
-def _long_context(price: ModelPrice) -> dict[str, Decimal]:
-    if price.long_context_rates is None:
-        return {}
-    return dict(_rate_items(price.long_context_rates))

@@ -11,7 +11,21 @@ from typing import Any
 
 import pytest
 from costbrake.errors import UnknownModel
-from costbrake.pricing import PriceTable, cost_of, usage_from_anthropic, usage_from_openai, worst_case_cost
+from costbrake.pricing import (
+    TTL_1H,
+    TTL_5M,
+    ModelPrice,
+    PriceTable,
+    TokenRates,
+    cost_of,
+    requested_tiers,
+    usage_from_anthropic,
+    usage_from_openai,
+    worst_case_cost,
+)
+from costbrake.usage import Usage
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +197,32 @@ def test_given_gpt_4o_request_when_worst_case_computed_then_all_input_uncached_p
     table: PriceTable,
 ) -> None:
     # 32000 x $2.50/M = 0.08; 4096 x $10/M = 0.04096
-    assert worst_case_cost(table.get("gpt-4o"), 32_000, 4096) == Decimal("0.12096")
+    assert worst_case_cost(table.get("gpt-4o"), 32_000, 4096, service_tier="default") == Decimal("0.12096")
+
+
+def test_given_gpt_4o_request_without_tier_when_worst_case_computed_then_priority_is_reserved(
+    table: PriceTable,
+) -> None:
+    # Absent service_tier is "auto": the project's tier, maybe priority. 32000 x $4.25/M = 0.136; 4096 x $17/M
+    assert worst_case_cost(table.get("gpt-4o"), 32_000, 4096) == Decimal("0.205632")
+    assert worst_case_cost(table.get("gpt-4o"), 32_000, 4096, service_tier="auto") == Decimal("0.205632")
+    # flex has no gpt-4o price: reserved (and charged) at standard
+    assert worst_case_cost(table.get("gpt-4o"), 32_000, 4096, service_tier="flex") == Decimal("0.12096")
+
+
+def test_given_claude_request_with_cache_ttl_when_worst_case_computed_then_the_write_rate_bounds_input(
+    table: PriceTable,
+) -> None:
+    opus = table.get("claude-opus-4-6")
+    # no caching asked: 10000 x $5/M = 0.05; 1000 x $25/M = 0.025
+    assert worst_case_cost(opus, 10_000, 1000) == Decimal("0.075")
+    # 5m writes: 10000 x $6.25/M = 0.0625
+    assert worst_case_cost(opus, 10_000, 1000, cache_write_ttl="5m") == Decimal("0.0875")
+    # 1h writes (and a TTL the gateway cannot read): 10000 x $10/M = 0.1
+    assert worst_case_cost(opus, 10_000, 1000, cache_write_ttl="1h") == Decimal("0.125")
+    assert worst_case_cost(opus, 10_000, 1000, cache_write_ttl="7d") == Decimal("0.125")
+    # 5 searches at $10 per 1,000
+    assert worst_case_cost(opus, 10_000, 1000, web_search_uses=5) == Decimal("0.125")
 
 
 def test_given_sonnet_at_and_above_threshold_when_worst_case_computed_then_tier_follows_input(
@@ -249,8 +288,9 @@ def test_given_dated_claude_snapshot_when_priced_then_its_base_model_price_appli
 @pytest.mark.parametrize(
     "model",
     [
-        "gpt-4",
+        "gpt-9",
         "gpt-4o-audio-preview-2024-10-01",  # a dated name of another family must not fall back to gpt-4o
+        "gpt-audio",  # priced per audio token, which the gateway does not meter
         "claude-3-opus-20240229",
         "claude-sonnet-4-5-latest",
         "gpt-4o-mini-tts",
@@ -262,3 +302,178 @@ def test_given_unpriced_model_when_looked_up_then_unknown_model_is_raised(table:
         table.get(model)
     assert raised.value.model == model
     assert model not in table
+
+
+# --- spot checks against DESIGN's published prices ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("model", "usage", "expected"),
+    [
+        # 1000 x $5/M + 1000 x $25/M
+        ("claude-opus-4-6", Usage(input_tokens=1000, output_tokens=1000), Decimal("0.03")),
+        # 1000 x $3/M + 1000 x $15/M
+        ("claude-sonnet-4-6", Usage(input_tokens=1000, output_tokens=1000), Decimal("0.018")),
+        # 1000 x $1.25/M + 1000 x $10/M
+        ("gpt-5", Usage(input_tokens=1000, output_tokens=1000), Decimal("0.01125")),
+        # priority: 1000 x $2.50/M + 1000 x $20/M (2x)
+        ("gpt-5", Usage(input_tokens=1000, output_tokens=1000, service_tier="priority"), Decimal("0.0225")),
+        # flex: 1000 x $0.625/M + 1000 x $5/M (0.5x)
+        ("gpt-5", Usage(input_tokens=1000, output_tokens=1000, service_tier="flex"), Decimal("0.005625")),
+        # batch: 1000 x $0.50/M + 1000 x $2.50/M (0.5x)
+        ("claude-haiku-4-5", Usage(input_tokens=1000, output_tokens=1000, service_tier="batch"), Decimal("0.003")),
+        # 1h cache write 2x: 1000 x $6/M + 100 x $15/M
+        ("claude-sonnet-4-6", Usage(cache_write_1h_tokens=1000, output_tokens=100), Decimal("0.0075")),
+        # 50 searches at $10 per 1,000 + 100 x $5/M + 10 x $25/M
+        ("claude-opus-4-6", Usage(input_tokens=100, output_tokens=10, web_search_requests=50), Decimal("0.50075")),
+        # 1000 embedding tokens x $0.02/M
+        ("text-embedding-3-small", Usage(input_tokens=1000), Decimal("0.00002")),
+    ],
+)
+def test_given_design_prices_when_priced_then_the_published_figures_come_out(
+    table: PriceTable, model: str, usage: Usage, expected: Decimal
+) -> None:
+    assert cost_of(table.get(model), usage) == expected
+
+
+# --- golden usage shapes over every packaged model ----------------------------------------------------------
+
+SHAPES: dict[str, Usage] = {
+    "plain": Usage(input_tokens=1200, output_tokens=300),
+    "cached read": Usage(input_tokens=86, cache_read_tokens=1920, output_tokens=300),
+    "cache write 5m": Usage(input_tokens=20, cache_write_5m_tokens=4000, output_tokens=100),
+    "cache write 1h": Usage(input_tokens=20, cache_write_1h_tokens=4000, output_tokens=100),
+    "reasoning": Usage(input_tokens=2000, output_tokens=3000, reasoning_tokens=2500),
+    "web search": Usage(input_tokens=5000, output_tokens=200, web_search_requests=3),
+    "priority": Usage(input_tokens=1200, output_tokens=300, service_tier="priority"),
+    "flex": Usage(input_tokens=1200, output_tokens=300, service_tier="flex"),
+    "batch": Usage(input_tokens=1200, output_tokens=300, service_tier="batch"),
+}
+
+
+def by_hand(price: ModelPrice, usage: Usage) -> Decimal:
+    """The cost redone from the model's own rates, dimension by dimension."""
+    tier = price.tier_rates(usage.service_tier or "standard")
+    long = price.long_context_threshold is not None and usage.total_input_tokens > price.long_context_threshold
+    rates: TokenRates = tier.long_context_rates if long and tier.long_context_rates else tier.rates
+    uncached = max(rates.input, rates.cache_write_5m) if price.provider == "openai" else rates.input
+    output = rates.output if rates.output > 0 else rates.input
+    reasoning = rates.reasoning if rates.reasoning > 0 else rates.input
+    visible = usage.output_tokens - usage.reasoning_tokens
+    return (
+        Decimal(usage.input_tokens) * uncached
+        + Decimal(usage.cache_read_tokens) * rates.cache_read
+        + Decimal(usage.cache_write_5m_tokens) * rates.cache_write_5m
+        + Decimal(usage.cache_write_1h_tokens) * rates.cache_write_1h
+        + Decimal(visible) * output
+        + Decimal(usage.reasoning_tokens) * reasoning
+        + Decimal(usage.web_search_requests) * price.web_search_price
+    )
+
+
+def shapes_of(price: ModelPrice) -> dict[str, Usage]:
+    shapes = dict(SHAPES)
+    if price.long_context_threshold is not None:
+        above = price.long_context_threshold + 1
+        shapes["long context"] = Usage(input_tokens=above - 1000, cache_read_tokens=1000, output_tokens=1000)
+        shapes["long context priority"] = Usage(input_tokens=above, output_tokens=1000, service_tier="priority")
+    return shapes
+
+
+@pytest.mark.parametrize("model", [price.model for price in PriceTable.default().models()])
+def test_given_every_packaged_model_when_golden_shapes_priced_then_each_matches_its_own_rates(
+    table: PriceTable, model: str
+) -> None:
+    price = table.get(model)
+    for name, usage in shapes_of(price).items():
+        cost = cost_of(price, usage)
+        assert cost == by_hand(price, usage), f"{model}: {name}"
+        assert cost > 0, f"{model}: {name} recorded as free"
+        tier = {"priority": "priority", "flex": "flex", "batch": "batch"}.get(usage.service_tier or "")
+        ttl = TTL_1H if usage.cache_write_1h_tokens else TTL_5M if usage.cache_write_5m_tokens else None
+        bound = worst_case_cost(
+            price,
+            usage.total_input_tokens,
+            usage.output_tokens,
+            service_tier=tier,
+            cache_write_ttl=ttl,
+            web_search_uses=usage.web_search_requests,
+        )
+        assert cost <= bound, f"{model}: {name} costs {cost}, above its reservation {bound}"
+
+
+def test_given_long_context_shape_when_priced_then_every_long_context_model_charges_its_tier(
+    table: PriceTable,
+) -> None:
+    long_models = [price for price in table.models() if price.long_context_rates is not None]
+    assert {"claude-sonnet-4-5", "claude-sonnet-4-20250514", "gpt-5.5", "gpt-5.4"} <= {p.model for p in long_models}
+    for price in long_models:
+        assert price.long_context_threshold is not None and price.long_context_rates is not None
+        below = cost_of(price, Usage(input_tokens=price.long_context_threshold, output_tokens=0))
+        above = cost_of(price, Usage(input_tokens=price.long_context_threshold + 1, output_tokens=0))
+        rates = price.long_context_rates
+        uncached = max(rates.input, rates.cache_write_5m) if price.provider == "openai" else rates.input
+        assert above == (price.long_context_threshold + 1) * uncached, price.model
+        assert above > below, price.model
+
+
+# --- the reservation bounds the charge: a property ----------------------------------------------------------
+
+_MODELS = PriceTable.default().models()
+_TTLS = [None, TTL_5M, TTL_1H, "unreadable"]
+_REQUESTS = {
+    "openai": [None, "auto", "default", "flex", "priority", "scale"],
+    "anthropic": [None, "auto", "standard_only"],
+}
+
+
+@st.composite
+def calls(draw: st.DrawFn) -> tuple[ModelPrice, dict[str, object], Usage]:
+    price = draw(st.sampled_from(_MODELS))
+    input_bound = draw(st.integers(0, 1_200_000))
+    output_bound = draw(st.integers(0, 200_000))
+    requested = draw(st.sampled_from(_REQUESTS[price.provider]))
+    ttl = draw(st.sampled_from(_TTLS))
+    uses = draw(st.integers(0, 50))
+    # A usage the request allows: input split any way the TTL permits, within the bounds.
+    total = draw(st.integers(0, input_bound))
+    read = draw(st.integers(0, total))
+    writes_allowed = ttl is not None or price.provider == "openai"
+    write_5m = draw(st.integers(0, total - read)) if writes_allowed and ttl != TTL_1H else 0
+    write_1h = draw(st.integers(0, total - read - write_5m)) if ttl not in (None, TTL_5M) else 0
+    output = draw(st.integers(0, output_bound))
+    usage = Usage(
+        input_tokens=total - read - write_5m - write_1h,
+        cache_read_tokens=read,
+        cache_write_5m_tokens=write_5m,
+        cache_write_1h_tokens=write_1h,
+        output_tokens=output,
+        reasoning_tokens=draw(st.integers(0, output)),
+        service_tier=draw(st.sampled_from(requested_tiers(price.provider, requested))),
+        web_search_requests=draw(st.integers(0, uses)),
+    )
+    request = {
+        "input_tokens": input_bound,
+        "output_tokens": output_bound,
+        "service_tier": requested,
+        "cache_write_ttl": ttl,
+        "web_search_uses": uses,
+    }
+    return price, request, usage
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls())
+def test_given_any_usage_within_the_request_when_priced_then_it_never_exceeds_the_worst_case(
+    call: tuple[ModelPrice, dict[str, object], Usage],
+) -> None:
+    price, request, usage = call
+    bound = worst_case_cost(
+        price,
+        int(request["input_tokens"]),  # type: ignore[call-overload]
+        int(request["output_tokens"]),  # type: ignore[call-overload]
+        service_tier=request["service_tier"],  # type: ignore[arg-type]
+        cache_write_ttl=request["cache_write_ttl"],  # type: ignore[arg-type]
+        web_search_uses=int(request["web_search_uses"]),  # type: ignore[call-overload]
+    )
+    assert cost_of(price, usage) <= bound

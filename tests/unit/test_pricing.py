@@ -12,9 +12,14 @@ from costbrake.pricing import (
     ModelPrice,
     PriceDataError,
     PriceTable,
+    billed_tier,
     cost_of,
+    downgrade_target,
+    requested_tiers,
     usage_from_anthropic,
     usage_from_openai,
+    usage_from_openai_embeddings,
+    usage_from_openai_responses,
     worst_case_cost,
 )
 from costbrake.usage import Usage
@@ -117,7 +122,12 @@ def test_given_packaged_json_when_read_then_every_price_is_a_string() -> None:
     raw = json.loads(resources.files("costbrake").joinpath("data", "prices.json").read_text(encoding="utf-8"))
     for model, entry in raw.items():
         for key, value in entry.items():
-            assert isinstance(value, str), f"{model}.{key} must be a string to stay exact"
+            if key in ("max_input_tokens", "max_output_tokens"):
+                assert isinstance(value, int), f"{model}.{key} is a token count"
+            elif key == "search_context_cost_per_query":
+                assert all(isinstance(v, str) for v in value.values()), f"{model}.{key} must be strings"
+            else:
+                assert isinstance(value, str), f"{model}.{key} must be a string to stay exact"
 
 
 def test_given_default_called_twice_when_compared_then_the_same_table_is_reused() -> None:
@@ -201,7 +211,7 @@ def test_given_separate_reasoning_rate_when_priced_then_reasoning_tokens_use_it(
     # 40 visible x $8/M = 0.00032; 60 reasoning x $10/M = 0.0006
     assert cost_of(price, usage) == Decimal("0.00092")
     # The reservation assumes every output token may be the dearer kind: 100 x $10/M
-    assert worst_case_cost(price, 0, 100) == Decimal("0.001")
+    assert worst_case_cost(price, 0, 100, service_tier="default") == Decimal("0.001")
 
 
 def test_given_table_when_exported_and_reloaded_then_it_is_unchanged(table: PriceTable) -> None:
@@ -220,10 +230,14 @@ def test_given_inconsistent_tier_when_model_price_built_then_it_is_rejected(tabl
 # --- lookups and overrides ----------------------------------------------------------------------------------
 
 
-def test_given_dated_snapshot_when_looked_up_then_base_entry_is_returned(table: PriceTable) -> None:
-    assert table.get("claude-sonnet-4-5-20250929") is table.get("claude-sonnet-4-5")
-    assert table.get("gpt-4o-2024-08-06") is table.get("gpt-4o")
-    assert table.get("gpt-4o-mini-2024-07-18") is table.get("gpt-4o-mini")
+def test_given_dated_snapshot_when_looked_up_then_it_is_priced_as_its_base(table: PriceTable) -> None:
+    def same(a: ModelPrice, b: ModelPrice) -> bool:
+        return a.to_spec() == b.to_spec()
+
+    assert same(table.get("claude-sonnet-4-5-20250929"), table.get("claude-sonnet-4-5"))
+    assert same(table.get("gpt-4o-2024-08-06"), table.get("gpt-4o"))
+    assert same(table.get("gpt-4o-mini-2024-07-18"), table.get("gpt-4o-mini"))
+    assert table.get("o4-mini-2030-01-01") is table.get("o4-mini")  # an unknown snapshot falls back to its base
     assert "o3-2025-04-16" in table
 
 
@@ -344,3 +358,263 @@ def test_given_negative_counts_when_costed_then_they_are_refused(table: PriceTab
 
 def test_given_zero_usage_when_costed_then_cost_is_exactly_zero(table: PriceTable) -> None:
     assert cost_of(table.get("gpt-4o"), Usage()) == Decimal(0)
+
+
+# --- context windows, service tiers, web search, embeddings -------------------------------------------------
+
+
+def test_given_packaged_table_when_counted_then_over_a_hundred_chat_models_and_the_embeddings_are_priced(
+    table: PriceTable,
+) -> None:
+    chat = [p for p in table.models() if p.mode in ("chat", "responses")]
+    assert len(chat) >= 100
+    assert {p.provider for p in chat} == {"openai", "anthropic"}
+    assert {p.model for p in table.models() if p.is_embedding} >= {"text-embedding-3-small", "text-embedding-3-large"}
+    for model in ("claude-opus-4-6", "claude-sonnet-4-6", "gpt-5.1", "gpt-5-nano", "gpt-4.1-nano", "o1", "o3-mini"):
+        assert model in table
+    assert "claude-sonnet-4-20250514" in table and "claude-3-5-haiku-latest" in table
+
+
+@pytest.mark.parametrize(
+    ("model", "window", "most_output"),
+    [("claude-opus-4-6", 1_000_000, 128_000), ("gpt-4o", 128_000, 16_384), ("claude-sonnet-4-5", 1_000_000, 64_000)],
+)
+def test_given_model_when_looked_up_then_its_context_window_and_output_limit_are_known(
+    table: PriceTable, model: str, window: int, most_output: int
+) -> None:
+    price = table.get(model)
+    assert (price.max_input_tokens, price.max_output_tokens) == (window, most_output)
+
+
+def test_given_gpt_4o_when_tiers_looked_up_then_data_rates_apply_and_flex_defaults_to_standard(
+    table: PriceTable,
+) -> None:
+    gpt_4o = table.get("gpt-4o")
+    priority = gpt_4o.tier_rates("priority").rates
+    assert (per_million(priority.input), per_million(priority.output)) == (Decimal("4.25"), Decimal("17"))
+    assert per_million(priority.cache_read) == Decimal("2.125")
+    batch = gpt_4o.tier_rates("batch").rates
+    assert (per_million(batch.input), per_million(batch.output)) == (Decimal("1.25"), Decimal("5"))
+    # No flex price for gpt-4o in the data: no discount we cannot see.
+    assert gpt_4o.tier_rates("flex").rates == gpt_4o.rates
+
+
+def test_given_tier_without_data_when_looked_up_then_openai_priority_is_twice_and_anthropic_priority_is_list(
+    table: PriceTable,
+) -> None:
+    o1 = table.get("o1")
+    assert "priority" not in dict(o1.service_tiers)
+    assert o1.tier_rates("priority").rates.input == 2 * o1.rates.input
+    assert o1.tier_rates("priority").rates.output == 2 * o1.rates.output
+    opus = table.get("claude-opus-4-6")
+    assert opus.tier_rates("priority").rates == opus.rates
+
+
+def test_given_unknown_reported_tier_when_priced_then_the_dearest_tier_applies_rate_by_rate(table: PriceTable) -> None:
+    gpt_5 = table.get("gpt-5")
+    usage = Usage(input_tokens=1000, output_tokens=1000, service_tier="ultrafast")
+    # priority is gpt-5's dearest tier: 1000 x $2.50/M + 1000 x $20/M
+    assert cost_of(gpt_5, usage) == Decimal("0.0225")
+
+
+def test_given_long_context_model_when_priority_has_no_long_rates_then_the_tier_ratio_carries_over(
+    table: PriceTable,
+) -> None:
+    gpt_55 = table.get("gpt-5.5")
+    assert gpt_55.long_context_threshold == 272_000
+    long_priority = gpt_55.tier_rates("priority").long_context_rates
+    assert long_priority is not None
+    # standard $5 -> priority $12.50 is 2.5x; above 272k standard is $10, so priority is $25 (not 2 x $10).
+    assert per_million(long_priority.input) == Decimal("25")
+
+
+def test_given_web_search_prices_when_looked_up_then_per_use_price_or_provider_default_applies(
+    table: PriceTable,
+) -> None:
+    assert table.get("claude-sonnet-4-5").web_search_price == Decimal("0.01")
+    assert table.get("claude-haiku-4-5").web_search_per_use is None
+    assert table.get("claude-haiku-4-5").web_search_price == Decimal("0.01")  # $10 per 1,000, every model
+    assert table.get("gpt-4o-mini").web_search_price == Decimal("0.025")
+    assert table.get("gpt-5").web_search_price == Decimal("0.01")
+
+
+def test_given_search_cost_by_context_size_when_loaded_then_the_dearest_size_is_the_price() -> None:
+    sizes = {"search_context_size_low": 0.025, "search_context_size_medium": 0.0275, "search_context_size_high": 0.03}
+    price = ModelPrice.from_spec("m", spec(search_context_cost_per_query=sizes))
+    assert price.web_search_per_use == Decimal("0.03")
+    with pytest.raises(PriceDataError):
+        ModelPrice.from_spec("m", spec(search_context_cost_per_query={"search_context_size_low": 0.0}))
+
+
+def test_given_embedding_model_when_loaded_then_zero_output_is_allowed_only_there() -> None:
+    embedding = ModelPrice.from_spec("e", spec(mode="embedding", output_cost_per_token=0.0))
+    assert embedding.rates.output == 0
+    # Output an embedding never reports is charged as input all the same: nothing is free.
+    assert cost_of(embedding, Usage(input_tokens=10, output_tokens=5)) == 15 * Decimal("0.000002")
+    with pytest.raises(PriceDataError):
+        ModelPrice.from_spec("c", spec(mode="chat", output_cost_per_token=0.0))
+    with pytest.raises(PriceDataError):
+        ModelPrice.from_spec("x", spec(mode="image_generation"))
+
+
+@pytest.mark.parametrize("bad", [0, -5, 1.5, "many", True])
+def test_given_bad_context_window_when_loaded_then_it_is_rejected(bad: Any) -> None:
+    with pytest.raises(PriceDataError):
+        ModelPrice.from_spec("m", spec(max_input_tokens=bad))
+
+
+def test_given_every_packaged_price_when_spec_round_trips_then_it_is_unchanged(table: PriceTable) -> None:
+    for price in table.models():
+        assert ModelPrice.from_spec(price.model, json.loads(json.dumps(price.to_spec()))) == price
+
+
+def test_given_override_of_base_when_applied_then_snapshots_priced_as_the_base_follow_it(table: PriceTable) -> None:
+    raised = ModelPrice.from_spec("gpt-4o", spec(input_cost_per_token="0.000003", output_cost_per_token="0.000012"))
+    overridden = table.with_overrides([raised])
+    assert overridden.get("gpt-4o-2024-11-20").rates.input == Decimal("0.000003")
+    assert overridden.get("gpt-4o-2024-05-13").rates.input == Decimal("0.000005")  # its own launch price stays
+
+
+# --- service tiers of requests and responses ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "requested", "tiers"),
+    [
+        ("openai", None, ("standard", "priority")),
+        ("openai", "auto", ("standard", "priority")),
+        ("openai", "default", ("standard",)),
+        ("openai", "flex", ("flex",)),
+        ("openai", "priority", ("priority", "standard")),
+        ("anthropic", None, ("standard", "priority")),
+        ("anthropic", "standard_only", ("standard",)),
+    ],
+)
+def test_given_requested_service_tier_when_read_then_every_tier_it_may_be_billed_at_is_listed(
+    provider: str, requested: str | None, tiers: tuple[str, ...]
+) -> None:
+    assert requested_tiers(provider, requested) == tiers
+
+
+@pytest.mark.parametrize(("provider", "requested"), [("openai", "turbo"), ("anthropic", "flex-ish"), ("openai", "")])
+def test_given_undocumented_service_tier_when_read_then_it_is_refused(provider: str, requested: str) -> None:
+    with pytest.raises(ValueError):
+        requested_tiers(provider, requested)
+
+
+@pytest.mark.parametrize(
+    ("reported", "tier"),
+    [("default", "standard"), ("auto", "standard"), ("standard", "standard"), ("scale", "standard"),
+     ("priority", "priority"), ("Flex", "flex"), ("batch", "batch"), (None, None), ("", None), (7, None),
+     ("ultrafast", "ultrafast")],
+)  # fmt: skip
+def test_given_reported_service_tier_when_normalised_then_provider_words_map_to_neutral_tiers(
+    reported: Any, tier: str | None
+) -> None:
+    assert billed_tier(reported) == tier
+
+
+def test_given_openai_usage_with_tier_and_searches_when_parsed_then_both_are_kept() -> None:
+    usage = usage_from_openai(
+        {"prompt_tokens": 10, "completion_tokens": 5}, service_tier="priority", web_search_requests=1
+    )
+    assert (usage.service_tier, usage.web_search_requests) == ("priority", 1)
+    assert usage_from_openai({"prompt_tokens": 1, "completion_tokens": 1}, service_tier="default").service_tier == (
+        "standard"
+    )
+
+
+def test_given_anthropic_usage_with_tier_and_server_tool_use_when_parsed_then_both_are_kept() -> None:
+    usage = usage_from_anthropic(
+        {
+            "input_tokens": 5,
+            "output_tokens": 7,
+            "service_tier": "priority",
+            "server_tool_use": {"web_search_requests": 3},
+        }
+    )
+    assert (usage.service_tier, usage.web_search_requests) == ("priority", 3)
+
+
+def test_given_bad_web_search_count_when_parsed_then_it_is_refused() -> None:
+    with pytest.raises(ValueError):
+        usage_from_anthropic({"input_tokens": 1, "output_tokens": 1, "server_tool_use": {"web_search_requests": -1}})
+
+
+# --- model families ------------------------------------------------------------------------------------------
+
+DOWNGRADES = {"gpt-4o": "gpt-4o-mini", "claude-sonnet-4-5": "claude-haiku-4-5", "claude-sonnet-4": "claude-haiku-4-5"}
+
+
+@pytest.mark.parametrize(
+    ("model", "cheaper"),
+    [
+        ("gpt-4o", "gpt-4o-mini"),
+        ("gpt-4o-2024-05-13", "gpt-4o-mini"),
+        ("gpt-4o-2024-11-20", "gpt-4o-mini"),
+        ("claude-sonnet-4-5-20250929", "claude-haiku-4-5"),
+        ("claude-sonnet-4-20250514", "claude-haiku-4-5"),
+        ("claude-sonnet-4-5-latest", "claude-haiku-4-5"),
+        ("gpt-4o-mini", None),
+        ("gpt-4o-mini-2024-07-18", None),
+    ],
+)
+def test_given_dated_snapshot_when_downgraded_then_its_base_models_cheaper_model_is_used(
+    model: str, cheaper: str | None
+) -> None:
+    assert downgrade_target(DOWNGRADES, model) == cheaper
+
+
+def test_given_dated_snapshot_when_base_model_asked_then_the_family_name_is_returned(table: PriceTable) -> None:
+    assert table.base_model("gpt-4o-2024-05-13") == "gpt-4o"
+    assert table.base_model("claude-opus-4-6-20260205") == "claude-opus-4-6"
+    assert table.base_model("gpt-4o") == "gpt-4o"
+    assert table.base_model("claude-sonnet-4-20250514") == "claude-sonnet-4-20250514"  # no undated entry
+
+
+def test_given_default_downgrade_and_auto_maps_then_each_target_is_priced_cheaper_and_of_the_same_provider(
+    table: PriceTable,
+) -> None:
+    from costbrake.config import Settings
+
+    for model, cheaper in Settings.model_fields["downgrade_map"].default.items():
+        price = table.get(model) if model in table else table.get(f"{model}-20250514")
+        target = table.get(cheaper)
+        assert target.provider == price.provider, model
+        assert target.rates.input < price.rates.input and target.rates.output < price.rates.output, model
+    for provider, choices in Settings.model_fields["auto_models"].default.items():
+        assert {table.get(model).provider for model in choices.values()} == {provider}
+    assert Settings.model_fields["auto_models"].default["anthropic"]["critical"] == "claude-opus-4-6"
+
+
+def test_given_responses_api_usage_when_parsed_then_it_is_read_as_chat_completions_are() -> None:
+    usage = usage_from_openai_responses(
+        {
+            "input_tokens": 2006,
+            "input_tokens_details": {"cached_tokens": 1920},
+            "output_tokens": 300,
+            "output_tokens_details": {"reasoning_tokens": 128},
+            "total_tokens": 2306,
+        },
+        service_tier="default",
+        web_search_requests=2,
+    )
+    assert usage == Usage(
+        input_tokens=86,
+        output_tokens=300,
+        cache_read_tokens=1920,
+        reasoning_tokens=128,
+        service_tier="standard",
+        web_search_requests=2,
+    )
+    with pytest.raises(ValueError):
+        usage_from_openai_responses({"input_tokens": 5})
+
+
+def test_given_embeddings_usage_when_parsed_and_priced_then_prompt_tokens_pay_the_input_rate(table: PriceTable) -> None:
+    usage = usage_from_openai_embeddings({"prompt_tokens": 1000, "total_tokens": 1000})
+    assert usage == Usage(input_tokens=1000)
+    # 1000 x $0.13/M
+    assert cost_of(table.get("text-embedding-3-large"), usage) == Decimal("0.00013")
+    with pytest.raises(ValueError):
+        usage_from_openai_embeddings({"total_tokens": 3})

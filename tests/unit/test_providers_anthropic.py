@@ -48,7 +48,9 @@ def test_given_plain_request_when_called_then_usage_model_and_stop_reason_come_f
     answer = json.loads(result.body)
     assert result.status == 200
     assert result.usage == Usage(
-        input_tokens=answer["usage"]["input_tokens"], output_tokens=answer["usage"]["output_tokens"]
+        input_tokens=answer["usage"]["input_tokens"],
+        output_tokens=answer["usage"]["output_tokens"],
+        service_tier=answer["usage"]["service_tier"],
     )
     assert result.served_model == answer["model"] == "claude-haiku-4-5"
     assert result.finish_reason == answer["stop_reason"] == "end_turn"
@@ -216,3 +218,27 @@ def test_given_error_event_mid_stream_when_parsed_then_nothing_is_invented() -> 
     )
 
     assert parse_anthropic_sse(body) == (None, "m", None)
+
+
+def test_given_stream_with_tier_web_searches_and_1h_cache_writes_when_parsed_then_every_billed_dimension_is_kept():
+    events = [
+        {"type": "message_start", "message": {"model": "claude-opus-4-6", "usage": {
+            "input_tokens": 12, "output_tokens": 1, "cache_creation_input_tokens": 300,
+            "cache_creation": {"ephemeral_5m_input_tokens": 100, "ephemeral_1h_input_tokens": 200},
+            "service_tier": "priority"}}},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {
+            "output_tokens": 80, "server_tool_use": {"web_search_requests": 2}}},
+    ]  # fmt: skip
+    body = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()
+
+    usage, model, stop_reason = parse_anthropic_sse(body)
+
+    assert usage == Usage(
+        input_tokens=12,
+        output_tokens=80,
+        cache_write_5m_tokens=100,
+        cache_write_1h_tokens=200,
+        service_tier="priority",
+        web_search_requests=2,
+    )
+    assert (model, stop_reason) == ("claude-opus-4-6", "end_turn")

@@ -12,6 +12,7 @@ import pytest
 from costbrake.errors import ProviderFailed, ProviderTimeout
 from costbrake.local.mock_provider import MockProvider
 from costbrake.providers import UpstreamResult, adapter_for, parse_openai_sse
+from costbrake.providers.openai_chat import web_searches
 from costbrake.providers.sse import iter_sse_events
 
 openai_adapter = adapter_for("openai")
@@ -239,3 +240,41 @@ def test_given_stream_with_only_deltas_when_parsed_then_usage_is_none() -> None:
 def test_given_unknown_provider_when_adapter_requested_then_value_error() -> None:
     with pytest.raises(ValueError, match="gemini"):
         adapter_for("gemini")
+
+
+def test_given_stream_chunks_with_service_tier_when_parsed_then_the_billed_tier_is_kept() -> None:
+    chunks = [
+        {"model": "gpt-5", "service_tier": "priority", "choices": [{"delta": {"content": "hi"}}]},
+        {"model": "gpt-5", "service_tier": "priority", "choices": [{"delta": {}, "finish_reason": "stop"}]},
+        {"model": "gpt-5", "service_tier": "priority", "choices": [],
+         "usage": {"prompt_tokens": 10, "completion_tokens": 2}},
+    ]  # fmt: skip
+    body = "".join(f"data: {json.dumps(chunk)}\n\n" for chunk in chunks).encode() + b"data: [DONE]\n\n"
+
+    usage, model, finish_reason = parse_openai_sse(body)
+
+    assert usage is not None and usage.service_tier == "priority"
+    assert (usage.input_tokens, usage.output_tokens, model, finish_reason) == (10, 2, "gpt-5", "stop")
+
+
+def test_given_plain_answer_when_called_then_the_reported_default_tier_is_standard(mock: MockProvider) -> None:
+    result = call(mock, chat_body())
+
+    assert result.usage is not None and result.usage.service_tier == "standard"
+    assert result.usage.web_search_requests == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "searches"),
+    [
+        ({"model": "gpt-4o-search-preview"}, 1),
+        ({"model": "gpt-5-search-api-2025-10-14"}, 1),
+        ({"model": "gpt-4o", "web_search_options": {}}, 1),
+        ({"model": "gpt-4o"}, 0),
+        ({"model": "research-gpt"}, 0),
+    ],
+)
+def test_given_search_model_or_web_search_options_when_called_then_one_search_is_billed(
+    body: dict[str, Any], searches: int
+) -> None:
+    assert web_searches(body) == searches

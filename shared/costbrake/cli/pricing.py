@@ -15,7 +15,7 @@ from costbrake.cli.main import Context, console, emit_json, json_option, main, p
 from costbrake.cli.switches import who
 from costbrake.errors import LedgerUnavailable, UnknownModel
 from costbrake.estimate import price_of
-from costbrake.pricing import ModelPrice, PriceTable
+from costbrake.pricing import PRICED_TIERS, ModelPrice, PriceTable, TokenRates
 from costbrake.pricing_import import (
     SUPPORTED_PROVIDERS,
     ModelChange,
@@ -103,16 +103,30 @@ def price_json(price: ModelPrice, sources: PriceSources) -> dict[str, Any]:
     return {
         "model": price.model,
         "provider": price.provider,
+        "mode": price.mode,
         "source": sources.source_of(price.model),
+        "max_input_tokens": price.max_input_tokens,
+        "max_output_tokens": price.max_output_tokens,
         "usd_per_million": rates_per_million(price.rates),
-        "long_context": None
-        if price.long_context_rates is None
-        else {
-            "above_input_tokens": price.long_context_threshold,
-            "usd_per_million": rates_per_million(price.long_context_rates),
+        "long_context": _long_context_json(price, price.long_context_rates),
+        # As charged: the data's rates, or the default factor's for a tier the data does not price.
+        "service_tiers": {
+            tier: {
+                "from_data": tier in dict(price.service_tiers),
+                "usd_per_million": rates_per_million(price.tier_rates(tier).rates),
+                "long_context": _long_context_json(price, price.tier_rates(tier).long_context_rates),
+            }
+            for tier in PRICED_TIERS
         },
+        "web_search_usd_per_use": format(price.web_search_price.normalize(), "f"),
         "spec": price.to_spec(),
     }
+
+
+def _long_context_json(price: ModelPrice, rates: TokenRates | None) -> dict[str, Any] | None:
+    if rates is None:
+        return None
+    return {"above_input_tokens": price.long_context_threshold, "usd_per_million": rates_per_million(rates)}
 
 
 def _model_price(table: PriceTable, model: str) -> ModelPrice:
@@ -147,16 +161,18 @@ def pricing_list(obj: Context, provider: str | None, as_json: bool) -> None:
     for column in ("input", "output", "cache read"):
         table.add_column(column, justify="right")
     table.add_column("long context")
+    table.add_column("context", justify="right")
     table.add_column("source")
     for price in prices:
         rates = rates_per_million(price.rates)
         table.add_row(
-            price.model,
+            price.model if price.mode != "embedding" else f"{price.model} (embedding)",
             price.provider,
             rates["input"],
             rates["output"],
             rates["cache read"],
             _long_context_text(price),
+            f"{price.max_input_tokens:,}" if price.max_input_tokens else "?",
             sources.source_of(price.model),
         )
     console.print(table)
@@ -197,6 +213,12 @@ def pricing_show(obj: Context, model: str, as_json: bool) -> None:
     columns = [(f"up to {threshold:,} input tokens" if threshold else "all calls", price.rates)]
     if price.long_context_rates is not None:
         columns.append((f"above {threshold:,} input tokens", price.long_context_rates))
+    for tier in PRICED_TIERS:
+        tier_rates = price.tier_rates(tier)
+        source = "" if tier in dict(price.service_tiers) else ", default factor"
+        columns.append((f"{tier}{source}", tier_rates.rates))
+        if tier_rates.long_context_rates is not None:
+            columns.append((f"{tier} above {threshold:,}", tier_rates.long_context_rates))
     if packaged is not None:
         columns.append(("packaged, overridden", packaged.rates))
     for heading, _ in columns:
@@ -205,6 +227,12 @@ def pricing_show(obj: Context, model: str, as_json: bool) -> None:
     for label in per_column[0]:
         table.add_row(label, *(rates[label] for rates in per_column))
     console.print(table)
+    window = f"{price.max_input_tokens:,}" if price.max_input_tokens else "unknown"
+    most = f"{price.max_output_tokens:,}" if price.max_output_tokens else "unknown"
+    click.echo(
+        f"{price.mode} model; context window {window} input tokens, at most {most} output tokens; "
+        f"web search ${format(price.web_search_price.normalize(), 'f')} per use."
+    )
     for change in history[-3:]:
         what = "removed" if not change["to"] else "set"
         click.echo(
@@ -228,9 +256,10 @@ def pricing_import(
 ) -> None:
     """Compare FILE (LiteLLM's model_prices_and_context_window.json) with the prices in effect.
 
-    A dry run unless --apply. Only OpenAI and Anthropic chat models are read; the rest is counted. Models not
-    priced yet are added only with --add-new or when named with --model: every override is read by every
-    gateway with its settings, so the table holds the models a team uses, not the whole community map.
+    A dry run unless --apply. Only OpenAI and Anthropic chat, responses and embedding models are read; the rest
+    is counted. Models not priced yet are added only with --add-new or when named with --model: every override
+    is read by every gateway with its settings, so the table holds the models a team uses, not the whole
+    community map.
     """
     try:
         imported = load_litellm(file)
@@ -240,7 +269,7 @@ def pricing_import(
     if models:
         missing = sorted(set(models) - set(chosen))
         if missing:
-            raise click.ClickException(f"not among the file's OpenAI/Anthropic chat models: {', '.join(missing)}")
+            raise click.ClickException(f"not among the file's OpenAI/Anthropic models: {', '.join(missing)}")
         chosen = {name: chosen[name] for name in models}
     sources = price_sources(obj, need_ledger=apply_)
     diff = diff_prices(sources.effective, chosen)
@@ -263,7 +292,10 @@ def pricing_import(
         f"{len(diff.added)} added, {len(diff.changed)} changed, {len(diff.unchanged)} unchanged, "
         f"{len(diff.not_in_file)} priced now but not in the file (kept as they are)."
     )
-    click.echo(f"Read {len(imported.prices)} OpenAI/Anthropic chat models; skipped {skipped or 'nothing'}.")
+    click.echo(
+        f"Read {len(imported.prices)} OpenAI/Anthropic models (chat, responses, embedding); "
+        f"skipped {skipped or 'nothing'}."
+    )
     if not_added:
         click.echo(f"{len(not_added)} not priced here, not added (--add-new, or name them with --model): ", nl=False)
         click.echo(", ".join(not_added[:10]) + (" …" if len(not_added) > 10 else ""))
@@ -303,8 +335,7 @@ def _print_diff(diff: PriceDiff) -> None:
 
 def _change_rows(change: ModelChange) -> list[tuple[str, str, str]]:
     rows = [(rate.rate, _rate_text(rate.old), _rate_text(rate.new)) for rate in change.changes]
-    if change.old.provider != change.new.provider:
-        rows.append(("provider", change.old.provider, change.new.provider))
+    rows += [(field.name, field.old or "—", field.new or "—") for field in change.fields]
     if change.old.model != change.model:
         rows = [(rate, f"{old} (as {change.old.model})", new) for rate, old, new in rows]
     return rows
@@ -329,6 +360,7 @@ def _diff_json(
                 }
                 for rate in change.changes
             }
+            | {field.name: {"old": field.old, "new": field.new} for field in change.fields}
             for change in diff.changed
         },
         "unchanged": diff.unchanged,

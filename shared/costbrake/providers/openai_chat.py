@@ -55,7 +55,15 @@ class OpenAIChatAdapter:
             timeout=timeout,
             provider=self.name,
         )
-        return _result(raw, client_wants_usage_chunk=_asks_for_usage_chunk(body))
+        return _result(raw, client_wants_usage_chunk=_asks_for_usage_chunk(body), web_searches=web_searches(body))
+
+
+def web_searches(body: Mapping[str, Any]) -> int:
+    """Web searches a chat completion makes, billed per use: a search model (``gpt-4o-search-preview``,
+    ``gpt-5-search-api``) or ``web_search_options`` searches once per request; other requests never do."""
+    model = body.get("model")
+    searching = "web_search_options" in body or (isinstance(model, str) and "-search-" in f"{model}-")
+    return 1 if searching else 0
 
 
 def _asks_for_usage_chunk(body: Mapping[str, Any]) -> bool:
@@ -63,18 +71,18 @@ def _asks_for_usage_chunk(body: Mapping[str, Any]) -> bool:
     return isinstance(stream_options, Mapping) and stream_options.get("include_usage") is True
 
 
-def _result(raw: RawResponse, *, client_wants_usage_chunk: bool) -> UpstreamResult:
+def _result(raw: RawResponse, *, client_wants_usage_chunk: bool, web_searches: int = 0) -> UpstreamResult:
     usage: Usage | None = None
     model: str | None = None
     finish_reason: str | None = None
     body = raw.body
     if 200 <= raw.status < 300:
         if raw.is_event_stream:
-            usage, model, finish_reason = parse_openai_sse(body)
+            usage, model, finish_reason = parse_openai_sse(body, web_searches=web_searches)
             if not client_wants_usage_chunk:
                 body = without_usage_chunk(body)
         else:
-            usage, model, finish_reason = _parse_completion(body)
+            usage, model, finish_reason = _parse_completion(body, web_searches=web_searches)
     return UpstreamResult(
         status=raw.status,
         body=body,
@@ -86,7 +94,7 @@ def _result(raw: RawResponse, *, client_wants_usage_chunk: bool) -> UpstreamResu
     )
 
 
-def _parse_completion(body: bytes) -> tuple[Usage | None, str | None, str | None]:
+def _parse_completion(body: bytes, *, web_searches: int = 0) -> tuple[Usage | None, str | None, str | None]:
     try:
         completion = json.loads(body)
     except ValueError:
@@ -94,26 +102,30 @@ def _parse_completion(body: bytes) -> tuple[Usage | None, str | None, str | None
     if not isinstance(completion, dict):
         return None, None, None
     return (
-        _usage(completion.get("usage")),
+        _usage(completion.get("usage"), completion.get("service_tier"), web_searches),
         _text_or_none(completion.get("model")),
         _first_finish_reason(completion.get("choices")),
     )
 
 
-def parse_openai_sse(body: bytes) -> tuple[Usage | None, str | None, str | None]:
+def parse_openai_sse(body: bytes, *, web_searches: int = 0) -> tuple[Usage | None, str | None, str | None]:
     """(usage, model, finish_reason) of a complete chat.completion.chunk stream.
 
     Usage arrives only in the final chunk (``choices: []``) when ``stream_options.include_usage`` was set,
-    and not at all if the stream was cut short.
+    and not at all if the stream was cut short. Every chunk repeats the ``service_tier`` the call is billed
+    at; the last one named wins.
     """
-    usage: Usage | None = None
+    raw_usage: Any = None
+    service_tier: str | None = None
     model: str | None = None
     finish_reason: str | None = None
     for chunk in _chunks(body):
         model = _text_or_none(chunk.get("model")) or model
         finish_reason = _first_finish_reason(chunk.get("choices")) or finish_reason
-        usage = _usage(chunk.get("usage")) or usage
-    return usage, model, finish_reason
+        service_tier = _text_or_none(chunk.get("service_tier")) or service_tier
+        if isinstance(chunk.get("usage"), dict):
+            raw_usage = chunk["usage"]
+    return _usage(raw_usage, service_tier, web_searches), model, finish_reason
 
 
 def without_usage_chunk(body: bytes) -> bytes:
@@ -160,11 +172,11 @@ def _first_finish_reason(choices: Any) -> str | None:
     return None
 
 
-def _usage(raw_usage: Any) -> Usage | None:
+def _usage(raw_usage: Any, service_tier: Any = None, web_searches: int = 0) -> Usage | None:
     if not isinstance(raw_usage, dict):
         return None
     try:
-        return usage_from_openai(raw_usage)
+        return usage_from_openai(raw_usage, service_tier=service_tier, web_search_requests=web_searches)
     except (KeyError, TypeError, ValueError):
         return None  # malformed counts: the gateway estimates and flags the record instead
 
