@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
+from costbrake.names import header_safe
 from costbrake.records import (
     ApiKey,
     Charge,
@@ -64,22 +65,32 @@ def budget_lines(
     global_budget: GlobalBudget,
     now: datetime,
 ) -> list[BudgetLine]:
-    """Every spend limit that applies to this call (user hour/day/month, feature, key, global month)."""
+    """Every spend limit that applies to this call (user hour/day/month, feature, key hour/day/month, global)."""
     lines = []
-    for window, limit in (
-        (Window.HOUR, user_limits.hour_usd),
-        (Window.DAY, user_limits.day_usd),
-        (Window.MONTH, user_limits.month_usd),
-    ):
+    for window, limit in _windows(user_limits):
         if limit is not None:
-            lines.append(BudgetLine(f"user {user_id}, {window}", f"user#{user_id}", limit, span(window, now)))
+            label = f"user {header_safe(user_id)}, {window}"  # the label goes out in a response header
+            lines.append(BudgetLine(label, f"user#{user_id}", limit, span(window, now)))
     month = span(Window.MONTH, now)
     if feature.month_usd is not None:
         lines.append(feature_month_line(feature, feature.month_usd, month))
-    if key is not None and key.month_usd is not None:
-        lines.append(BudgetLine(f"key {key.key_id}, month", f"key#{key.key_id}", key.month_usd, month))
+    if key is not None:
+        lines += key_lines(key, now)
     lines.append(global_month_line(global_budget, month))
     return lines
+
+
+def key_lines(key: ApiKey, now: datetime) -> list[BudgetLine]:
+    """The key's own limits: everything its calls spend, whichever end users a service key names."""
+    return [
+        BudgetLine(f"key {key.key_id}, {window}", f"key#{key.key_id}", limit, span(window, now))
+        for window, limit in _windows(key.limits)
+        if limit is not None
+    ]
+
+
+def _windows(limits: Limits) -> tuple[tuple[Window, Decimal | None], ...]:
+    return ((Window.HOUR, limits.hour_usd), (Window.DAY, limits.day_usd), (Window.MONTH, limits.month_usd))
 
 
 def rate_charge(user_id: str, rpm: int | None, now: datetime) -> tuple[RateCharge, WindowSpan] | None:
@@ -90,7 +101,8 @@ def rate_charge(user_id: str, rpm: int | None, now: datetime) -> tuple[RateCharg
 
 
 def feature_month_line(feature: Feature, month_usd: Decimal, month: WindowSpan) -> BudgetLine:
-    return BudgetLine(f"feature {feature.name}, month", f"feature#{feature.name}", month_usd, month, feature.shards)
+    label = f"feature {header_safe(feature.name)}, month"
+    return BudgetLine(label, f"feature#{feature.name}", month_usd, month, feature.shards)
 
 
 def global_month_line(budget: GlobalBudget, month: WindowSpan) -> BudgetLine:

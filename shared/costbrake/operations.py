@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -12,9 +13,10 @@ from costbrake.clock import Clock
 from costbrake.config import Settings
 from costbrake.dal import Ledger
 from costbrake.gateway.service import hash_key
+from costbrake.names import InvalidName, canonical_feature, canonical_user_id
 from costbrake.pipeline.alerts import SWITCH_FLIP, USER_BLOCK, Alert, SnsPublisher, alert_id
 from costbrake.pipeline.anomaly import FEATURE_PREFIX, USER_PREFIX, Severity
-from costbrake.policy import DEFAULT_TIER, feature_config
+from costbrake.policy import DEFAULT_FEATURE, DEFAULT_TIER, feature_config
 from costbrake.records import (
     ApiKey,
     AuditEntry,
@@ -52,6 +54,40 @@ class NewKey:
     key: ApiKey
 
 
+def feature_names(names: Sequence[str]) -> tuple[str, ...]:
+    """Feature names in their canonical spelling, first-seen order, duplicates dropped; InvalidName for a name
+    that has none."""
+    return tuple(dict.fromkeys(canonical_feature(name) for name in names))
+
+
+def feature_key(name: str) -> str:
+    """A feature as switches and budgets know it: its canonical spelling, or, for a configured name from before
+    names were canonical, the name as it is."""
+    try:
+        return canonical_feature(name)
+    except InvalidName:
+        return name
+
+
+def user_id_of(ledger: Ledger, raw: str) -> str:
+    """The end user an operator means by ``raw``: its canonical id (what the gateway charges service keys' users
+    under); for a profile made before ids were canonical, that exact spelling when only it exists."""
+    canonical = canonical_user_id(raw)
+    legacy = raw.strip()
+    if legacy != canonical and ledger.get_user(canonical) is None and ledger.get_user(legacy) is not None:
+        return legacy
+    return canonical
+
+
+class UnconfiguredFeatures(LookupError):
+    def __init__(self, names: Sequence[str], known: Sequence[str]) -> None:
+        super().__init__(
+            f"feature(s) {', '.join(names)} not configured (configured: {', '.join(known) or 'none'}); "
+            "pass --create-features to configure them with the deployment's defaults"
+        )
+        self.names = tuple(names)
+
+
 def create_key(
     ledger: Ledger,
     clock: Clock,
@@ -59,33 +95,85 @@ def create_key(
     user_id: str | None,
     tier: str | None,
     service: bool,
-    feature: str | None,
+    feature: str | None = None,
+    features: Sequence[str] = (),
+    any_feature: bool = False,
+    limits: Limits | None = None,
     name: str = "",
     secret: str | None = None,
 ) -> NewKey:
+    """A new key. It may charge ``feature`` and ``features`` (the first is its default, charged when a request
+    names none); with ``any_feature`` any configured feature (or "default"). A key naming no feature and not
+    any-feature may charge only "default". ``limits``: the key's own hour/day/month budgets (all its users
+    together). Names are canonical or refused (InvalidName, a ValueError)."""
     if not service and not user_id:
         raise ValueError("a user key needs --user (or create a --service key)")
+    if limits is not None and limits.rpm is not None:
+        raise ValueError("a key's budgets are --hour, --day and --month (requests per minute are per user)")
+    allowed = feature_names([*([feature] if feature else []), *features])
+    user = user_id_of(ledger, user_id) if user_id else None
     secret = secret or KEY_PREFIX + secrets.token_urlsafe(32)
     digest = hash_key(secret)
+    own = limits or Limits()
     key = ApiKey(
         key_id=digest[:12],
-        user_id=None if service else user_id,
+        user_id=None if service else user,
         service=service,
-        default_feature=feature,
+        default_feature=allowed[0] if allowed else None,
         name=name,
+        features=allowed,
+        any_feature=any_feature,
+        hour_usd=own.hour_usd,
+        day_usd=own.day_usd,
+        month_usd=own.month_usd,
     )
-    existing = ledger.get_user(user_id) if user_id else None
+    existing = ledger.get_user(user) if user else None
     if existing is not None and tier is not None and tier != existing.tier:
         # A key is no place to move a user between tiers: that is `users set-tier`, audited.
-        raise ValueError(f"user {user_id} is on tier {existing.tier}; move them with `users set-tier` first")
+        raise ValueError(f"user {user} is on tier {existing.tier}; move them with `users set-tier` first")
     ledger.put_key(digest, key, clock.now())
-    if user_id and existing is None:
-        ledger.put_user(UserProfile(user_id=user_id, tier=tier or "free"))
+    if user and existing is None:
+        ledger.put_user(UserProfile(user_id=user, tier=tier or "free"))
     return NewKey(secret, key)
+
+
+def unconfigured_features(ledger: Ledger, names: Sequence[str]) -> list[str]:
+    """Which of these (canonical) feature names have no configuration ("default" needs none)."""
+    known = ledger.load_settings().features
+    return [name for name in names if name not in known and name != DEFAULT_FEATURE]
+
+
+def configure_features(ledger: Ledger, clock: Clock, settings: Settings, names: Sequence[str], actor: str) -> None:
+    """Configure features with the deployment's defaults (what an unconfigured feature gets anyway)."""
+    for name in names:
+        ledger.put_feature(default_feature(settings, canonical_feature(name)), actor, clock.now())
+
+
+class UnknownKey(LookupError):
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"unknown key id {key_id!r} (`costbrake keys list` shows them)")
+        self.key_id = key_id
+
+
+def set_key_limits(ledger: Ledger, clock: Clock, key_id: str, limits: Limits, actor: str) -> ApiKey:
+    """The key's own hour/day/month budgets (the ones ``limits`` sets; the others stay), audited."""
+    if limits.rpm is not None:
+        raise ValueError("a key's budgets are --hour, --day and --month (requests per minute are per user)")
+    found = ledger.find_key(key_id)
+    if found is None:
+        raise UnknownKey(key_id)
+    current = found[0].limits
+    merged = current.overridden_by(limits)
+    audit = AuditEntry(clock.now(), actor, "limits", _limits_text(current), _limits_text(merged))
+    updated = ledger.set_key_limits(key_id, limits, audit)
+    if updated is None:
+        raise UnknownKey(key_id)
+    return updated
 
 
 def set_user_limits(ledger: Ledger, clock: Clock, user_id: str, limits: Limits, actor: str) -> UserProfile:
     """The user's own limits over their tier's (a user without a profile gets one on the default tier)."""
+    user_id = user_id_of(ledger, user_id)
     profile = ledger.get_user(user_id) or UserProfile(user_id=user_id, tier=DEFAULT_TIER)
     updated = replace(profile, overrides=profile.overrides.overridden_by(limits))
     audit = AuditEntry(clock.now(), actor, "limits", _limits_text(profile.overrides), _limits_text(updated.overrides))
@@ -108,6 +196,7 @@ def set_tier_limits(ledger: Ledger, clock: Clock, tier: str, limits: Limits, act
 def set_feature_budget(
     ledger: Ledger, clock: Clock, settings: Settings, name: str, month_usd: Decimal, actor: str
 ) -> Feature:
+    name = canonical_feature(name)
     feature = ledger.load_settings().features.get(name) or default_feature(settings, name)
     updated = replace(feature, month_usd=month_usd)
     ledger.put_feature(updated, actor, clock.now())
@@ -123,7 +212,13 @@ def set_global_budget(ledger: Ledger, clock: Clock, settings: Settings, month_us
 def set_switch(
     ledger: Ledger, clock: Clock, settings: Settings, name: str, state: SwitchState, reason: str, actor: str
 ) -> Feature:
-    feature = ledger.load_settings().features.get(name) or default_feature(settings, name)
+    """Flip a feature's switch (the anomaly pipeline's automatic flips): the canonical name's, so that every
+    spelling a caller could send is switched."""
+    features = ledger.load_settings().features
+    name = feature_key(name)
+    if name not in features:
+        name = canonical_feature(name)  # an unconfigured feature is created only under a canonical name
+    feature = features.get(name) or default_feature(settings, name)
     return ledger.set_switch(feature, state, reason, actor, clock.now())
 
 
@@ -154,8 +249,11 @@ def switch_by_operator(
         raise ValueError("a feature name cannot be empty")
     now = clock.now()
     features = ledger.load_settings().features
-    if name not in features and not create:
-        raise UnknownFeature(name, sorted(features))
+    name = feature_key(name)
+    if name not in features:
+        if not create:
+            raise UnknownFeature(name, sorted(features))
+        name = canonical_feature(name)  # an unconfigured feature is created only under a canonical name
     feature = features.get(name) or default_feature(settings, name)
     flipped = ledger.set_switch(feature, state, reason, actor, now)
     severity = {SwitchState.ON: Severity.INFO, SwitchState.DOWNGRADE: Severity.WARNING}.get(state, Severity.CRITICAL)
@@ -192,7 +290,9 @@ class UnknownTier(LookupError):
 
 def find_user(ledger: Ledger, user_id: str, now: datetime) -> UserProfile:
     """The user's profile; a user without one who spent this month (named by a service key) gets the
-    default tier's profile (what the gateway applies to them). UnknownUser otherwise: most likely a typo."""
+    default tier's profile (what the gateway applies to them). UnknownUser otherwise: most likely a typo.
+    ``user_id`` in any spelling: it is looked up canonical (see ``user_id_of``)."""
+    user_id = user_id_of(ledger, user_id)
     month = CounterRef(f"{USER_PREFIX}{user_id}", span(Window.MONTH, now).key)
     profile, counters = ledger.get_user_and_counters(user_id, [month])
     if profile is not None:
@@ -214,6 +314,7 @@ def set_user_tier(
 ) -> UserProfile:
     """Move a known user (or, with ``create``, a new one) to an existing tier; their overrides stay."""
     require_tier(ledger, tier)
+    user_id = user_id_of(ledger, user_id)
     now = clock.now()
     try:
         profile = find_user(ledger, user_id, now)
@@ -235,6 +336,7 @@ def block_user(
     if until <= now:
         raise ValueError(f"a block must end in the future (it would end {until.isoformat()})")
     profile = find_user(ledger, user_id, now)
+    user_id = profile.user_id
     updated = replace(profile, blocked_until=until, blocked_reason=f"{reason} ({actor})")
     ledger.put_user(updated, AuditEntry(now, actor, "block", _blocked_text(profile, now), until.isoformat(), reason))
     details = {"actor": actor, "reason": reason, "blocked_until": until.isoformat()}
@@ -250,6 +352,7 @@ def unblock_user(
     """Lift a block; no alert when the user was not blocked."""
     now = clock.now()
     profile = find_user(ledger, user_id, now)
+    user_id = profile.user_id
     if not is_blocked(profile, now):
         return profile, None
     updated = replace(profile, blocked_until=None, blocked_reason="")

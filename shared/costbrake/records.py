@@ -47,10 +47,21 @@ class ApiKey:
     key_id: str  # short, non-secret identifier (prefix of the hash) used in records and logs
     user_id: str | None  # set for user keys: the key is bound to this end user
     service: bool  # a service key may name the end user in the request
-    default_feature: str | None = None
+    default_feature: str | None = None  # charged when a request names none (the first of ``features``)
     month_usd: Decimal | None = None
     revoked: bool = False
     name: str = ""
+    # The features the key may charge, as the operator named them. Empty on a key made before keys listed
+    # features: such a key may charge only its default feature (or "default"), the safe reading.
+    features: tuple[str, ...] = ()
+    any_feature: bool = False  # the operator opted out: any configured feature (or "default")
+    hour_usd: Decimal | None = None
+    day_usd: Decimal | None = None
+
+    @property
+    def limits(self) -> Limits:
+        """The key's own spend limits (all its end users together), None where unset."""
+        return Limits(self.hour_usd, self.day_usd, self.month_usd)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -58,10 +58,29 @@ def user_id() -> str:
 @pytest.fixture
 def make_key(stack: LocalStack) -> Callable[..., str]:
     def make(
-        user: str | None = None, *, service: bool = False, feature: str | None = None, limits: Limits | None = None
+        user: str | None = None,
+        *,
+        service: bool = False,
+        feature: str | None = None,
+        features: Sequence[str] = (),
+        any_feature: bool = False,
+        limits: Limits | None = None,
+        key_limits: Limits | None = None,
     ) -> str:
+        """A key: ``feature`` (its default) and ``features`` are what it may charge (none: "default" only);
+        ``limits`` the user's own, ``key_limits`` the key's."""
         assert stack.ledger is not None
-        new = create_key(stack.ledger, stack.clock, user_id=user, tier="free", service=service, feature=feature)
+        new = create_key(
+            stack.ledger,
+            stack.clock,
+            user_id=user,
+            tier="free",
+            service=service,
+            feature=feature,
+            features=features,
+            any_feature=any_feature,
+            limits=key_limits,
+        )
         if user and limits:
             set_user_limits(stack.ledger, stack.clock, user, limits, "test")
         return new.secret

@@ -5,13 +5,16 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 
 import anthropic
 import openai
 import pytest
-from costbrake.operations import set_switch
-from costbrake.records import Limits, SwitchState
+from costbrake.gateway.service import hash_key
+from costbrake.operations import block_user, set_switch
+from costbrake.records import CounterRef, Limits, SwitchState, UserProfile
+from costbrake.windows import Window, span
 from helpers import calls_of, hand_priced, open_reservations_of, user_windows
 
 PROMPT = [{"role": "user", "content": "Write a haiku about budgets."}]
@@ -117,15 +120,16 @@ def test_given_feature_in_downgrade_when_sonnet_requested_then_haiku_serves_and_
     )
 
 
-def test_given_auto_model_with_complexity_hint_then_class_model_serves(make_key, openai_client, user_id):
+def test_given_auto_model_with_complexity_hint_then_class_model_serves(stack, make_key, openai_client, user_id):
     client = openai_client(make_key(user_id))
 
     raw = client.chat.completions.with_raw_response.create(
         model="auto", messages=PROMPT, max_tokens=10, extra_headers={"X-Costbrake-Complexity": "simple"}
     )
 
-    assert raw.headers["x-costbrake-model"] == "gpt-4o-mini"
-    assert raw.parse().model == "gpt-4o-mini"
+    simple = stack.settings.auto_models["openai"]["simple"]
+    assert raw.headers["x-costbrake-model"] == simple
+    assert raw.parse().model == simple
 
 
 def test_given_user_windows_after_calls_then_nothing_stays_reserved(stack, make_key, openai_client, user_id):
@@ -136,3 +140,160 @@ def test_given_user_windows_after_calls_then_nothing_stays_reserved(stack, make_
     for window in user_windows(stack, user_id):
         assert Decimal(window["reserved_usd"]) == 0
         assert Decimal(window["spent_usd"]) == sum(r.cost_usd for r in calls_of(stack, user_id))
+
+
+# ---- features are the operator's: a key charges only the features it names ------------------------------
+
+
+def feature_name() -> str:
+    return f"feat-{uuid.uuid4().hex[:8]}"
+
+
+def test_given_key_listing_features_when_header_names_another_then_403_from_both_sdks_and_nothing_upstream(
+    stack, make_key, openai_client, anthropic_client, user_id, mock
+):
+    mine, other = feature_name(), feature_name()
+    secret = make_key(user_id, features=[mine, other])
+    sent = len(mock.requests)
+
+    for named in ("chat", "made-up", "default"):
+        with pytest.raises(openai.PermissionDeniedError) as by_openai:
+            openai_client(secret, max_retries=0).chat.completions.create(
+                model="gpt-4o-mini", messages=PROMPT, max_tokens=10, extra_headers={"X-Costbrake-Feature": named}
+            )
+        with pytest.raises(anthropic.PermissionDeniedError) as by_anthropic:
+            anthropic_client(secret, max_retries=0).messages.create(
+                model="claude-haiku-4-5", max_tokens=10, messages=PROMPT, extra_headers={"X-Costbrake-Feature": named}
+            )
+        assert f"may not charge feature '{named}'" in by_openai.value.message
+        assert f"'{mine}', '{other}'" in by_openai.value.message  # names what the key may charge
+        assert by_anthropic.value.body["error"]["type"] == "permission_error"
+
+    assert len(mock.requests) == sent
+    assert calls_of(stack, user_id) == []
+
+
+def test_given_header_in_another_spelling_when_called_then_charged_to_the_canonical_feature_and_its_switch_holds(
+    stack, make_key, openai_client, user_id
+):
+    mine = feature_name()
+    client = openai_client(make_key(user_id, features=["chat", mine]), max_retries=0)
+
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=PROMPT, max_tokens=10, extra_headers={"X-Costbrake-Feature": mine.upper()}
+    )
+    record = stack.ledger.get_call(raw.headers["x-costbrake-request-id"])
+    assert record is not None and record.feature == mine
+
+    set_switch(stack.ledger, stack.clock, stack.settings, mine, SwitchState.OFF, "runaway loop", "pytest")
+
+    def refused(spelling: str) -> bool:
+        try:
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=PROMPT, max_tokens=10, extra_headers={"X-Costbrake-Feature": spelling}
+            )
+        except openai.PermissionDeniedError as error:
+            return "runaway loop" in error.message
+        return False
+
+    assert until(lambda: refused(mine)), "the flip did not take effect within seconds"
+    # (Surrounding whitespace is canonicalised too, but the SDKs' HTTP client will not send it in a header.)
+    for spelling in (mine.upper(), mine.capitalize(), mine.swapcase()):
+        assert refused(spelling), spelling
+    # The key's other feature is the operator's choice, not an escape hatch the caller invents.
+    client.chat.completions.create(
+        model="gpt-4o-mini", messages=PROMPT, max_tokens=10, extra_headers={"X-Costbrake-Feature": "CHAT"}
+    )
+
+
+def test_given_any_feature_key_when_header_names_an_unconfigured_feature_then_403_unknown_feature(
+    make_key, openai_client, anthropic_client, user_id
+):
+    secret = make_key(user_id, any_feature=True)
+
+    with pytest.raises(openai.PermissionDeniedError, match="Unknown feature 'made-up-"):
+        openai_client(secret, max_retries=0).chat.completions.create(
+            model="gpt-4o-mini",
+            messages=PROMPT,
+            max_tokens=10,
+            extra_headers={"X-Costbrake-Feature": feature_name().replace("feat", "made-up")},
+        )
+    anthropic_client(secret, max_retries=0).messages.create(
+        model="claude-haiku-4-5", max_tokens=10, messages=PROMPT, extra_headers={"X-Costbrake-Feature": "Chat"}
+    )
+
+
+def test_given_header_that_is_no_feature_name_when_called_then_400_before_anything_is_charged(
+    stack, make_key, openai_client, user_id
+):
+    client = openai_client(make_key(user_id, any_feature=True), max_retries=0)
+
+    for bad in ("x" * 2048, "deep analysis", "chat/../admin"):
+        with pytest.raises(openai.BadRequestError, match="X-Costbrake-Feature"):
+            client.chat.completions.create(
+                model="gpt-4o-mini", messages=PROMPT, max_tokens=10, extra_headers={"X-Costbrake-Feature": bad}
+            )
+
+    assert calls_of(stack, user_id) == []
+
+
+# ---- service keys: end-user ids are canonical, and the key itself is bounded ----------------------------
+
+
+def test_given_blocked_user_when_a_service_key_names_them_in_another_spelling_then_still_blocked(
+    stack, make_key, openai_client, anthropic_client, mock
+):
+    victim = f"victim-{uuid.uuid4().hex[:8]}"
+    stack.ledger.put_user(UserProfile(victim, "free"))
+    block_user(stack.ledger, stack.clock, victim, stack.clock.now() + timedelta(hours=1), "abuse", "pytest")
+    secret = make_key(service=True, features=["chat"])
+    openai_sdk, anthropic_sdk = openai_client(secret, max_retries=0), anthropic_client(secret, max_retries=0)
+    sent = len(mock.requests)
+
+    for spelling in (victim, victim.upper(), f"{victim} ", f" {victim.capitalize()}"):
+        with pytest.raises(openai.PermissionDeniedError, match="abuse"):
+            openai_sdk.chat.completions.create(model="gpt-4o-mini", messages=PROMPT, max_tokens=10, user=spelling)
+        with pytest.raises(anthropic.PermissionDeniedError, match="abuse"):
+            anthropic_sdk.messages.create(
+                model="claude-haiku-4-5", max_tokens=10, messages=PROMPT, metadata={"user_id": spelling}
+            )
+    with pytest.raises(openai.BadRequestError) as invisible:
+        openai_sdk.chat.completions.create(model="gpt-4o-mini", messages=PROMPT, max_tokens=10, user=f"{victim}\u200b")
+    with pytest.raises(anthropic.BadRequestError) as bidi:
+        anthropic_sdk.messages.create(
+            model="claude-haiku-4-5", max_tokens=10, messages=PROMPT, metadata={"user_id": f"\u202e{victim}"}
+        )
+
+    assert invisible.value.param == "user" and "U+200B" in invisible.value.message
+    assert "metadata.user_id" in bidi.value.message and "U+202E" in bidi.value.message
+    assert len(mock.requests) == sent
+    assert [r for r in stack.ledger.scan_calls() if victim in r.user_id] == []
+
+
+def test_given_service_key_with_an_hour_budget_when_spent_across_invented_user_ids_then_refused(
+    stack, make_key, openai_client
+):
+    limit = Decimal("0.01")
+    secret = make_key(service=True, features=["chat"], key_limits=Limits(hour_usd=limit))
+    key_id = hash_key(secret)[:12]
+    client = openai_client(secret, max_retries=0)
+    admitted = 0
+
+    with pytest.raises(openai.RateLimitError) as refused:
+        for n in range(200):
+            client.chat.completions.create(
+                model="gpt-4o", messages=PROMPT, max_tokens=200, user=f"invented-{uuid.uuid4().hex[:6]}-{n}"
+            )
+            admitted += 1
+
+    assert admitted >= 1
+    error = refused.value
+    assert error.code == "insufficient_quota" and error.response.headers["x-should-retry"] == "false"
+    assert error.response.headers["x-costbrake-limit-scope"] == f"key {key_id}"
+    assert error.response.headers["x-costbrake-limit-window"] == "hour"
+    records = [r for r in stack.ledger.scan_calls() if r.key_id == key_id]
+    assert len({r.user_id for r in records}) == admitted  # every call named a fresh user
+    assert sum(r.cost_usd for r in records) <= limit
+    hour = stack.ledger.get_counters([CounterRef(f"key#{key_id}", span(Window.HOUR, stack.clock.now()).key)])
+    [state] = hour.values()
+    assert state.committed == state.spent == sum(r.cost_usd for r in records)  # nothing stays reserved

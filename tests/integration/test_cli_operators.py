@@ -195,8 +195,8 @@ def test_given_seeded_traffic_when_top_then_users_features_and_models_sum_the_re
 ):
     big, small = new_user(), new_user()
     # Models no other test uses, so their totals are this test's calls.
-    big_calls = calls(make_key(big, feature=feature), "claude-opus-4-1", n=2, max_tokens=50)
-    small_calls = calls(make_key(small, feature=feature), "gpt-5-mini", n=3, max_tokens=20)
+    big_calls = calls(make_key(big, feature=feature), "claude-sonnet-4-20250514", n=2, max_tokens=50)
+    small_calls = calls(make_key(small, feature=feature), "gpt-4.1-nano", n=3, max_tokens=20)
     wait_for_rollups(stack, {f"user#{big}": big_calls, f"user#{small}": small_calls})
 
     top_users = cli.json("top", "users", "--days", "2", "--limit", "100000")
@@ -208,8 +208,8 @@ def test_given_seeded_traffic_when_top_then_users_features_and_models_sum_the_re
         (top_users["users"], big, big_calls),
         (top_users["users"], small, small_calls),
         (top_features["features"], feature, big_calls + small_calls),
-        (top_models["models"], "claude-opus-4-1", big_calls),
-        (top_models["models"], "gpt-5-mini", small_calls),
+        (top_models["models"], "claude-sonnet-4-20250514", big_calls),
+        (top_models["models"], "gpt-4.1-nano", small_calls),
     ]:
         row = next(row for row in listing if row["name"] == name)
         assert Decimal(row["cost_usd"]) == cost(records) and row["calls"] == len(records)
@@ -384,3 +384,92 @@ def test_given_budgets_set_without_target_then_usage_error(cli):
     result = cli.fails("budgets", "set", "--hour", "1")
 
     assert result.exit_code == 2 and "exactly one" in result.output
+
+
+# ---- keys name their features; keys have budgets; names are canonical ----------------------------------
+
+
+def test_given_keys_create_with_features_when_sdk_calls_then_only_those_features_and_the_first_by_default(
+    cli, stack, openai_client, feature
+):
+    user = new_user()
+    refused = cli.fails("keys", "create", "--user", user, "--feature", feature)
+    assert "--create-features" in refused.output and feature in refused.output
+    assert "not a feature name" in cli.fails("keys", "create", "--user", user, "--feature", "deep analysis").output
+    assert "not a feature name" in cli.fails("keys", "create", "--user", user, "--feature", "x" * 2048).output
+
+    created = cli.json(
+        "keys", "create", "--user", f" {user.upper()} ", "--feature", feature.upper(), "--feature", "Chat",
+        "--create-features",
+    )  # fmt: skip
+
+    assert created["user_id"] == user and created["features"] == [feature, "chat"]
+    assert created["default_feature"] == feature and created["any_feature"] is False
+    assert feature in {f["name"] for f in cli.json("switch", "list")}  # configured with the defaults
+    client = openai_client(created["secret"], max_retries=0)
+    raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=PROMPT, max_tokens=5)
+    record = stack.ledger.get_call(raw.headers["x-costbrake-request-id"])
+    assert record is not None and (record.feature, record.user_id) == (feature, user)
+    with pytest.raises(openai.PermissionDeniedError, match=f"it may charge '{feature}', 'chat'"):
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=PROMPT, max_tokens=5, extra_headers={"X-Costbrake-Feature": "admin"}
+        )
+    [listed] = cli.json("keys", "list", "--user", user.upper())
+    assert listed["features"] == [feature, "chat"]
+    table = cli("keys", "list", "--user", user)
+    assert f"{feature}, chat" in table
+
+
+def test_given_any_feature_key_when_listed_then_the_opt_out_is_explicit(cli):
+    created = cli.json("keys", "create", "--service", "--any-feature", "--name", "router")
+
+    assert created["any_feature"] is True and created["features"] == ["default"]
+    assert "any configured" in cli("keys", "list")
+
+
+def test_given_user_ids_in_other_spellings_when_users_commands_then_they_act_on_the_canonical_user(cli):
+    user = new_user()
+    cli("keys", "create", "--user", user)
+
+    cli("users", "block", user.upper(), "--for", "1h", "--reason", "abuse", "--actor", "oncall")
+    shown = cli.json("users", "show", f"{user.capitalize()} ")
+
+    assert shown["user"] == user and shown["blocked"] is True and shown["blocked_reason"] == "abuse (oncall)"
+    assert [k["user_id"] for k in shown["keys"]] == [user]
+    assert "U+200B" in cli.fails("users", "show", f"{user}\u200b").output
+    assert "U+200B" in cli.fails("keys", "create", "--user", f"{user}\u200b").output
+    assert "U+202E" in cli.fails("users", "block", f"\u202e{user}", "--for", "1h", "--reason", "x").output
+    cli("users", "unblock", user.upper(), "--reason", "done")
+    assert cli.json("users", "show", user)["blocked"] is False
+
+
+def test_given_service_key_budgets_when_set_and_shown_then_audited_listed_and_they_refuse_once_spent(
+    cli, stack, openai_client
+):
+    created = cli.json("keys", "create", "--service", "--feature", "chat", "--month", "5", "--name", "batch")
+    key_id = created["key_id"]
+    assert created["month_usd"] == "5" and created["hour_usd"] is None
+
+    out = cli("budgets", "set", "--key", key_id, "--hour", "0.005", "--day", "1", "--actor", "lead")
+    assert f"key {key_id}" in out and "$0.005/hour" in out
+    assert "per user" in cli.fails("budgets", "set", "--key", key_id, "--rpm", "5").output
+    assert "unknown key id 'nope'" in cli.fails("budgets", "set", "--key", "nope", "--day", "1").output
+    everything = cli.json("budgets", "show")
+    assert {"key_id": key_id, "hour_usd": "0.005", "day_usd": "1", "month_usd": "5"}.items() <= next(
+        k for k in everything["keys"] if k["key_id"] == key_id
+    ).items()
+
+    client = openai_client(created["secret"], max_retries=0)
+    with pytest.raises(openai.RateLimitError) as refused:
+        for n in range(100):
+            client.chat.completions.create(model="gpt-4o", messages=PROMPT, max_tokens=100, user=f"anyone-{n}")
+    assert refused.value.response.headers["x-costbrake-limit-scope"] == f"key {key_id}"
+
+    shown = cli.json("budgets", "show", "--key", key_id)
+    hour = next(b for b in shown["budgets"] if b["window"] == "hour")
+    assert Decimal(hour["limit_usd"]) == Decimal("0.005") and Decimal(hour["spent_usd"]) <= Decimal("0.005")
+    assert Decimal(hour["spent_usd"]) > 0 and Decimal(hour["reserved_usd"]) == 0
+    assert [(h["actor"], h["from"], h["to"]) for h in shown["history"]] == [
+        ("lead", "month_usd=5", "hour_usd=0.005, day_usd=1, month_usd=5")
+    ]
+    assert f"key {key_id}" in cli("budgets", "show", "--key", key_id)

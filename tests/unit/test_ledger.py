@@ -7,10 +7,12 @@ from decimal import Decimal
 
 import pytest
 from costbrake.dal import ChargesRefused, Ledger
+from costbrake.dal import models as m
 from costbrake.dal.ledger import ReservationInfo
 from costbrake.errors import LedgerUnavailable
 from costbrake.local.faults import ConflictInjector
-from costbrake.records import Charge, CounterRef, RateCharge
+from costbrake.policy import key_features
+from costbrake.records import ApiKey, AuditEntry, Charge, CounterRef, Limits, RateCharge
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
 HOUR = CounterRef("user#alice", "h#2026-11-24T10")
@@ -148,3 +150,53 @@ def test_given_reserve_whose_answer_was_lost_when_retried_then_charged_once(ledg
     ledger.reserve(info("r1"), charges("0.4"), None, 1)  # the retry finds its own reservation
 
     assert ledger.get_counters([HOUR])[HOUR].committed == Decimal("0.4")
+
+
+# ---- keys ---------------------------------------------------------------------------------------------
+
+
+def test_given_key_with_features_and_budgets_when_stored_then_read_back_exactly(ledger: Ledger):
+    key = ApiKey(
+        key_id="k-full",
+        user_id=None,
+        service=True,
+        default_feature="summaries",
+        features=("summaries", "chat"),
+        hour_usd=Decimal("0.25"),
+        day_usd=Decimal("1.5"),
+        month_usd=Decimal("20"),
+        name="svc",
+    )
+
+    ledger.put_key("hash-full", key, NOW)
+
+    assert ledger.get_key("hash-full") == key
+    assert ledger.find_key("k-full") == (key, NOW.isoformat())
+
+
+def test_given_key_item_from_before_feature_lists_when_read_then_no_features_and_not_any_feature(ledger: Ledger):
+    # What a key created before this version looks like in the table: no features, any_feature, hour or day.
+    m.KeyItem("key#hash-old", "key", key_id="k-old", user_id="alice", service=False, default_feature="chat").save()
+
+    key = ledger.get_key("hash-old")
+
+    assert key == ApiKey("k-old", "alice", False, default_feature="chat")
+    assert key is not None and key_features(key) == ("chat",) and not key.any_feature
+
+
+def test_given_any_feature_key_when_stored_then_the_opt_out_is_read_back(ledger: Ledger):
+    ledger.put_key("hash-any", ApiKey("k-any", None, True, any_feature=True), NOW)
+
+    stored = ledger.get_key("hash-any")
+    assert stored is not None and stored.any_feature and stored.features == ()
+
+
+def test_given_key_limits_set_when_read_then_only_the_given_windows_changed_with_an_audit_entry(ledger: Ledger):
+    ledger.put_key("hash-b", ApiKey("k-b", None, True, month_usd=Decimal("10")), NOW)
+    audit = AuditEntry(NOW, "lead", "limits", "month_usd=10", "day_usd=2, month_usd=10")
+
+    updated = ledger.set_key_limits("k-b", Limits(day_usd=Decimal("2")), audit)
+
+    assert updated == ApiKey("k-b", None, True, month_usd=Decimal("10"), day_usd=Decimal("2"))
+    assert ledger.key_history("k-b") == [audit]
+    assert ledger.set_key_limits("k-none", Limits(day_usd=Decimal("2")), audit) is None

@@ -3,29 +3,40 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from costbrake.dal.ledger import ReservationInfo
+from costbrake.names import InvalidName
 from costbrake.operations import (
     UnknownFeature,
+    UnknownKey,
     UnknownTier,
     UnknownUser,
     announce,
     block_user,
+    configure_features,
     create_key,
     find_user,
+    set_feature_budget,
+    set_key_limits,
+    set_switch,
     set_user_limits,
     set_user_tier,
     switch_by_operator,
     unblock_user,
+    unconfigured_features,
 )
+from costbrake.pipeline.actions import ActionPolicy, Controls, SwitchFlip, decide
 from costbrake.pipeline.alerts import ALERT_JSON_SCHEMA
+from costbrake.pipeline.anomaly import Anomaly, AnomalyType, Severity
 from costbrake.records import AuditEntry, Charge, CounterRef, Limits, SwitchState, Tier, UserProfile
 from costbrake.windows import Window, span
 from jsonschema import validate
+
+NOW_OF_TESTS = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
 
 
 class RecordingSns:
@@ -182,3 +193,168 @@ def test_given_user_limits_set_when_read_then_audited_and_a_new_user_is_on_the_d
 
     assert profile == UserProfile("newbie", "default", overrides=Limits(hour_usd=Decimal("0.5"), rpm=10))
     assert ledger.user_history("newbie") == [AuditEntry(clock.now(), "lead", "limits", "", "hour_usd=0.5, rpm=10")]
+
+
+# ---- keys: the features they may charge, their own budgets ------------------------------------------
+
+
+def test_given_features_in_any_spelling_when_key_created_then_stored_canonical_first_is_default(ledger, clock):
+    new = create_key(
+        ledger, clock, user_id=None, tier=None, service=True, features=[" Chat", "SUMMARIES", "chat"], name="svc"
+    )
+
+    [(stored, _)] = ledger.list_keys()
+    assert stored == new.key
+    assert (stored.features, stored.default_feature, stored.any_feature) == (("chat", "summaries"), "chat", False)
+
+
+def test_given_the_single_feature_argument_when_key_created_then_it_is_the_only_feature(ledger, clock):
+    new = create_key(ledger, clock, user_id="bob", tier=None, service=False, feature="Reports")
+
+    assert (new.key.features, new.key.default_feature) == (("reports",), "reports")
+
+
+def test_given_any_feature_when_key_created_then_stored_as_an_explicit_opt_out(ledger, clock):
+    new = create_key(ledger, clock, user_id=None, tier=None, service=True, any_feature=True)
+
+    [(stored, _)] = ledger.list_keys()
+    assert stored.any_feature and stored.features == () and stored.default_feature is None == new.key.default_feature
+
+
+@pytest.mark.parametrize("bad", ["deep analysis", "x" * 65, "chat\u200b", ""])
+def test_given_a_feature_name_outside_the_rule_when_key_created_then_refused_and_no_key(ledger, clock, bad):
+    with pytest.raises(InvalidName):
+        create_key(ledger, clock, user_id=None, tier=None, service=True, features=[bad])
+
+    assert ledger.list_keys() == []
+
+
+def test_given_user_id_in_another_spelling_when_user_key_created_then_bound_to_the_canonical_id(ledger, clock):
+    new = create_key(ledger, clock, user_id="  Carol ", tier="pro", service=False)
+
+    assert new.key.user_id == "carol" and ledger.get_user("carol") == UserProfile("carol", "pro")
+    with pytest.raises(InvalidName):
+        create_key(ledger, clock, user_id="carol\u200b", tier=None, service=False)
+
+
+def test_given_key_budgets_when_created_and_then_set_then_merged_and_each_change_audited(ledger, clock):
+    new = create_key(ledger, clock, user_id=None, tier=None, service=True, limits=Limits(month_usd=Decimal("20")))
+    key_id = new.key.key_id
+
+    clock.advance(60)
+    updated = set_key_limits(ledger, clock, key_id, Limits(hour_usd=Decimal("0.5"), day_usd=Decimal("2")), "lead")
+
+    assert updated.limits == Limits(Decimal("0.5"), Decimal("2"), Decimal("20"))
+    found = ledger.find_key(key_id)
+    assert found is not None and found[0] == updated
+    assert ledger.key_history(key_id) == [
+        AuditEntry(clock.now(), "lead", "limits", "month_usd=20", "hour_usd=0.5, day_usd=2, month_usd=20")
+    ]
+
+
+def test_given_unknown_key_or_a_rate_when_key_budget_set_then_refused(ledger, clock):
+    new = create_key(ledger, clock, user_id=None, tier=None, service=True)
+
+    with pytest.raises(UnknownKey, match="'nope'"):
+        set_key_limits(ledger, clock, "nope", Limits(hour_usd=Decimal(1)), "lead")
+    with pytest.raises(ValueError, match="per user"):
+        set_key_limits(ledger, clock, new.key.key_id, Limits(rpm=5), "lead")
+    assert ledger.key_history(new.key.key_id) == []
+
+
+def test_given_new_feature_names_when_configured_then_only_unconfigured_ones_reported_and_created(
+    ledger, clock, settings
+):
+    set_feature_budget(ledger, clock, settings, "chat", Decimal(10), "lead")
+
+    missing = unconfigured_features(ledger, ["chat", "default", "reports"])
+    configure_features(ledger, clock, settings, missing, "lead")
+
+    assert missing == ["reports"]
+    assert set(ledger.load_settings().features) == {"chat", "reports"}
+
+
+# ---- feature names in operators' and automatic actions ----------------------------------------------
+
+
+def test_given_feature_in_another_spelling_when_operator_switches_it_then_the_canonical_feature_flips(
+    ledger, clock, settings
+):
+    set_feature_budget(ledger, clock, settings, " Chat", Decimal(10), "lead")
+
+    flipped, alert = switch_by_operator(ledger, clock, settings, "CHAT ", SwitchState.OFF, "incident", "oncall")
+
+    assert flipped.name == "chat" and alert.scope == "feature#chat"
+    assert set(ledger.load_settings().features) == {"chat"}
+    assert ledger.load_settings().features["chat"].state is SwitchState.OFF
+    with pytest.raises(ValueError, match="not a feature name"):
+        switch_by_operator(ledger, clock, settings, "new feature", SwitchState.OFF, "x", "oncall", create=True)
+
+
+def test_given_automatic_flip_of_a_spelling_when_carried_out_then_the_canonical_feature_is_switched(
+    ledger, clock, settings
+):
+    set_switch(ledger, clock, settings, "Code-Generation", SwitchState.DOWNGRADE, "95%", "costbrake-anomaly")
+
+    features = ledger.load_settings().features
+    assert set(features) == {"code-generation"} and features["code-generation"].state is SwitchState.DOWNGRADE
+
+
+def _threshold(scope: str, pct: int) -> Anomaly:
+    return Anomaly(
+        type=AnomalyType.BUDGET_THRESHOLD,
+        severity=Severity.CRITICAL,
+        scope=scope,
+        window=span(Window.MONTH, NOW_OF_TESTS),
+        current=Decimal(pct),
+        limit=Decimal(100),
+        utilization=Decimal(pct) / 100,
+        summary=f"{scope} at {pct}%",
+        threshold_pct=pct,
+    )
+
+
+def test_given_anomaly_on_a_non_canonical_feature_scope_when_decided_then_the_canonical_feature_is_flipped():
+    controls = Controls(switches={"chat": SwitchState.ON})
+
+    flips = decide(_threshold("feature#Chat ", 95), ActionPolicy(), controls, NOW_OF_TESTS)
+
+    assert [(f.feature, f.state, f.previous) for f in flips if isinstance(f, SwitchFlip)] == [
+        ("chat", SwitchState.DOWNGRADE, SwitchState.ON)
+    ]
+
+
+def test_given_anomaly_on_a_scope_with_no_canonical_name_when_decided_then_flipped_only_if_configured_as_is():
+    legacy = Controls(switches={"Deep Analysis": SwitchState.ON})
+
+    assert decide(_threshold("feature#" + "x" * 2048, 95), ActionPolicy(), legacy, NOW_OF_TESTS) == []
+    [flip] = decide(_threshold("feature#Deep Analysis", 95), ActionPolicy(), legacy, NOW_OF_TESTS)
+    assert isinstance(flip, SwitchFlip) and flip.feature == "Deep Analysis"
+
+
+# ---- user ids in operators' actions ---------------------------------------------------------------------
+
+
+def test_given_user_id_in_another_spelling_when_blocked_then_the_canonical_user_is(ledger, clock, alice):
+    until = clock.now() + timedelta(hours=1)
+
+    profile, alert = block_user(ledger, clock, " ALICE ", until, "spike", "oncall")
+
+    assert profile.user_id == "alice" and ledger.get_user("alice") == profile and alert.scope == "user#alice"
+    assert find_user(ledger, "Alice", clock.now()) == profile
+    with pytest.raises(InvalidName):
+        block_user(ledger, clock, "alice\u200b", until, "spike", "oncall")
+
+
+def test_given_profile_from_before_ids_were_canonical_when_named_then_that_spelling_is_found(ledger, clock):
+    ledger.put_user(UserProfile("Legacy", "pro"))
+
+    assert find_user(ledger, "Legacy", clock.now()).user_id == "Legacy"
+    profile, _ = block_user(ledger, clock, "Legacy", clock.now() + timedelta(hours=1), "spike", "oncall")
+    assert ledger.get_user("Legacy") == profile and ledger.get_user("legacy") is None
+
+
+def test_given_user_limits_in_another_spelling_when_set_then_on_the_canonical_user(ledger, clock):
+    profile = set_user_limits(ledger, clock, "NewBie ", Limits(day_usd=Decimal(1)), "lead")
+
+    assert profile.user_id == "newbie" and ledger.get_user("newbie") == profile

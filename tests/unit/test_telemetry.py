@@ -108,6 +108,7 @@ def test_given_emitted_metrics_when_listed_then_every_metric_and_unit_is_declare
         "OutputTokens",
         "ProviderErrors",
         "Truncations",
+        "SettledAboveReserved",
         "Rejections",
     }
     assert all(all("service" in dimension_set for dimension_set in sets) for sets in emitted.values())
@@ -119,7 +120,15 @@ def test_given_emitted_metrics_when_listed_then_every_metric_and_unit_is_declare
 @pytest.fixture
 def gateway(ledger, settings, clock) -> Iterator[Gateway]:
     seed_defaults(ledger, clock, settings)
-    create_key(ledger, clock, user_id="tele-user", tier="free", service=False, feature="summaries", secret=SECRET)
+    create_key(
+        ledger,
+        clock,
+        user_id="tele-user",
+        tier="free",
+        service=False,
+        features=("summaries", "reports"),
+        secret=SECRET,
+    )
     instance = Gateway(settings, ledger, PriceTable.default(), clock, ProviderKeys(settings))
     api.use_gateway(instance)
     yield instance

@@ -9,11 +9,12 @@ from typing import Any
 import click
 from rich.table import Table
 
+from costbrake.cli.keys import canonical_user, limits_text
 from costbrake.cli.main import USD, Context, console, emit_json, json_option, main, pass_context
 from costbrake.cli.status import percent, plain, standing_json, standings_table
 from costbrake.cli.switches import actor_option, who
 from costbrake.cli.users import limits_json
-from costbrake.records import Limits, SettingsSnapshot
+from costbrake.records import ApiKey, Limits, SettingsSnapshot
 
 # ---- budgets ----------------------------------------------------------------------------------
 
@@ -27,9 +28,10 @@ def budgets() -> None:
 @click.option("--user", "user_id")
 @click.option("--feature")
 @click.option("--tier")
+@click.option("--key", "key_id", help="A key's own budgets (all its end users together), by its id.")
 @click.option("--global", "global_", is_flag=True)
-@click.option("--hour", type=USD, help="USD per UTC hour (users, tiers).")
-@click.option("--day", type=USD, help="USD per UTC day (users, tiers).")
+@click.option("--hour", type=USD, help="USD per UTC hour (users, tiers, keys).")
+@click.option("--day", type=USD, help="USD per UTC day (users, tiers, keys).")
 @click.option("--month", type=USD, help="USD per UTC month.")
 @click.option("--rpm", type=click.IntRange(min=0), help="Requests per minute (users, tiers).")
 @actor_option
@@ -39,6 +41,7 @@ def budgets_set(
     user_id: str | None,
     feature: str | None,
     tier: str | None,
+    key_id: str | None,
     global_: bool,
     hour: Decimal | None,
     day: Decimal | None,
@@ -46,19 +49,29 @@ def budgets_set(
     rpm: int | None,
     actor: str | None,
 ) -> None:
-    """Set limits for exactly one of --user, --feature, --tier (creates it), --global."""
+    """Set limits for exactly one of --user, --feature, --tier (creates it), --key, --global (audited)."""
     from costbrake import operations as ops
 
-    targets = [t for t in (user_id, feature, tier, global_ or None) if t]
+    targets = [t for t in (user_id, feature, tier, key_id, global_ or None) if t]
     if len(targets) != 1:
-        raise click.UsageError("name exactly one of --user, --feature, --tier, --global")
+        raise click.UsageError("name exactly one of --user, --feature, --tier, --key, --global")
     limits = Limits(hour, day, month, rpm)
     if limits == Limits():
         raise click.UsageError("set at least one of --hour, --day, --month, --rpm")
     actor = who(actor)
+    if feature:
+        feature = _feature_name(feature)
     if user_id:
-        profile = ops.set_user_limits(obj.ledger, obj.clock, user_id, limits, actor)
-        click.echo(f"user {user_id}: {_limits_text(profile.overrides)}")
+        profile = ops.set_user_limits(obj.ledger, obj.clock, canonical_user(user_id, "--user") or "", limits, actor)
+        click.echo(f"user {profile.user_id}: {_limits_text(profile.overrides)}")
+    elif key_id:
+        if rpm is not None:
+            raise click.UsageError("a key takes --hour, --day and --month (requests per minute are per user)")
+        try:
+            key = ops.set_key_limits(obj.ledger, obj.clock, key_id, limits, actor)
+        except ops.UnknownKey as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(f"key {key.key_id}: {limits_text(key.limits, 'no budgets of its own')}")
     elif tier:
         saved = ops.set_tier_limits(obj.ledger, obj.clock, tier, limits, actor)
         click.echo(f"tier {tier}: {_limits_text(saved.limits)}")
@@ -77,19 +90,33 @@ def budgets_set(
 @click.option("--user", "user_id")
 @click.option("--feature")
 @click.option("--tier")
+@click.option("--key", "key_id", help="A key's own budgets, by its id.")
 @click.option("--global", "global_", is_flag=True)
 @json_option
 @pass_context
 def budgets_show(
-    obj: Context, user_id: str | None, feature: str | None, tier: str | None, global_: bool, as_json: bool
+    obj: Context,
+    user_id: str | None,
+    feature: str | None,
+    tier: str | None,
+    key_id: str | None,
+    global_: bool,
+    as_json: bool,
 ) -> None:
-    """The limits in effect: all of them, or one of --user, --feature, --tier, --global with its standing now."""
-    targets = [t for t in (user_id, feature, tier, global_ or None) if t]
+    """The limits in effect: all of them, or one of --user, --feature, --tier, --key, --global with its standing
+    now."""
+    targets = [t for t in (user_id, feature, tier, key_id, global_ or None) if t]
     if len(targets) > 1:
-        raise click.UsageError("name at most one of --user, --feature, --tier, --global")
+        raise click.UsageError("name at most one of --user, --feature, --tier, --key, --global")
+    if feature:
+        from costbrake.operations import feature_key
+
+        feature = feature_key(feature)
     snapshot = obj.ledger.load_settings()
     if user_id:
-        _show_user(obj, snapshot, user_id, as_json)
+        _show_user(obj, snapshot, canonical_user(user_id, "--user") or "", as_json)
+    elif key_id:
+        _show_key(obj, key_id, as_json)
     elif tier:
         _show_tier(snapshot, tier, as_json)
     elif feature or global_:
@@ -105,6 +132,10 @@ def _show_all(obj: Context, snapshot: SettingsSnapshot, as_json: bool) -> None:
     features = sorted((f for f in snapshot.features.values() if f.month_usd is not None), key=lambda f: f.name)
     tiers = sorted(snapshot.tiers.values(), key=lambda t: t.name)
     defaults = _user_defaults(obj)
+    budgeted_keys = sorted(
+        ((key, created) for key, created in obj.ledger.list_keys() if key.limits != Limits() and not key.revoked),
+        key=lambda pair: (pair[1], pair[0].key_id),
+    )
     if as_json:
         emit_json(
             {
@@ -119,6 +150,7 @@ def _show_all(obj: Context, snapshot: SettingsSnapshot, as_json: bool) -> None:
                 ],
                 "tiers": [{"name": t.name, **limits_json(t.limits)} for t in tiers],
                 "user_defaults": limits_json(defaults),
+                "keys": [_key_budget_json(key) for key, _ in budgeted_keys],
             }
         )
         return
@@ -135,6 +167,68 @@ def _show_all(obj: Context, snapshot: SettingsSnapshot, as_json: bool) -> None:
     for name, tier_limits in [*((t.name, t.limits) for t in tiers), ("(deployment default)", defaults)]:
         limits.add_row(name, *_limit_cells(tier_limits))
     console.print(limits)
+    key_table = Table(title="Key budgets (all of a key's end users together)")
+    for column in ("key id", "name", "kind", "hour", "day", "month"):
+        key_table.add_column(column, justify="right" if column in ("hour", "day", "month") else "left")
+    for key, _ in budgeted_keys:
+        kind = "service" if key.service else f"user {key.user_id}"
+        key_table.add_row(key.key_id, key.name, kind, *_limit_cells(key.limits)[:3])
+    console.print(key_table)
+
+
+def _key_budget_json(key: ApiKey) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "name": key.name,
+        "service": key.service,
+        "user_id": key.user_id,
+        **{name: value for name, value in limits_json(key.limits).items() if name != "rpm"},
+    }
+
+
+def _show_key(obj: Context, key_id: str, as_json: bool) -> None:
+    """A key's own budgets with their standing now, and their audited changes."""
+    from costbrake.budgets import key_lines
+    from costbrake.status import read_standings
+
+    found = obj.ledger.find_key(key_id)
+    if found is None:
+        from costbrake.operations import UnknownKey
+
+        raise click.ClickException(str(UnknownKey(key_id)))
+    key = found[0]
+    now = obj.clock.now()
+    standings = read_standings(
+        obj.ledger, obj.rollups, now, [("key", key.key_id, line) for line in key_lines(key, now)]
+    )
+    history = obj.ledger.key_history(key.key_id)
+    if as_json:
+        emit_json(
+            _key_budget_json(key)
+            | {
+                "scope": "key",
+                "budgets": [standing_json(s) for s in standings],
+                "history": [{"at": e.at, "actor": e.actor, "from": e.old_value, "to": e.new_value} for e in history],
+            }
+        )
+        return
+    click.echo(
+        f"key {key.key_id}: {limits_text(key.limits, 'no budgets of its own (its users and features bound it)')}"
+    )
+    if standings:
+        console.print(standings_table("Standing now", standings))
+    for entry in history[-5:]:
+        click.echo(f"{entry.at:%Y-%m-%d %H:%M} {entry.old_value or '-'} -> {entry.new_value} by {entry.actor}")
+
+
+def _feature_name(name: str) -> str:
+    """A feature name typed by an operator, canonical; a usage error when it has no canonical form."""
+    from costbrake.names import InvalidName, canonical_feature
+
+    try:
+        return canonical_feature(name)
+    except InvalidName as error:
+        raise click.BadParameter(error.message, param_hint="--feature") from None
 
 
 def _show_user(obj: Context, snapshot: SettingsSnapshot, user_id: str, as_json: bool) -> None:
@@ -147,6 +241,7 @@ def _show_user(obj: Context, snapshot: SettingsSnapshot, user_id: str, as_json: 
         profile = find_user(obj.ledger, user_id, now)
     except UnknownUser as error:
         raise click.ClickException(str(error)) from error
+    user_id = profile.user_id  # canonical
     limits = user_limits(obj.settings, snapshot, profile)
     sources = limit_sources(snapshot, profile)
     standings = user_standings(obj.ledger, obj.rollups, obj.settings, now, profile)
@@ -256,8 +351,11 @@ def budget() -> None:
 @pass_context
 def budget_show(obj: Context, user_id: str, feature: str, as_json: bool) -> None:
     """Spent, reserved, limit and remaining in every window that applies to USER."""
+    from costbrake.operations import feature_key, user_id_of
     from costbrake.policy import budget_status
 
+    user_id = user_id_of(obj.ledger, canonical_user(user_id, "--user") or "")
+    feature = feature_key(feature)
     report = budget_status(obj.ledger, obj.settings, obj.clock.now(), user_id, feature, key=None)
     if as_json:
         click.echo(json.dumps(report, indent=2))

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import click
 from rich.table import Table
 
-from costbrake.cli.main import Context, console, emit_json, json_option, main, pass_context
-from costbrake.records import ApiKey
+from costbrake.cli.main import USD, Context, console, emit_json, json_option, main, pass_context
+from costbrake.cli.switches import actor_option, who
+from costbrake.decimals import plain_decimal
+from costbrake.policy import key_features
+from costbrake.records import ApiKey, Limits
+
+
+def plain(amount: Decimal | None) -> str | None:
+    return None if amount is None else plain_decimal(amount)
+
+
+def limits_text(limits: Limits, none: str) -> str:
+    """``$1/hour, $5/day`` for the limits that are set."""
+    parts = [
+        f"${usd}/{window}"
+        for usd, window in ((limits.hour_usd, "hour"), (limits.day_usd, "day"), (limits.month_usd, "month"))
+        if usd is not None
+    ]
+    if limits.rpm is not None:
+        parts.append(f"{limits.rpm} requests/minute")
+    return ", ".join(parts) or none
 
 
 def key_json(key: ApiKey, created_at: str) -> dict[str, Any]:
@@ -18,10 +38,44 @@ def key_json(key: ApiKey, created_at: str) -> dict[str, Any]:
         "user_id": key.user_id,
         "service": key.service,
         "default_feature": key.default_feature,
-        "month_usd": None if key.month_usd is None else format(key.month_usd, "f"),
+        "features": list(key_features(key)),
+        "any_feature": key.any_feature,
+        "hour_usd": plain(key.hour_usd),
+        "day_usd": plain(key.day_usd),
+        "month_usd": plain(key.month_usd),
         "revoked": key.revoked,
         "created_at": created_at,
     }
+
+
+def features_text(key: ApiKey) -> str:
+    """What `keys list` says a key may charge (its default first)."""
+    listed = ", ".join(key_features(key))
+    return f"any configured ({listed} by default)" if key.any_feature else listed
+
+
+def canonical_features(names: tuple[str, ...]) -> tuple[str, ...]:
+    """--feature values in their canonical spelling (``Chat`` is ``chat``), or a usage error naming the bad one."""
+    from costbrake.names import InvalidName
+    from costbrake.operations import feature_names
+
+    try:
+        return feature_names(names)
+    except InvalidName as error:
+        raise click.BadParameter(error.message, param_hint="--feature") from None
+
+
+def canonical_user(value: str | None, hint: str) -> str | None:
+    """A user id as typed, checked: one with no canonical form (unprintable, too long) is a usage error."""
+    from costbrake.names import InvalidName, canonical_user_id
+
+    if value is None:
+        return None
+    try:
+        canonical_user_id(value, "user id")
+    except InvalidName as error:
+        raise click.BadParameter(error.message, param_hint=hint) from None
+    return value
 
 
 @main.group()
@@ -33,33 +87,92 @@ def keys() -> None:
 @click.option("--user", "user_id", help="End user the key is bound to (user key).")
 @click.option("--tier", help="Tier for that user (free, pro, enterprise, ...).")
 @click.option("--service", is_flag=True, help="Service key: may name end users in requests.")
-@click.option("--feature", help="Feature charged when a request names none.")
+@click.option(
+    "--feature",
+    "features",
+    multiple=True,
+    help="A feature the key may charge (repeat for more); the first is charged when a request names none.",
+)
+@click.option("--any-feature", is_flag=True, help="The key may charge any configured feature its requests name.")
+@click.option(
+    "--create-features", is_flag=True, help="Configure --feature names that are new with the deployment's defaults."
+)
+@click.option("--hour", type=USD, help="The key's own budget: USD per UTC hour, all its end users together.")
+@click.option("--day", type=USD, help="The key's own budget: USD per UTC day.")
+@click.option("--month", type=USD, help="The key's own budget: USD per UTC month.")
 @click.option("--name", default="", help="A label for the key.")
+@actor_option
 @json_option
 @pass_context
 def keys_create(
-    obj: Context, user_id: str | None, tier: str | None, service: bool, feature: str | None, name: str, as_json: bool
+    obj: Context,
+    user_id: str | None,
+    tier: str | None,
+    service: bool,
+    features: tuple[str, ...],
+    any_feature: bool,
+    create_features: bool,
+    hour: Decimal | None,
+    day: Decimal | None,
+    month: Decimal | None,
+    name: str,
+    actor: str | None,
+    as_json: bool,
 ) -> None:
-    """Create a key and print its secret (alone on stdout, or with the key's fields with --json)."""
-    from costbrake.operations import UnknownTier, create_key, require_tier
+    """Create a key and print its secret (alone on stdout, or with the key's fields with --json).
+
+    A key charges only the features it names (--feature, the first is its default) unless it is --any-feature;
+    a key with neither charges the "default" feature only.
+    """
+    from costbrake.operations import (
+        UnconfiguredFeatures,
+        UnknownTier,
+        configure_features,
+        create_key,
+        require_tier,
+        unconfigured_features,
+    )
 
     if service and user_id:
         raise click.UsageError("a key is either bound to --user or a --service key, not both")
+    user_id = canonical_user(user_id, "--user")
+    names = canonical_features(features)
     if tier is not None:
         try:
             require_tier(obj.ledger, tier)
         except UnknownTier as error:
             raise click.BadParameter(str(error), param_hint="--tier") from error
+    new_features = unconfigured_features(obj.ledger, names)
+    if new_features and not create_features:
+        known = sorted(obj.ledger.load_settings().features)
+        raise click.BadParameter(str(UnconfiguredFeatures(new_features, known)), param_hint="--feature")
+    limits = Limits(hour, day, month)
     try:
-        new = create_key(obj.ledger, obj.clock, user_id=user_id, tier=tier, service=service, feature=feature, name=name)
+        new = create_key(
+            obj.ledger,
+            obj.clock,
+            user_id=user_id,
+            tier=tier,
+            service=service,
+            features=names,
+            any_feature=any_feature,
+            limits=None if limits == Limits() else limits,
+            name=name,
+        )
     except ValueError as error:
         raise click.UsageError(str(error)) from error
+    if new_features:
+        configure_features(obj.ledger, obj.clock, obj.settings, new_features, who(actor))
+        click.echo(f"configured new feature(s) {', '.join(new_features)} with the deployment's defaults", err=True)
     if as_json:
         emit_json({"secret": new.secret, **key_json(new.key, obj.clock.now().isoformat())})
         return
     click.echo(new.secret)
-    kind = "service key" if service else f"user key for {user_id}"
-    click.echo(f"key id {new.key.key_id} ({kind}); store the secret now, it is not kept.", err=True)
+    kind = "service key" if service else f"user key for {new.key.user_id}"
+    click.echo(
+        f"key id {new.key.key_id} ({kind}; features: {features_text(new.key)}); store the secret now, it is not kept.",
+        err=True,
+    )
 
 
 @keys.command("list")
@@ -70,6 +183,10 @@ def keys_create(
 def keys_list(obj: Context, user_id: str | None, active: bool, as_json: bool) -> None:
     """Every key (ids and labels, never secrets), oldest first."""
     found = sorted(obj.ledger.list_keys(), key=lambda pair: (pair[1], pair[0].key_id))
+    if user_id is not None:
+        from costbrake.operations import user_id_of
+
+        user_id = user_id_of(obj.ledger, canonical_user(user_id, "--user") or "")
     found = [
         (key, created)
         for key, created in found
@@ -79,7 +196,7 @@ def keys_list(obj: Context, user_id: str | None, active: bool, as_json: bool) ->
         emit_json([key_json(key, created) for key, created in found])
         return
     table = Table(title="API keys")
-    for column in ("key id", "name", "user", "kind", "default feature", "created (UTC)", "state"):
+    for column in ("key id", "name", "user", "kind", "features (default first)", "budgets", "created (UTC)", "state"):
         table.add_column(column)
     for key, created in found:
         table.add_row(
@@ -87,7 +204,8 @@ def keys_list(obj: Context, user_id: str | None, active: bool, as_json: bool) ->
             key.name,
             key.user_id or "-",
             "service" if key.service else "user",
-            key.default_feature or "-",
+            features_text(key),
+            limits_text(key.limits, "-"),
             created[:19],
             "[red]revoked[/]" if key.revoked else "active",
         )

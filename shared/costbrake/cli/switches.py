@@ -101,6 +101,9 @@ def switch_list(obj: Context, as_json: bool) -> None:
 @pass_context
 def switch_history(obj: Context, feature: str, as_json: bool) -> None:
     """Every flip of FEATURE's switch, oldest first: when, who, from, to, why."""
+    from costbrake.operations import feature_key
+
+    feature = feature_key(feature)
     history = obj.ledger.switch_history(feature)
     if not history and feature not in obj.ledger.load_settings().features:
         raise click.ClickException(f"unknown feature {feature!r}: not configured and never switched")

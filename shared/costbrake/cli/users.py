@@ -9,7 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from costbrake.cli.keys import key_json
+from costbrake.cli.keys import canonical_user, key_json
 from costbrake.cli.main import Context, console, emit_json, json_option, main, pass_context
 from costbrake.cli.status import plain, standing_json, standings_table
 from costbrake.cli.switches import actor_option, announce_or_warn, who
@@ -50,7 +50,7 @@ def _profile(obj: Context, user_id: str) -> UserProfile:
     from costbrake.operations import UnknownUser, find_user
 
     try:
-        return find_user(obj.ledger, user_id, obj.clock.now())
+        return find_user(obj.ledger, canonical_user(user_id, "USER_ID") or "", obj.clock.now())
     except UnknownUser as error:
         raise click.ClickException(str(error)) from error
 
@@ -72,6 +72,7 @@ def users_show(obj: Context, user_id: str, as_json: bool) -> None:
 
     now = obj.clock.now()
     profile = _profile(obj, user_id)
+    user_id = profile.user_id  # canonical: what the gateway charges
     snapshot = obj.ledger.load_settings()
     limits = user_limits(obj.settings, snapshot, profile)
     sources = limit_sources(snapshot, profile)
@@ -132,7 +133,9 @@ def users_set_tier(obj: Context, user_id: str, tier: str, create: bool, actor: s
     from costbrake.operations import UnknownTier, UnknownUser, set_user_tier
 
     try:
-        profile = set_user_tier(obj.ledger, obj.clock, user_id, tier, who(actor), create=create)
+        profile = set_user_tier(
+            obj.ledger, obj.clock, canonical_user(user_id, "USER_ID") or "", tier, who(actor), create=create
+        )
     except (UnknownTier, UnknownUser) as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"user {profile.user_id} is now on tier {profile.tier}")
@@ -158,7 +161,9 @@ def users_block(
     else:
         raise click.UsageError("say how long: exactly one of --for (e.g. 2h) or --until (e.g. 2026-12-01T00:00)")
     try:
-        profile, alert = block_user(obj.ledger, obj.clock, user_id, end, reason, who(actor))
+        profile, alert = block_user(
+            obj.ledger, obj.clock, canonical_user(user_id, "USER_ID") or "", end, reason, who(actor)
+        )
     except UnknownUser as error:
         raise click.ClickException(str(error)) from error
     except ValueError as error:
@@ -177,7 +182,9 @@ def users_unblock(obj: Context, user_id: str, reason: str, actor: str | None) ->
     from costbrake.operations import UnknownUser, unblock_user
 
     try:
-        profile, alert = unblock_user(obj.ledger, obj.clock, user_id, reason, who(actor))
+        profile, alert = unblock_user(
+            obj.ledger, obj.clock, canonical_user(user_id, "USER_ID") or "", reason, who(actor)
+        )
     except UnknownUser as error:
         raise click.ClickException(str(error)) from error
     if alert is None:

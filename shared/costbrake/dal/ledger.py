@@ -161,6 +161,10 @@ def _api_key(item: m.KeyItem) -> ApiKey:
         month_usd=item.month_usd,
         revoked=bool(item.revoked),
         name=item.name,
+        features=tuple(item.features or ()),
+        any_feature=bool(item.any_feature),
+        hour_usd=item.hour_usd,
+        day_usd=item.day_usd,
     )
 
 
@@ -428,6 +432,10 @@ class Ledger:
             revoked=key.revoked,
             name=key.name,
             created_at=created_at.isoformat(),
+            features=list(key.features) or None,
+            any_feature=key.any_feature or None,
+            hour_usd=key.hour_usd,
+            day_usd=key.day_usd,
         ).save(condition=m.KeyItem.pk.does_not_exist())
 
     def list_keys(self) -> list[tuple[ApiKey, str]]:
@@ -436,6 +444,37 @@ class Ledger:
         for item in m.KeyItem.scan(m.KeyItem.pk.startswith("key#")):
             keys.append((_api_key(item), item.created_at or ""))
         return keys
+
+    def find_key(self, key_id: str) -> tuple[ApiKey, str] | None:
+        """The key with this id (as `keys list` shows it) and its creation time (a scan: operators only)."""
+        for item in m.KeyItem.scan(m.KeyItem.key_id == key_id):
+            return _api_key(item), item.created_at or ""
+        return None
+
+    def set_key_limits(self, key_id: str, limits: Limits, audit: AuditEntry) -> ApiKey | None:
+        """Set the key's hour/day/month limits that ``limits`` sets (the others stay), audited in one
+        transaction; None for an unknown key id."""
+        item = next(iter(m.KeyItem.scan(m.KeyItem.key_id == key_id)), None)
+        if item is None:
+            return None
+        actions = [
+            attribute.set(value)
+            for attribute, value in (
+                (m.KeyItem.hour_usd, limits.hour_usd),
+                (m.KeyItem.day_usd, limits.day_usd),
+                (m.KeyItem.month_usd, limits.month_usd),
+            )
+            if value is not None
+        ]
+        with TransactWrite(connection=self._connection) as tx:
+            tx.update(item, actions=actions, condition=m.KeyItem.pk.exists())
+            tx.save(_audit_item(f"audit#key#{key_id}", audit))
+        found = self.find_key(key_id)
+        return found[0] if found else None
+
+    def key_history(self, key_id: str) -> list[AuditEntry]:
+        """The key's audited changes (its budgets), oldest first."""
+        return [_audit_entry(item) for item in m.AuditItem.query(f"audit#key#{key_id}")]
 
     def revoke_key(self, key_id: str) -> bool:
         for item in m.KeyItem.scan(m.KeyItem.key_id == key_id):

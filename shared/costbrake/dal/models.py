@@ -12,6 +12,7 @@ from pynamodb.attributes import (
     Attribute,
     BooleanAttribute,
     DiscriminatorAttribute,
+    ListAttribute,
     NumberAttribute,
     UnicodeAttribute,
 )
@@ -107,6 +108,11 @@ class KeyItem(_LedgerModel):
     revoked = BooleanAttribute(default=False)
     name = UnicodeAttribute(default="")
     created_at = UnicodeAttribute(null=True)
+    # Absent on keys made before keys listed their features (they may charge only their default feature).
+    features = ListAttribute(of=UnicodeAttribute, null=True)
+    any_feature = BooleanAttribute(null=True)
+    hour_usd = DecimalAttribute(null=True)
+    day_usd = DecimalAttribute(null=True)
 
 
 class UserItem(_LedgerModel):

@@ -116,6 +116,7 @@ class LocalStack:
             tier="pro",
             service=False,
             feature="chat",
+            any_feature=True,  # a developer tries every configured feature with the one key
             name="dev key (costbrake local)",
             secret=self.dev_key,
         )

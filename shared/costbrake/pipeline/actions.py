@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from costbrake.names import InvalidName, canonical_feature
 from costbrake.pipeline.alerts import (
     SWITCH_FLIP,
     USER_BLOCK,
@@ -94,13 +95,18 @@ def decide(anomaly: Anomaly, policy: ActionPolicy, controls: Controls, now: date
 
 def _flips(anomaly: Anomaly, threshold: int, policy: ActionPolicy, controls: Controls) -> list[Action]:
     if anomaly.scope == GLOBAL_SCOPE:
-        features = sorted(controls.switches) if policy.downgrade_all_on_global else []
+        named = sorted(controls.switches) if policy.downgrade_all_on_global else []
     elif anomaly.scope.startswith(FEATURE_PREFIX):
-        features = [anomaly.scope.removeprefix(FEATURE_PREFIX)]
+        named = [anomaly.scope.removeprefix(FEATURE_PREFIX)]
     else:
         return []
+    # A flip applies to the canonical name: the one the gateway charges whatever spelling a caller sends. A scope
+    # with no canonical name (recorded before names were checked) is flipped only if it is configured as it is.
+    features = list(dict.fromkeys(_canonical(name, controls) for name in named))
     flips: list[Action] = []
     for feature in features:
+        if feature is None:
+            continue
         off_at = policy.off_at_pct.get(feature) if anomaly.scope != GLOBAL_SCOPE else None
         if off_at is not None and threshold >= off_at:
             target = SwitchState.OFF
@@ -112,6 +118,13 @@ def _flips(anomaly: Anomaly, threshold: int, policy: ActionPolicy, controls: Con
         if _RESTRICTIVENESS[target] > _RESTRICTIVENESS[current]:
             flips.append(SwitchFlip(feature, target, current, f"automatic {target.value}: {anomaly.summary}"))
     return flips
+
+
+def _canonical(name: str, controls: Controls) -> str | None:
+    try:
+        return canonical_feature(name)
+    except InvalidName:
+        return name if name in controls.switches else None
 
 
 def respond(

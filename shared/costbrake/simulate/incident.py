@@ -123,7 +123,9 @@ class _Deployment:
         # The team ships "deep analysis" for whole documents: a larger input cap, no budget of its own yet.
         deep = replace(default_feature(self.settings, INCIDENT_FEATURE), max_input_tokens=80_000)
         self.ledger.put_feature(deep, "team", clock.now())
-        self.key = create_key(self.ledger, clock, user_id=None, tier=None, service=True, feature="chat").secret
+        self.key = create_key(
+            self.ledger, clock, user_id=None, tier=None, service=True, feature="chat", any_feature=True
+        ).secret
         for user in range(config.shape.power_users):
             self.ledger.put_user(UserProfile(user_id=f"power-{user}", tier="pro"))
         self.gateway = Gateway(self.settings, self.ledger, PriceTable.default(), clock, ProviderKeys(self.settings))
