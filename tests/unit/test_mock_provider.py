@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
+import struct
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from costbrake.local import mock_provider
+from costbrake.local import mock_provider, mock_usage
 from costbrake.local.mock_provider import MockProvider
 
 USER_MESSAGE: Any = [{"role": "user", "content": "How much did the deep analysis feature cost last week?"}]
@@ -311,3 +313,241 @@ def test_given_a_stopped_mock_when_called_then_the_connection_is_refused() -> No
         client.chat.completions.create(model="gpt-4o", messages=USER_MESSAGE)
     with pytest.raises(RuntimeError):
         _ = provider.base_url
+
+
+# --- billing like the real provider ---
+
+
+def byte_tokens(_dialect: str, text: str) -> int:
+    """A stand-in reference tokenizer: one token per UTF-8 byte."""
+    return len(text.encode("utf-8"))
+
+
+def fake_pdf(pages: int) -> str:
+    objects = b"".join(b"%d 0 obj << /Type /Page /Parent 2 0 R >> endobj\n" % n for n in range(pages))
+    return base64.b64encode(b"%PDF-1.4\n2 0 obj << /Type /Pages /Count 40 >> endobj\n" + objects).decode()
+
+
+def png(width: int, height: int) -> str:
+    header = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + struct.pack(">II", width, height) + b"\x08\x02\x00\x00\x00"
+    return base64.b64encode(header).decode()
+
+
+def test_given_a_token_counter_when_answered_then_it_bills_the_input_and_the_reply_by_it() -> None:
+    text = "héllo wörld " * 10
+    with MockProvider(count_tokens=byte_tokens) as provider:
+        client = openai.OpenAI(base_url=provider.base_url + "/v1", api_key="x", max_retries=0)
+        completion = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": text}])
+        capped = client.chat.completions.create(
+            model="gpt-4o", messages=[{"role": "user", "content": text}], max_completion_tokens=25
+        )
+
+    assert completion.usage is not None and capped.usage is not None
+    expected_input = mock_provider.MESSAGE_OVERHEAD_TOKENS + len(text.encode()) + mock_provider.REPLY_PRIMING_TOKENS
+    assert completion.usage.prompt_tokens == expected_input
+    assert completion.usage.completion_tokens == byte_tokens("openai", completion.choices[0].message.content or "")
+    assert capped.usage.completion_tokens == 25 and capped.choices[0].finish_reason == "length"
+    assert byte_tokens("openai", capped.choices[0].message.content or "") <= 25
+
+
+def test_given_a_40_page_pdf_when_sent_to_either_provider_then_each_page_is_billed_far_above_its_base64_size(
+    openai_client: openai.OpenAI, anthropic_client: anthropic.Anthropic
+) -> None:
+    data = fake_pdf(40)
+    document: Any = {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}}
+    file_part: Any = {"type": "file", "file": {"filename": "a.pdf", "file_data": f"data:application/pdf;base64,{data}"}}
+
+    message = anthropic_client.messages.create(
+        model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": [document]}]
+    )
+    completion = openai_client.chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": [file_part]}]
+    )
+
+    pages_tokens = 40 * mock_usage.PDF_PAGE_TOKENS
+    assert message.usage.input_tokens == mock_provider.MESSAGE_OVERHEAD_TOKENS + pages_tokens + 3
+    assert completion.usage is not None and completion.usage.prompt_tokens >= pages_tokens
+    assert pages_tokens > 10 * len(data) / mock_provider.CHARS_PER_TOKEN
+
+
+def test_given_an_image_of_known_size_when_sent_then_each_provider_bills_it_by_its_own_formula(
+    openai_client: openai.OpenAI, anthropic_client: anthropic.Anthropic
+) -> None:
+    image: Any = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png(1000, 1000)}}
+    image_url: Any = {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png(1000, 1000)}"}}
+    low: Any = {"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "low"}}
+
+    claude = anthropic_client.messages.create(
+        model="claude-haiku-4-5", max_tokens=5, messages=[{"role": "user", "content": [image]}]
+    )
+    gpt = openai_client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": [image_url]}])
+    gpt_low = openai_client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": [low]}])
+
+    assert claude.usage.input_tokens == 4 + 1_334 + 3  # ceil(1000 x 1000 / 750)
+    assert gpt.usage is not None and gpt.usage.prompt_tokens == 4 + 85 + 170 * 4 + 3  # 768 x 768: 4 tiles
+    assert gpt_low.usage is not None and gpt_low.usage.prompt_tokens == 4 + 85 + 3
+
+
+def test_given_service_tiers_when_answered_then_they_are_reported_as_each_provider_reports_them(
+    mock: MockProvider, openai_client: openai.OpenAI, anthropic_client: anthropic.Anthropic
+) -> None:
+    priority = openai_client.chat.completions.create(model="gpt-4o", messages=USER_MESSAGE, service_tier="priority")
+    fast = openai_client.chat.completions.create(model="gpt-4o", messages=USER_MESSAGE, service_tier="fast")
+    default = openai_client.chat.completions.create(model="gpt-4o", messages=USER_MESSAGE)
+    chunks = list(
+        openai_client.chat.completions.create(model="gpt-4o", messages=USER_MESSAGE, service_tier="flex", stream=True)
+    )
+    standard = anthropic_client.messages.create(
+        model="claude-haiku-4-5", max_tokens=5, messages=USER_MESSAGE, service_tier="standard_only"
+    )
+
+    assert (priority.service_tier, fast.service_tier, default.service_tier) == ("priority", "priority", "default")
+    assert chunks and all(chunk.service_tier == "flex" for chunk in chunks)
+    assert standard.usage.service_tier == "standard"
+    assert [billed.service_tier for billed in mock.billed] == ["priority", "priority", "default", "flex", "standard"]
+
+
+def test_given_anthropic_priority_capacity_when_auto_tier_then_usage_reports_priority() -> None:
+    with MockProvider(anthropic_auto_tier="priority") as provider:
+        client = anthropic.Anthropic(base_url=provider.base_url, api_key="x", max_retries=0)
+        message = client.messages.create(model="claude-haiku-4-5", max_tokens=5, messages=USER_MESSAGE)
+
+    assert message.usage.service_tier == "priority"
+
+
+def test_given_a_web_search_tool_when_answered_then_searches_are_counted_and_their_results_billed_as_input() -> None:
+    tool: Any = {"type": "web_search_20250305", "name": "web_search"}
+    capped_tool: Any = {**tool, "max_uses": 2}
+    with MockProvider(web_searches=5) as provider:
+        client = anthropic.Anthropic(base_url=provider.base_url, api_key="x", max_retries=0)
+        plain = client.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=USER_MESSAGE)
+        capped = client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=5, messages=USER_MESSAGE, tools=[capped_tool]
+        )
+        free = client.messages.create(model="claude-sonnet-4-5", max_tokens=5, messages=USER_MESSAGE, tools=[tool])
+        searched = openai.OpenAI(
+            base_url=provider.base_url + "/v1", api_key="x", max_retries=0
+        ).chat.completions.create(model="gpt-4o-search-preview", messages=USER_MESSAGE, web_search_options={})
+        billed = list(provider.billed)
+
+    assert plain.usage.server_tool_use is None
+    assert capped.usage.server_tool_use is not None and capped.usage.server_tool_use.web_search_requests == 2
+    assert free.usage.server_tool_use is not None and free.usage.server_tool_use.web_search_requests == 5
+    tool_tokens = capped.usage.input_tokens - plain.usage.input_tokens - 2 * mock_usage.WEB_SEARCH_RESULT_TOKENS
+    assert 0 < tool_tokens < 100  # the tool definition's own text
+    assert searched.usage is not None and searched.usage.prompt_tokens > mock_usage.WEB_SEARCH_RESULT_TOKENS
+    assert billed[-1].usage["web_search_requests"] == 1
+
+
+def test_given_a_cache_breakpoint_when_the_prefix_repeats_then_the_first_call_writes_and_the_second_reads(
+    anthropic_client: anthropic.Anthropic,
+) -> None:
+    long_text = "Budget policy. " * 400  # 6,000 characters: 1,500 tokens
+    system: Any = [{"type": "text", "text": long_text, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    request: Any = {"model": "claude-sonnet-4-5", "max_tokens": 5, "system": system, "messages": USER_MESSAGE}
+
+    first = anthropic_client.messages.create(**request)
+    second = anthropic_client.messages.create(**request)
+    five_minutes = anthropic_client.messages.create(
+        **{**request, "system": [{**system[0], "text": long_text + "!", "cache_control": {"type": "ephemeral"}}]}
+    )
+
+    prefix = mock_provider.MESSAGE_OVERHEAD_TOKENS + len(long_text) // 4
+    assert first.usage.cache_creation_input_tokens == prefix and first.usage.cache_read_input_tokens == 0
+    assert first.usage.cache_creation is not None and first.usage.cache_creation.ephemeral_1h_input_tokens == prefix
+    assert second.usage.cache_read_input_tokens == prefix and second.usage.cache_creation_input_tokens == 0
+    assert first.usage.input_tokens == second.usage.input_tokens > 0
+    assert five_minutes.usage.cache_creation is not None
+    assert (
+        five_minutes.usage.cache_creation.ephemeral_5m_input_tokens
+        == five_minutes.usage.cache_creation_input_tokens
+        > 0
+    )
+
+
+def test_given_a_short_prefix_with_a_breakpoint_when_repeated_then_nothing_is_cached(
+    anthropic_client: anthropic.Anthropic,
+) -> None:
+    system: Any = [{"type": "text", "text": "Short.", "cache_control": {"type": "ephemeral"}}]
+
+    usages = [
+        anthropic_client.messages.create(
+            model="claude-sonnet-4-5", max_tokens=5, system=system, messages=USER_MESSAGE
+        ).usage
+        for _ in range(2)
+    ]
+
+    assert all(u.cache_creation_input_tokens == 0 and u.cache_read_input_tokens == 0 for u in usages)
+
+
+def test_given_a_long_openai_prompt_when_repeated_then_cached_tokens_are_reported_in_128_token_steps(
+    openai_client: openai.OpenAI,
+) -> None:
+    messages: Any = [{"role": "user", "content": "Spend report line. " * 300}]  # 5,700 characters
+
+    first = openai_client.chat.completions.create(model="gpt-4o", messages=messages)
+    second = openai_client.chat.completions.create(model="gpt-4o", messages=messages)
+
+    assert first.usage is not None and second.usage is not None
+    assert first.usage.prompt_tokens_details is not None and first.usage.prompt_tokens_details.cached_tokens == 0
+    cached = second.usage.prompt_tokens_details.cached_tokens if second.usage.prompt_tokens_details else None
+    assert cached is not None and cached >= 1_024 and cached % 128 == 0 and cached <= second.usage.prompt_tokens
+    assert second.usage.prompt_tokens == first.usage.prompt_tokens
+
+
+# --- faults and the billed ledger ---
+
+
+def test_given_drop_connection_when_called_then_the_client_sees_a_broken_connection_and_the_call_is_billed(
+    mock: MockProvider, openai_client: openai.OpenAI, anthropic_client: anthropic.Anthropic
+) -> None:
+    mock.drop_connection_next()
+    mock.drop_connection_next(after_bytes=200)
+
+    with pytest.raises(openai.APIConnectionError):
+        openai_client.chat.completions.create(model="gpt-4o", messages=USER_MESSAGE)
+    with pytest.raises(anthropic.APIConnectionError):  # the status line and headers arrive, the body does not
+        anthropic_client.messages.create(model="claude-haiku-4-5", max_tokens=50, messages=USER_MESSAGE)
+
+    assert [(billed.dialect, billed.model) for billed in mock.billed] == [
+        ("openai", "gpt-4o"),
+        ("anthropic", "claude-haiku-4-5"),
+    ]
+    assert len(mock.requests) == 2
+    assert openai_client.chat.completions.create(model="gpt-4o", messages=USER_MESSAGE).usage is not None
+
+
+def test_given_a_delay_longer_than_the_client_timeout_when_called_then_the_generation_is_billed_anyway(
+    mock: MockProvider,
+) -> None:
+    client = openai.OpenAI(base_url=mock.base_url + "/v1", api_key="x", max_retries=0, timeout=0.2)
+    mock.delay_next(1.0)
+
+    with pytest.raises(openai.APITimeoutError):
+        client.chat.completions.create(model="gpt-4o", messages=USER_MESSAGE)
+
+    assert len(mock.billed) == 1
+    billed = mock.billed[0]
+    assert billed.usage["completion_tokens"] >= mock_provider.MIN_OUTPUT_TOKENS
+    assert billed.request_id.startswith("req_") and billed.service_tier == "default"
+
+
+def test_given_refused_and_failed_calls_when_answered_then_only_generations_are_billed_with_the_reported_usage(
+    mock: MockProvider, anthropic_client: anthropic.Anthropic
+) -> None:
+    mock.fail_next(529)
+    with pytest.raises(anthropic.OverloadedError):
+        anthropic_client.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=USER_MESSAGE)
+    with pytest.raises(anthropic.BadRequestError):
+        anthropic_client.messages.create(
+            model="claude-haiku-4-5", max_tokens=10, messages=[{"role": "user", "content": ""}]
+        )
+    raw = anthropic_client.messages.with_raw_response.create(
+        model="claude-haiku-4-5", max_tokens=10, messages=USER_MESSAGE
+    )
+
+    assert len(mock.billed) == 1
+    assert mock.billed[0].request_id == raw.headers["request-id"]
+    assert mock.billed[0].usage == raw.parse().usage.model_dump(exclude_none=True)
+    mock.reset()
+    assert mock.billed == []
