@@ -4,10 +4,13 @@ import bench.aggregator as aggregator
 import bench.estimator as estimator
 import bench.gateway as gateway
 import bench.report as report
+import bench.utilisation as utilisation
 
 
 def main() -> None:
     gateway.run()
+    print()
+    utilisation.run()
     print()
     print("== token estimator ==")
     estimator.main()

@@ -56,23 +56,36 @@ class Settings(BaseSettings):
     default_feature_shards: int = Field(default=8, ge=1, le=1000)
 
     # Downgrade: a feature switched to "downgrade" is served by the cheaper model of the same provider.
+    # Keys are model families: a dated snapshot (gpt-4o-2024-05-13) is downgraded as its base is
+    # (costbrake.pricing.downgrade_target).
     downgrade_map: dict[str, str] = {
-        "claude-opus-4-5": "claude-sonnet-4-5",
-        "claude-opus-4-1": "claude-sonnet-4-5",
+        "claude-opus-4-8": "claude-sonnet-4-6",
+        "claude-opus-4-7": "claude-sonnet-4-6",
+        "claude-opus-4-6": "claude-sonnet-4-6",
+        "claude-opus-4-5": "claude-sonnet-4-6",
+        "claude-opus-4-1": "claude-sonnet-4-6",
+        "claude-sonnet-4-6": "claude-haiku-4-5",
         "claude-sonnet-4-5": "claude-haiku-4-5",
+        "claude-sonnet-4": "claude-haiku-4-5",
+        "gpt-5.5": "gpt-5.4",
+        "gpt-5.4": "gpt-5.4-mini",
+        "gpt-5.2": "gpt-5-mini",
+        "gpt-5.1": "gpt-5-mini",
         "gpt-5": "gpt-5-mini",
+        "gpt-5-mini": "gpt-5-nano",
         "gpt-4.1": "gpt-4.1-mini",
         "gpt-4o": "gpt-4o-mini",
+        "o1": "o4-mini",
         "o3": "o4-mini",
     }
     # model "auto" + X-Costbrake-Complexity: simple → haiku-class, complex → sonnet-class, critical → opus-class.
     auto_models: dict[str, dict[str, str]] = {
         "anthropic": {
             "simple": "claude-haiku-4-5",
-            "complex": "claude-sonnet-4-5",
-            "critical": "claude-opus-4-5",
+            "complex": "claude-sonnet-4-6",
+            "critical": "claude-opus-4-6",
         },
-        "openai": {"simple": "gpt-4o-mini", "complex": "gpt-4.1", "critical": "gpt-5"},
+        "openai": {"simple": "gpt-5-mini", "complex": "gpt-5.4", "critical": "gpt-5.5"},
     }
 
     # Anomaly rules and automatic actions (DESIGN's defaults); the other thresholds are in pipeline.anomaly.
@@ -84,6 +97,14 @@ class Settings(BaseSettings):
     block_on_user_spike: bool = True
     block_minutes: int = Field(default=60, ge=1, le=7 * 24 * 60)
 
+    # A call refused only because calls in flight hold its budget's room waits this long for them to settle
+    # before a retryable 429 (a spent budget is refused at once).
+    budget_wait_seconds: float = Field(default=2.0, ge=0, le=10)
+    # The tier a request that names none (or "auto") is served at, per provider: OpenAI's project default
+    # ("default", or "priority" for a project set to it); Anthropic's "standard", or "priority" for an
+    # organisation with Priority Tier capacity. Reservations price it; settlement uses the tier reported.
+    auto_service_tiers: dict[str, str] = {"openai": "default", "anthropic": "standard"}
+
     # Hard ceiling on a request body (API Gateway's own payload limit is 10 MB).
     max_body_bytes: int = Field(default=6_000_000, gt=0)
 
@@ -93,6 +114,16 @@ class Settings(BaseSettings):
     settle_attempt_factor: int = Field(default=3, ge=1, le=10)
     transaction_backoff_base_seconds: float = Field(default=0.01, gt=0)
     transaction_backoff_cap_seconds: float = Field(default=0.2, gt=0)
+
+    @model_validator(mode="after")
+    def _auto_tiers_known(self) -> Settings:
+        known = {"openai": {"default", "priority", "flex"}, "anthropic": {"standard", "priority"}}
+        if self.auto_service_tiers.keys() != known.keys():
+            raise ValueError(f"auto_service_tiers needs exactly the providers {sorted(known)}")
+        for provider, tier in self.auto_service_tiers.items():
+            if tier not in known[provider]:
+                raise ValueError(f"auto_service_tiers[{provider}] must be one of {sorted(known[provider])}")
+        return self
 
     @model_validator(mode="after")
     def _time_limits_nest(self) -> Settings:

@@ -100,16 +100,47 @@ class RateLimited(LimitExceeded):
     code = "rate_limit_exceeded"
 
 
+class BudgetBusy(LimitExceeded):
+    """The budget has room, but calls in flight hold it (their reservations settle within seconds)."""
+
+    openai_type = "requests"
+    code = "budget_busy"
+
+    def __init__(self, message: str, *, retry_after: int, scope: str, window: str) -> None:
+        super().__init__(message, retry_after=retry_after, scope=scope, window=window, should_retry=True)
+
+
 class ProviderFailed(CostbrakeError):
+    """The provider gave no usable answer. ``request_sent``: the request body may have reached it, so it may have
+    generated (and billed) tokens; such a failure is charged, never refunded, and must not be retried blindly."""
+
     status = 502
     openai_type = "api_error"
     anthropic_type = "api_error"
     code = "upstream_error"
 
+    def __init__(self, message: str, *, request_sent: bool = False) -> None:
+        super().__init__(message)
+        self.request_sent = request_sent
+
+    @property
+    def headers(self) -> dict[str, str]:
+        # The SDKs retry 5xx by default: each retry of a call the provider may have billed would be billed again.
+        return {"x-should-retry": "false"} if self.request_sent else {}
+
 
 class ProviderTimeout(ProviderFailed):
     status = 504
     code = "upstream_timeout"
+
+
+class ProviderKeyUnavailable(CostbrakeError):
+    """The gateway has no usable key for the provider (none configured, or its secret cannot be read)."""
+
+    status = 503
+    openai_type = "api_error"
+    anthropic_type = "api_error"
+    code = "provider_key_unavailable"
 
 
 class LedgerUnavailable(CostbrakeError):

@@ -43,6 +43,21 @@ CASES = [
         413,
     ),
     ("empty body", "/v1/chat/completions", b"", 400),
+    # Bodies that would crash the gateway after reserving if they got that far (issue 8, row 10).
+    ("lone surrogate", "/v1/chat/completions", openai_body().replace(b'"hi"', b'"\\ud800 hi"'), 400),
+    ("lone surrogate in a key", "/v1/messages", anthropic_body().replace(b'"model"', b'"\\udfff":1,"model"'), 400),
+    ("invalid UTF-8", "/v1/messages", anthropic_body().replace(b'"hi"', b'"\xff\xfe hi"'), 400),
+    ("nesting past 64 levels", "/v1/chat/completions", openai_body(metadata=json.loads("[" * 100 + "]" * 100)), 400),
+    ("nesting past the recursion limit", "/v1/messages", b'{"x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 400),
+    # What cannot be priced is refused, not under-reserved.
+    ("unknown service tier", "/v1/chat/completions", openai_body(service_tier="platinum"), 400),
+    ("audio output", "/v1/chat/completions", openai_body(modalities=["text", "audio"], audio={"voice": "alloy"}), 400),
+    (
+        "unpriced server tool",
+        "/v1/messages",
+        anthropic_body(tools=[{"type": "code_execution_20250522", "name": "code_execution"}]),
+        400,
+    ),
 ]
 
 

@@ -26,15 +26,17 @@ class _DyingAdapter:
 def test_given_call_killed_after_reserving_when_swept_after_expiry_then_budget_is_usable_again(
     stack, make_key, openai_client, user_id, monkeypatch
 ):
-    worst = worst_case_cost(PriceTable.default().get("gpt-4o"), estimate_openai_input_tokens(BODY), 500)
-    client = openai_client(make_key(user_id, limits=Limits(hour_usd=worst * 3 / 2, rpm=100)), max_retries=0)
+    tokens = estimate_openai_input_tokens(BODY).tokens
+    worst = worst_case_cost(PriceTable.default().get("gpt-4o"), tokens, 500, service_tier="default")  # as reserved
+    client = openai_client(make_key(user_id, limits=Limits(hour_usd=worst * 101 / 100, rpm=100)), max_retries=0)
     with monkeypatch.context() as patch:
         patch.setattr(service, "adapter_for", lambda provider: _DyingAdapter())
         with pytest.raises(openai.APIConnectionError):
             client.chat.completions.create(**BODY)
     assert len(open_reservations_of(stack, user_id)) == 1
-    with pytest.raises(openai.RateLimitError):  # the dead call's reservation still holds the budget
+    with pytest.raises(openai.RateLimitError) as busy:  # the dead call's reservation still holds the budget
         client.chat.completions.create(**BODY)
+    assert busy.value.code == "budget_busy"  # held, not spent: a retry after the sweep can succeed
 
     early = sweep(stack.ledger, stack.clock)
     later = ManualClock(stack.clock.now() + timedelta(seconds=stack.settings.reservation_ttl_seconds + 1))

@@ -1,4 +1,5 @@
-"""Provider failures refund and are recorded; an unreachable ledger refuses before anything is sent."""
+"""Provider failures are recorded: refunded when the provider bills nothing, charged when it may have generated;
+an unreachable ledger refuses before anything is sent."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from costbrake.gateway import api
 from costbrake.gateway.service import Gateway, ProviderKeys
 from costbrake.local.lambda_gateway import LocalApiGateway
 from costbrake.pricing import PriceTable
-from helpers import assert_nothing_spent_or_held, calls_of
+from helpers import assert_nothing_spent_or_held, calls_of, open_reservations_of
 
 PROMPT = [{"role": "user", "content": "hello"}]
 
@@ -32,7 +33,7 @@ def test_given_provider_500_when_called_then_502_refund_and_error_record(stack, 
     assert record.reserved_usd > 0
 
 
-def test_given_provider_timeout_when_called_then_504_refund_and_error_record(
+def test_given_provider_timeout_when_called_then_504_charged_the_worst_case_and_error_record(
     stack, make_key, anthropic_client, mock, user_id
 ):
     import anthropic
@@ -45,9 +46,11 @@ def test_given_provider_timeout_when_called_then_504_refund_and_error_record(
 
     assert failed.value.status_code == 504
     assert failed.value.body["error"]["type"] == "api_error"
-    assert_nothing_spent_or_held(stack, user_id)
+    # The request was sent: the provider may have generated up to the worst case, so that is charged.
     (record,) = calls_of(stack, user_id)
-    assert (record.status, record.http_status) == ("error", 504)
+    assert (record.status, record.http_status, record.usage_estimated) == ("error", 504, True)
+    assert record.cost_usd == record.reserved_usd > 0
+    assert not open_reservations_of(stack, user_id)
 
 
 def test_given_unreachable_ledger_when_called_then_503_and_nothing_sent_upstream(stack, make_key, mock, user_id):

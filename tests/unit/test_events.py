@@ -21,6 +21,7 @@ from costbrake.local.lambda_gateway import LambdaContext
 from costbrake.local.mock_provider import MockProvider
 from costbrake.operations import create_key, seed_defaults
 from costbrake.pricing import PriceTable
+from pydantic import SecretStr
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 API_EVENTS = [  # events/ also holds a stream batch and a schedule event for the pipeline functions
@@ -34,11 +35,17 @@ PIPELINE_EVENTS = {"stream_batch.json": "aggregator", "schedule.json": "sweeper"
 @pytest.fixture
 def handler_gateway(ledger, settings, clock) -> Iterator[MockProvider]:
     with MockProvider() as mock:
-        local = settings.model_copy(update={"openai_base_url": mock.base_url, "anthropic_base_url": mock.base_url})
+        local = settings.model_copy(
+            update={
+                "openai_base_url": mock.base_url,
+                "anthropic_base_url": mock.base_url,
+                "openai_api_key": SecretStr("mock"),
+                "anthropic_api_key": SecretStr("mock"),
+            }
+        )
         seed_defaults(ledger, clock, local)
         create_key(ledger, clock, user_id="sample-user", tier="free", service=False, feature="chat", secret=SAMPLE_KEY)
         keys = ProviderKeys(local)
-        keys._keys = {"openai": "mock", "anthropic": "mock"}
         api.use_gateway(Gateway(local, ledger, PriceTable.default(), clock, keys))
         yield mock
         api.use_gateway(None)

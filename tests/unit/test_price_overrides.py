@@ -14,6 +14,7 @@ from costbrake.gateway.service import Gateway, ProviderKeys
 from costbrake.local.mock_provider import MockProvider
 from costbrake.operations import create_key, seed_defaults
 from costbrake.pricing import ModelPrice, PriceTable
+from pydantic import SecretStr
 
 GPT_4O_MINI_RAISED = ModelPrice.from_spec(
     "gpt-4o-mini",
@@ -29,11 +30,17 @@ SECRET = "cb-unit-price-overrides"
 @pytest.fixture
 def gateway(ledger: Ledger, settings: Settings, clock: ManualClock) -> Iterator[Gateway]:
     with MockProvider() as mock:
-        local = settings.model_copy(update={"openai_base_url": mock.base_url, "anthropic_base_url": mock.base_url})
+        local = settings.model_copy(
+            update={
+                "openai_base_url": mock.base_url,
+                "anthropic_base_url": mock.base_url,
+                "openai_api_key": SecretStr("mock"),
+                "anthropic_api_key": SecretStr("mock"),
+            }
+        )
         seed_defaults(ledger, clock, local)
         create_key(ledger, clock, user_id="price-user", tier="pro", service=False, feature="chat", secret=SECRET)
         keys = ProviderKeys(local)
-        keys._keys = {"openai": "mock", "anthropic": "mock"}
         yield Gateway(local, ledger, PriceTable.default(), clock, keys)
 
 

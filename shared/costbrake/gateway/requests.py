@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -45,18 +46,63 @@ class AnthropicMessagesRequest(_Request):
         return messages
 
 
+# Deeper than any real request; json.loads would hit the interpreter's recursion limit (a crash, not a 400) far
+# below what a body of max_body_bytes can nest.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(r"[\[\]{}]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def parse_json_body(raw: bytes | str | None, max_bytes: int) -> dict[str, Any]:
+    """The request body as a JSON object, refused (400/413) before anything is reserved when it could not be
+    forwarded: not UTF-8, not JSON, nested past ``MAX_JSON_DEPTH``, or holding a lone surrogate (``"\\ud800"``
+    parses, but no UTF-8 encoder can send it upstream)."""
     if raw is None or len(raw) == 0:
         raise InvalidRequest("The request body is empty; a JSON object is required.")
     if len(raw) > max_bytes:
         raise InputTooLarge(f"The request body is {len(raw)} bytes; the limit is {max_bytes}.")
+    if _nesting_depth(raw) > MAX_JSON_DEPTH:
+        raise InvalidRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.")
     try:
         body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise InvalidRequest(f"The request body is not valid JSON: {error}") from error
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    _refuse_lone_surrogates(body)
     return body
+
+
+def _nesting_depth(raw: bytes | str) -> int:
+    """Bracket depth outside strings, without parsing (so the check itself cannot recurse)."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    if "[" not in text and "{" not in text:
+        return 0
+    # Strings are dropped first: brackets inside them do not nest.
+    structure = _JSON_STRING.sub("", text)
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(structure):
+        if bracket in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def _refuse_lone_surrogates(value: Any) -> None:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise InvalidRequest("The request body holds a lone UTF-16 surrogate (e.g. \\ud800), not text.")
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
 
 
 R = TypeVar("R", bound="_Request")

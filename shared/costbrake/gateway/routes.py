@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any
 
@@ -37,7 +38,8 @@ def _complete(router: APIGatewayRouter, provider: str) -> Response[Any]:
     event = router.current_event
     request_id = uuid.uuid4().hex
     router.append_context(request_id=request_id)
-    body = event.decoded_body if event.is_base64_encoded else event.body
+    # Raw bytes when API Gateway base64-encoded them (not UTF-8): parse_json_body refuses them with a 400.
+    body = base64.b64decode(event.body or "") if event.is_base64_encoded else event.body
     return _respond(gateway().complete(provider, body, _headers(router), request_id))
 
 

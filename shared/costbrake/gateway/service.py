@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,31 +16,31 @@ from aws_lambda_powertools import Logger
 from costbrake.budgets import BudgetLine, budget_lines, rate_charge
 from costbrake.clock import Clock
 from costbrake.config import Settings
-from costbrake.dal import ChargesRefused, Ledger, ReservationContended
+from costbrake.dal import Ledger
 from costbrake.dal.ledger import ReservationInfo
 from costbrake.errors import (
     AuthenticationFailed,
-    BudgetExceeded,
     FeatureOff,
-    InputTooLarge,
     InvalidRequest,
     LedgerUnavailable,
-    PermissionDenied,
     ProviderFailed,
-    RateLimited,
     UserBlocked,
 )
 from costbrake.gateway import telemetry
+from costbrake.gateway.bounds import CallBounds, bound_call
 from costbrake.gateway.cache import TtlCache
+from costbrake.gateway.provider_keys import ProviderKeys
 from costbrake.gateway.requests import (
     AnthropicMessagesRequest,
     OpenAIChatRequest,
     parse_json_body,
     validate,
 )
-from costbrake.policy import budget_status, feature_config, feature_of, global_budget, user_limits
-from costbrake.pricing import ModelPrice, PriceTable, cost_of, worst_case_cost
+from costbrake.gateway.reservation import CallCost, Reserver
+from costbrake.policy import budget_status, caller_user_id, end_user, global_budget, resolve_feature, user_limits
+from costbrake.pricing import ModelPrice, PriceTable, cost_of, downgrade_target
 from costbrake.providers import UpstreamResult, adapter_for
+from costbrake.providers.base import ANTHROPIC, OPENAI
 from costbrake.records import (
     ApiKey,
     CallRecord,
@@ -54,17 +53,11 @@ from costbrake.records import (
     SwitchState,
     UserProfile,
 )
-from costbrake.tokens import estimate_anthropic_input_tokens, estimate_openai_input_tokens
 from costbrake.usage import Usage
 
 logger = Logger(child=True)
 
-OPENAI = "openai"
-ANTHROPIC = "anthropic"
-MAX_SHARD_HOPS = 3  # a reservation kept busy on a hot shard moves to another shard at most this often
 TRUNCATION_REASONS = frozenset({"length", "max_tokens"})
-# OpenAI reasoning models take max_completion_tokens; the others still accept max_tokens.
-_COMPLETION_TOKENS_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
 
 def hash_key(secret: str) -> str:
@@ -110,6 +103,8 @@ class Reservation:
     view: UserView
     lines: list[BudgetLine]
     charges: list[Charge]
+    amount: Decimal  # reserved on every line: the worst case of the (maybe clamped) call
+    clamped_output_tokens: int | None  # the output bound the budget's room lowered the request's to
 
 
 @dataclass(frozen=True)
@@ -123,46 +118,12 @@ class PlannedCall:
     model_requested: str
     price: ModelPrice
     downgraded_from: str | None
-    max_output_tokens: int
-    estimated_input_tokens: int
+    bounds: CallBounds
     worst_case_usd: Decimal
     stream: bool
     system_prompt_sha256: str | None
     prices: PriceTable  # the table the call was planned with (packaged + the snapshot's overrides)
-
-
-class ProviderKeys:
-    """Provider API keys: from settings locally, from Secrets Manager in AWS (read on first use, not at init)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._keys: dict[str, str] | None = None
-
-    def key_for(self, provider: str) -> str:
-        if self._keys is None:
-            self._keys = self._load()
-        try:
-            return self._keys[provider]
-        except KeyError:
-            raise ProviderFailed(f"No {provider} API key is configured for this gateway.") from None
-
-    def _load(self) -> dict[str, str]:
-        settings = self._settings
-        keys = {
-            name: secret.get_secret_value()
-            for name, secret in ((OPENAI, settings.openai_api_key), (ANTHROPIC, settings.anthropic_api_key))
-            if secret is not None
-        }
-        if settings.provider_secret_arn:
-            import boto3  # only on the first provider call of a container that uses Secrets Manager
-
-            client = boto3.client("secretsmanager", region_name=settings.aws_region)
-            secret = client.get_secret_value(SecretId=settings.provider_secret_arn)["SecretString"]
-            stored = json.loads(secret)
-            keys.update(
-                {name: stored[f"{name}_api_key"] for name in (OPENAI, ANTHROPIC) if stored.get(f"{name}_api_key")}
-            )
-        return keys
+    provider_key: str
 
 
 class Gateway:
@@ -175,6 +136,7 @@ class Gateway:
         provider_keys: ProviderKeys,
         base_urls: Mapping[str, str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
         self.ledger = ledger
@@ -183,6 +145,7 @@ class Gateway:
         self._provider_keys = provider_keys
         self._base_urls = dict(base_urls or {OPENAI: settings.openai_base_url, ANTHROPIC: settings.anthropic_base_url})
         self._monotonic = monotonic
+        self._reserver = Reserver(ledger, clock, settings.budget_wait_seconds, sleep, monotonic)
         ttl = settings.settings_cache_seconds
         self._keys: TtlCache[ApiKey | None] = TtlCache(clock, ttl)
         self._settings_cache: TtlCache[SettingsSnapshot] = TtlCache(clock, ttl)
@@ -190,6 +153,11 @@ class Gateway:
         self._priced: tuple[SettingsSnapshot, PriceTable] | None = None
 
     # ---- cached reads -------------------------------------------------------------------------
+
+    def forget_cached(self) -> None:
+        """Drop cached keys, users and settings: the next call reads the ledger (tests, after operator changes)."""
+        for cache in (self._keys, self._settings_cache, self._users):
+            cache.clear()
 
     def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
         secret = key_from_headers(headers)
@@ -242,9 +210,9 @@ class Gateway:
 
     def budget(self, headers: Mapping[str, str], user_id: str | None) -> dict[str, Any]:
         key = self.authenticate(headers)
-        caller = self._caller(key, user_id)
-        feature = feature_of(headers, key)
-        return budget_status(self.ledger, self.settings, self.clock.now(), caller.user_id, feature, key)
+        caller = self._caller(key, end_user(user_id, "user"))
+        feature = resolve_feature(self.settings, self.snapshot(), headers, key)
+        return budget_status(self.ledger, self.settings, self.clock.now(), caller.user_id, feature.name, key)
 
     def models(self) -> dict[str, Any]:
         return {
@@ -258,13 +226,8 @@ class Gateway:
     # ---- steps of a call ----------------------------------------------------------------------
 
     def _caller(self, key: ApiKey, named_user: str | None) -> Caller:
-        if key.service:
-            return Caller(key, named_user or f"key:{key.key_id}")
-        if key.user_id is None:
-            raise AuthenticationFailed("This costbrake key is bound to no user.")
-        if named_user is not None and named_user != key.user_id:
-            raise PermissionDenied("A user key may only act for its own user; use a service key to name end users.")
-        return Caller(key, key.user_id)
+        """``named_user``: the canonical end-user id the request names (``policy.end_user``), if any."""
+        return Caller(key, caller_user_id(key, named_user))
 
     def _plan(
         self,
@@ -277,12 +240,12 @@ class Gateway:
         request: OpenAIChatRequest | AnthropicMessagesRequest
         if provider == OPENAI:
             request = validate(OpenAIChatRequest, body)
-            named_user = request.user
+            named_user = end_user(request.user, "user")
         else:
             request = validate(AnthropicMessagesRequest, body)
-            named_user = request.metadata.user_id if request.metadata else None
+            named_user = end_user(request.metadata.user_id if request.metadata else None, "metadata.user_id")
         caller = self._caller(key, named_user)
-        feature = feature_config(self.settings, snapshot, feature_of(headers, key))
+        feature = resolve_feature(self.settings, snapshot, headers, key)
         if feature.state is SwitchState.OFF:
             raise FeatureOff(f"The feature '{feature.name}' is switched off: {feature.reason or 'no reason given'}.")
 
@@ -296,22 +259,13 @@ class Gateway:
             )
         downgraded_from = None
         if feature.state is SwitchState.DOWNGRADE:
-            cheaper = self.settings.downgrade_map.get(price.model)
+            cheaper = downgrade_target(self.settings.downgrade_map, price.model)
             if cheaper is not None:
                 downgraded_from, price = price.model, prices.get(cheaper)
 
         upstream = dict(body)
         upstream["model"] = price.model if (downgraded_from or request.model == "auto") else request.model
-        max_output = self._bound_output(provider, request, upstream, feature)
-        n = request.n if isinstance(request, OpenAIChatRequest) else 1
-        estimated = (
-            estimate_openai_input_tokens(upstream) if provider == OPENAI else estimate_anthropic_input_tokens(upstream)
-        )
-        if estimated > feature.max_input_tokens:
-            raise InputTooLarge(
-                f"The prompt is about {estimated} tokens; feature '{feature.name}' allows {feature.max_input_tokens}.",
-                param="messages",
-            )
+        bounds = bound_call(provider, upstream, price, feature, auto_tiers=self.settings.auto_service_tiers)
         return PlannedCall(
             provider=provider,
             body=upstream,
@@ -320,12 +274,13 @@ class Gateway:
             model_requested=request.model,
             price=price,
             downgraded_from=downgraded_from,
-            max_output_tokens=max_output,
-            estimated_input_tokens=estimated,
-            worst_case_usd=worst_case_cost(price, estimated, max_output * n),
+            bounds=bounds,
+            worst_case_usd=bounds.worst_case_usd(price),
             stream=request.stream,
             system_prompt_sha256=_system_prompt_hash(provider, body),
             prices=prices,
+            # Read before anything is reserved: a gateway without a usable key costs the caller nothing.
+            provider_key=self._provider_keys.key_for(provider),
         )
 
     def _resolve_auto(self, provider: str, model: str, headers: Mapping[str, str]) -> str:
@@ -338,32 +293,6 @@ class Gateway:
                 f"X-Costbrake-Complexity must be one of {sorted(choices)} for model 'auto'.", param="model"
             )
         return choices[complexity]
-
-    def _bound_output(
-        self,
-        provider: str,
-        request: OpenAIChatRequest | AnthropicMessagesRequest,
-        upstream: dict[str, Any],
-        feature: Feature,
-    ) -> int:
-        """RULE 1: every call has a max output; above the feature's cap it is clamped or refused."""
-        if isinstance(request, OpenAIChatRequest):
-            field_name = "max_completion_tokens" if request.max_completion_tokens is not None else "max_tokens"
-            asked = request.max_completion_tokens or request.max_tokens
-            if asked is None and upstream["model"].startswith(_COMPLETION_TOKENS_PREFIXES):
-                field_name = "max_completion_tokens"
-        else:
-            field_name, asked = "max_tokens", request.max_tokens
-        bounded = asked if asked is not None else min(feature.default_max_output_tokens, feature.max_output_tokens)
-        if bounded > feature.max_output_tokens:
-            if feature.over_cap is OverCap.REFUSE:
-                raise InvalidRequest(
-                    f"{field_name}={asked} is above feature '{feature.name}''s cap of {feature.max_output_tokens}.",
-                    param=field_name,
-                )
-            bounded = feature.max_output_tokens
-        upstream[field_name] = bounded
-        return bounded
 
     def _reserve(self, plan: PlannedCall, snapshot: SettingsSnapshot, now: datetime, request_id: str) -> Reservation:
         user_id = plan.caller.user_id
@@ -392,17 +321,17 @@ class Gateway:
             global_budget=global_budget(self.settings, snapshot),
             now=now,
         )
-        amount = plan.worst_case_usd
-        for line in lines:
-            if amount > line.limit:
-                raise BudgetExceeded(
-                    f"This call may cost up to ${amount}, more than the whole {line.label} budget of ${line.limit}.",
-                    retry_after=line.span.seconds_left(now),
-                    scope=line.label.rsplit(",", 1)[0],
-                    window=line.span.window.value,
-                )
-        rate = rate_charge(user_id, limits.rpm, now)
-        shard_order = {line.scope: _shard_order(line.shards) for line in lines if line.sharded}
+        bounds = plan.bounds
+
+        def worst_case(max_output: int) -> Decimal:
+            return bounds.with_max_output(max_output).worst_case_usd(plan.price)
+
+        clamps = plan.feature.over_cap is OverCap.CLAMP
+        cost = CallCost(
+            of_output=worst_case,
+            max_output_tokens=bounds.max_output_tokens,
+            min_output_tokens=bounds.clamp_floor(plan.body) if clamps else bounds.max_output_tokens,
+        )
         info = ReservationInfo(
             request_id=request_id,
             user_id=user_id,
@@ -411,102 +340,66 @@ class Gateway:
             created_at=now,
             release_after=int(now.timestamp()) + self.settings.reservation_ttl_seconds,
         )
-        attempt = 0
-        while True:
-            shard = {scope: order[0] for scope, order in shard_order.items()}
-            charges = [line.charge(amount, shard.get(line.scope)) for line in lines]
-            try:
-                self.ledger.reserve(info, charges, rate[0] if rate else None, attempt)
-                return Reservation(view, lines, charges)
-            except ReservationContended as busy:
-                attempt += 1
-                busy_shards = {ref.scope for ref in busy.contended if ref.shard is not None}
-                if busy_shards and attempt <= MAX_SHARD_HOPS:
-                    for scope in busy_shards:  # a hot shard: carry on with another one
-                        order = shard_order[scope]
-                        order.append(order.pop(0))
-                    continue
-                if busy.contended and all(ref.scope == f"user#{user_id}" for ref in busy.contended):
-                    # Only this user's own counters stayed busy: the user sends more at once than they can take.
-                    raise RateLimited(
-                        f"Too many concurrent requests for user '{user_id}'; retry shortly.",
-                        retry_after=1,
-                        scope="user",
-                        window="concurrency",
-                        should_retry=True,
-                    ) from busy
-                raise
-            except ChargesRefused as refused:
-                attempt += 1
-                blocking = self._blocking_line(refused, lines, shard_order, rate)
-                if blocking is None:
-                    continue  # only shards were full and untried shards remain
-                raise blocking from None
-
-    def _blocking_line(
-        self,
-        refused: ChargesRefused,
-        lines: list[BudgetLine],
-        shard_order: dict[str, list[int]],
-        rate: Any,
-    ) -> BudgetExceeded | RateLimited | None:
-        now = self.clock.now()
-        if rate is not None and rate[0].counter in refused.refused:
-            minute = rate[1]
-            return RateLimited(
-                f"Rate limit reached: {rate[0].limit} requests per minute for this user.",
-                retry_after=minute.seconds_left(now),
-                scope="user",
-                window="minute",
-            )
-        for line in lines:
-            hit = [ref for ref in refused.refused if ref.scope == line.scope and ref.window == line.span.key]
-            if not hit:
-                continue
-            order = shard_order.get(line.scope)
-            if order is not None and len(order) > 1:
-                order.pop(0)  # this shard is full; try the next one before refusing
-                continue
-            return BudgetExceeded(
-                f"Budget exceeded: {line.label} limit of ${line.limit} would be passed by this call.",
-                retry_after=line.span.seconds_left(now),
-                scope=line.label.rsplit(",", 1)[0],
-                window=line.span.window.value,
-            )
-        return None
+        admitted = self._reserver.reserve(info, lines, cost, rate_charge(user_id, limits.rpm, now), now)
+        clamped = admitted.max_output_tokens if admitted.max_output_tokens < bounds.max_output_tokens else None
+        return Reservation(view, lines, admitted.charges, admitted.amount, clamped)
 
     def _call_and_settle(
         self, plan: PlannedCall, reservation: Reservation, call: CallContext, headers: Mapping[str, str]
     ) -> GatewayResponse:
-        adapter = adapter_for(plan.provider)
+        """Call the provider and settle exactly once, whatever happens after the reservation.
+
+        Before the request is sent, a failure refunds; once it may have been sent, a failure without usage is
+        charged the reserved worst case (the provider may have generated up to it) and flagged as estimated.
+        """
+        outcome = _Outcome(plan, reservation, call)
         forwarded = {name: headers[name] for name in ("anthropic-version", "anthropic-beta") if name in headers}
         try:
-            result = adapter.call(
-                plan.body,
-                api_key=self._provider_keys.key_for(plan.provider),
+            body = plan.body
+            if reservation.clamped_output_tokens is not None:
+                body = dict(body)
+                outcome.bounds.apply(body)
+            outcome.sent = True
+            result = adapter_for(plan.provider).call(
+                body,
+                api_key=plan.provider_key,
                 base_url=self._base_urls[plan.provider],
                 timeout=self.settings.provider_timeout_seconds,
                 extra_headers=forwarded,
             )
+            if not result.ok:
+                # The provider's own 4xx (bad parameter, its rate limit) reaches the client as is; its 5xx is a
+                # 502. Neither is billed by the provider: refunded.
+                status = result.status if 400 <= result.status < 500 else 502
+                self._settle(outcome, result, Decimal(0), result.status, f"upstream HTTP {result.status}")
+                return GatewayResponse(
+                    status, result.body, result.content_type, {"x-costbrake-request-id": call.request_id}
+                )
+            return self._settle_answer(outcome, result)
         except ProviderFailed as failure:
-            self._settle(plan, reservation, call, None, Decimal(0), failure.status, str(failure))
+            if not outcome.settled:
+                charged = failure.request_sent
+                self._settle(outcome, None, outcome.worst_case if charged else Decimal(0), failure.status, str(failure))
             raise
-        if not result.ok:
-            # The provider's own 4xx (bad parameter, its rate limit) reaches the client as is; its 5xx is a 502.
-            status = result.status if 400 <= result.status < 500 else 502
-            error = f"upstream HTTP {result.status}"
-            self._settle(plan, reservation, call, result, Decimal(0), result.status, error)
-            return GatewayResponse(
-                status, result.body, result.content_type, {"x-costbrake-request-id": call.request_id}
-            )
+        except Exception as crash:
+            if outcome.settled:
+                raise
+            cost = outcome.worst_case if outcome.sent else Decimal(0)
+            self._settle(outcome, None, cost, 502, f"gateway error: {type(crash).__name__}")
+            raise ProviderFailed(
+                f"The gateway failed during the call ({type(crash).__name__}); it was "
+                + ("charged at its reserved worst case." if outcome.sent else "not charged."),
+                request_sent=outcome.sent,
+            ) from crash
+
+    def _settle_answer(self, outcome: _Outcome, result: UpstreamResult) -> GatewayResponse:
+        plan, call = outcome.plan, outcome.call
         # Usage that never arrived is charged at the worst case (the amount reserved) and flagged.
-        usage = result.usage or Usage(
-            input_tokens=plan.estimated_input_tokens, output_tokens=plan.max_output_tokens, estimated=True
-        )
+        usage = result.usage or outcome.worst_usage
         price = self._served_price(plan, result)
-        cost = cost_of(price, usage)
-        self._settle(plan, reservation, call, result, cost, result.status, None, usage)
-        remaining = _tightest_remaining(reservation, cost)
+        cost = cost_of(price, usage) if result.usage else outcome.worst_case
+        self._settle(outcome, result, cost, result.status, None, usage)
+        remaining = _tightest_remaining(outcome.reservation, cost)
         response_headers = {
             "x-costbrake-request-id": call.request_id,
             "x-costbrake-cost-usd": format(cost, "f"),
@@ -515,6 +408,8 @@ class Gateway:
         }
         if plan.downgraded_from:
             response_headers["x-costbrake-downgraded-from"] = plan.downgraded_from
+        if outcome.reservation.clamped_output_tokens is not None:
+            response_headers["x-costbrake-max-tokens-clamped"] = str(outcome.reservation.clamped_output_tokens)
         return GatewayResponse(result.status, result.body, result.content_type, response_headers)
 
     def _served_price(self, plan: PlannedCall, result: UpstreamResult) -> ModelPrice:
@@ -525,16 +420,17 @@ class Gateway:
 
     def _settle(
         self,
-        plan: PlannedCall,
-        reservation: Reservation,
-        call: CallContext,
+        outcome: _Outcome,
         result: UpstreamResult | None,
         cost: Decimal,
         http_status: int,
         error: str | None,
         usage: Usage | None = None,
     ) -> None:
-        usage = usage or Usage()
+        outcome.settled = True
+        plan, call, bounds = outcome.plan, outcome.call, outcome.bounds
+        if usage is None:
+            usage = outcome.worst_usage if cost else Usage()
         finish = result.finish_reason if result else None
         request_id = call.request_id
         record = CallRecord(
@@ -549,14 +445,14 @@ class Gateway:
             status="error" if error else "ok",
             http_status=http_status,
             cost_usd=cost,
-            reserved_usd=plan.worst_case_usd,
+            reserved_usd=outcome.reservation.amount,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             cache_read_tokens=usage.cache_read_tokens,
             cache_write_tokens=usage.cache_write_5m_tokens + usage.cache_write_1h_tokens,
             reasoning_tokens=usage.reasoning_tokens,
-            estimated_input_tokens=plan.estimated_input_tokens,
-            max_output_tokens=plan.max_output_tokens,
+            estimated_input_tokens=bounds.input_tokens,
+            max_output_tokens=bounds.max_output_tokens,
             usage_estimated=usage.estimated,
             finish_reason=finish,
             truncated=finish in TRUNCATION_REASONS,
@@ -567,26 +463,52 @@ class Gateway:
             error=error,
         )
         try:
-            self.ledger.settle(request_id, reservation.charges, cost, record)
+            self.ledger.settle(request_id, outcome.reservation.charges, cost, record)
         except LedgerUnavailable:
             # The provider already answered (and billed): keep the answer, leave a complete trail in the logs.
             logger.exception("settle failed", extra={"request_id": request_id, "cost_usd": str(cost)})
             return
         telemetry.call_settled(record)
-        logger.info(
-            "call settled",
+        log = logger.error if cost > record.reserved_usd else logger.info
+        log(
+            "call settled above its reservation" if cost > record.reserved_usd else "call settled",
             extra={
                 "request_id": request_id,
                 "user": record.user_id,
                 "feature": record.feature,
                 "model": record.model,
                 "cost_usd": str(cost),
-                "reserved_usd": str(plan.worst_case_usd),
+                "reserved_usd": str(record.reserved_usd),
                 "input_tokens": record.input_tokens,
                 "output_tokens": record.output_tokens,
+                "usage_estimated": record.usage_estimated,
                 "status": record.status,
             },
         )
+
+
+@dataclass
+class _Outcome:
+    """One admitted call on its way to being settled exactly once."""
+
+    plan: PlannedCall
+    reservation: Reservation
+    call: CallContext
+    sent: bool = False  # the request may have reached the provider
+    settled: bool = False
+
+    @property
+    def bounds(self) -> CallBounds:
+        clamped = self.reservation.clamped_output_tokens
+        return self.plan.bounds if clamped is None else self.plan.bounds.with_max_output(clamped)
+
+    @property
+    def worst_case(self) -> Decimal:
+        return self.reservation.amount
+
+    @property
+    def worst_usage(self) -> Usage:
+        return Usage(input_tokens=self.bounds.input_tokens, output_tokens=self.bounds.output_tokens, estimated=True)
 
 
 def _tightest_remaining(reservation: Reservation, cost: Decimal) -> dict[str, str]:
@@ -600,12 +522,6 @@ def _tightest_remaining(reservation: Reservation, cost: Decimal) -> dict[str, st
         key=lambda pair: pair[0],
     )
     return {"x-costbrake-budget-remaining-usd": format(remaining, "f"), "x-costbrake-budget-window": line.label}
-
-
-def _shard_order(shards: int) -> list[int]:
-    order = list(range(shards))
-    random.shuffle(order)  # spread calls over the shards; a full shard sends the call to the next
-    return order
 
 
 def _system_prompt_hash(provider: str, body: Mapping[str, Any]) -> str | None:

@@ -35,6 +35,8 @@ CALL_METRICS: Mapping[str, MetricUnit] = {
     "OutputTokens": MetricUnit.Count,
     "ProviderErrors": MetricUnit.Count,
     "Truncations": MetricUnit.Count,
+    # A call settled above what was reserved for it: a bound was wrong (alarmed in template.yaml).
+    "SettledAboveReserved": MetricUnit.Count,
 }
 REJECTION_METRICS: Mapping[str, MetricUnit] = {"Rejections": MetricUnit.Count}
 # Every metric is published under each of its dimension sets: the detailed set for dashboards (SEARCH), the
@@ -68,6 +70,8 @@ def call_settled(record: CallRecord) -> None:
         values["ProviderErrors"] = 1
     if record.truncated:
         values["Truncations"] = 1
+    if record.cost_usd > record.reserved_usd:
+        values["SettledAboveReserved"] = 1
     labels = {"feature": _label(record.feature), "model": _label(record.model)}
     _emit(CALL_METRICS, values, labels, CALL_DIMENSION_SETS)
 
@@ -96,16 +100,16 @@ def rejection_labels(
         prices = gateway.price_table(gateway.snapshot())
     except CostbrakeError:
         return None, None
-    feature = feature_of(headers, key)
+    feature = feature_of(headers, key, gateway.snapshot())
     requested = _requested_model(event)
-    model = prices.get(requested).model if requested is not None and requested in prices else None
+    model = prices.base_model(prices.get(requested).model) if requested is not None and requested in prices else None
     return feature, model
 
 
 def _requested_model(event: APIGatewayProxyEvent) -> str | None:
     try:  # the body already failed or passed the gateway's checks; here it only may not break the answer
         parsed: Any = json.loads((event.decoded_body if event.is_base64_encoded else event.body) or "")
-    except ValueError:  # not base64, not UTF-8 or not JSON
+    except (ValueError, RecursionError):  # not base64, not UTF-8, not JSON, or nested too deep to parse
         return None
     model = parsed.get("model") if isinstance(parsed, dict) else None
     return model if isinstance(model, str) else None

@@ -8,6 +8,9 @@ from typing import Any, Protocol
 
 from costbrake.usage import Usage
 
+OPENAI = "openai"
+ANTHROPIC = "anthropic"
+
 
 @dataclass(frozen=True)
 class UpstreamResult:

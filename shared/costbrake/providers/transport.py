@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import urllib3
-from urllib3.exceptions import HTTPError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
 from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
 
 from costbrake.errors import ProviderFailed, ProviderTimeout
@@ -99,10 +99,13 @@ def post_json(url: str, body: bytes, headers: Mapping[str, str], *, timeout: flo
         )
     except NewConnectionError as exc:  # subclasses ConnectTimeoutError, so it is caught first
         raise ProviderFailed(f"{provider} could not be reached ({type(exc).__name__})") from exc
+    except ConnectTimeoutError as exc:  # no connection, so nothing was sent
+        raise ProviderTimeout(f"{provider} could not be reached within {timeout:g} s") from exc
     except Urllib3TimeoutError as exc:
-        raise ProviderTimeout(f"{provider} did not answer within {timeout:g} s") from exc
+        raise ProviderTimeout(f"{provider} did not answer within {timeout:g} s", request_sent=True) from exc
     except HTTPError as exc:
-        raise ProviderFailed(f"{provider} connection failed ({type(exc).__name__})") from exc
+        # Connected, then broken: the body may have been sent and the provider may be generating.
+        raise ProviderFailed(f"{provider} connection failed ({type(exc).__name__})", request_sent=True) from exc
 
 
 def _read_before(response: urllib3.BaseHTTPResponse, deadline: float, provider: str) -> bytes:
@@ -112,7 +115,7 @@ def _read_before(response: urllib3.BaseHTTPResponse, deadline: float, provider: 
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ProviderTimeout(f"{provider} did not finish its answer in time")
+                raise ProviderTimeout(f"{provider} did not finish its answer in time", request_sent=True)
             # A per-read socket timeout alone lets a slowly trickling stream run forever; cap each read at
             # what is left of the overall deadline instead.
             sock = getattr(response.connection, "sock", None)
