@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from decimal import Decimal
 from functools import lru_cache
 
@@ -35,11 +34,14 @@ class Settings(BaseSettings):
     provider_secret_arn: str | None = None
     alert_topic_arn: str | None = None  # the SNS topic of alerts (pipeline functions)
 
-    # Time limits nest: provider < API Gateway integration < Lambda < reservation expiry.
-    provider_timeout_seconds: float = Field(default=25.0, gt=0)
-    integration_timeout_seconds: float = Field(default=29.0, gt=0)
-    lambda_timeout_seconds: float = Field(default=35.0, gt=0)
-    reservation_ttl_seconds: int = Field(default=120, gt=0)
+    # Time limits nest: a provider call (idle gap and total) ends before the streaming integration (API Gateway
+    # REST streaming: 15 minutes) and the Lambda give up, and the Lambda ends before the sweeper may release its
+    # reservation. So a call always settles or refunds, and a reservation is swept only when nothing can settle it.
+    provider_idle_timeout_seconds: float = Field(default=60.0, gt=0)  # longest gap between two upstream bytes
+    provider_timeout_seconds: float = Field(default=840.0, gt=0)  # a whole upstream call, stream included
+    integration_timeout_seconds: float = Field(default=900.0, gt=0, le=900)
+    lambda_timeout_seconds: float = Field(default=900.0, gt=0, le=900)
+    reservation_ttl_seconds: int = Field(default=960, gt=0)
 
     # How long a warm container trusts its cached keys/users/settings (a switch flip lands within this).
     settings_cache_seconds: float = Field(default=5.0, ge=0)
@@ -127,15 +129,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _time_limits_nest(self) -> Settings:
-        chain = [
-            ("provider_timeout_seconds", self.provider_timeout_seconds),
-            ("integration_timeout_seconds", self.integration_timeout_seconds),
-            ("lambda_timeout_seconds", self.lambda_timeout_seconds),
-            ("reservation_ttl_seconds", float(self.reservation_ttl_seconds)),
+        nested = [
+            ("provider_idle_timeout_seconds", "provider_timeout_seconds"),
+            ("provider_timeout_seconds", "integration_timeout_seconds"),
+            ("provider_timeout_seconds", "lambda_timeout_seconds"),
+            ("lambda_timeout_seconds", "reservation_ttl_seconds"),
+            ("integration_timeout_seconds", "reservation_ttl_seconds"),
         ]
-        for (inner_name, inner), (outer_name, outer) in itertools.pairwise(chain):
+        for inner_name, outer_name in nested:
+            inner, outer = float(getattr(self, inner_name)), float(getattr(self, outer_name))
             if not inner < outer:
-                raise ValueError(f"{inner_name} ({inner}) must be less than {outer_name} ({outer})")
+                raise ValueError(f"{inner_name} ({inner:g}) must be less than {outer_name} ({outer:g})")
         return self
 
 

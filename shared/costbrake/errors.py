@@ -26,6 +26,14 @@ class InvalidRequest(CostbrakeError):
     code = "invalid_request"
 
 
+class NotFound(CostbrakeError):
+    """No such route, or no such call for this key."""
+
+    status = 404
+    anthropic_type = "not_found_error"
+    code = "not_found"
+
+
 class UnknownModel(InvalidRequest):
     code = "model_not_found"
 

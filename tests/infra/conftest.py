@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -61,3 +62,28 @@ def run_sam(sam_executable: str) -> Callable[..., subprocess.CompletedProcess[st
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def sam_transform(sam_executable: str) -> Callable[[Path], dict[str, Any]]:
+    """template.yaml after the SAM transform, by the SAM CLI's own translator (its venv's Python), offline."""
+    python = Path(sam_executable).resolve().parent / "python"
+    if not python.is_file():
+        pytest.fail(f"{python} not found: the SAM CLI must be installed in a venv (`make tools`)")
+    script = Path(__file__).with_name("sam_transform.py")
+
+    def transform(template_path: Path = TEMPLATE_PATH) -> dict[str, Any]:
+        env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "SAM_CLI_TELEMETRY": "0"}
+        result = subprocess.run(
+            [str(python), str(script), str(template_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+        )
+        assert result.returncode == 0, result.stderr
+        transformed: dict[str, Any] = json.loads(result.stdout)
+        return transformed
+
+    return transform

@@ -1,7 +1,9 @@
-"""`sam build` works without Docker or python3.13, and the layer holds exactly what the Lambdas import."""
+"""`sam build` works without Docker, and the layer holds exactly what the Lambdas import, with their bytecode."""
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 import tomllib
 from collections.abc import Callable
 from email.parser import Parser
@@ -9,28 +11,36 @@ from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any, TypeAlias
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-# Shipped by the Lambda python3.13 runtime (boto3 and its dependencies), so kept out of the layer.
+# Shipped by the Lambda python3.11 runtime (boto3 and its dependencies), so kept out of the layer.
 RUNTIME_PROVIDED = frozenset(
     canonicalize_name(name)
     for name in ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
 )
-# Used by the costbrake CLI only.
-CLI_ONLY = frozenset(canonicalize_name(name) for name in ("click", "rich", "PyYAML"))
+# Used by the costbrake CLI only (click is in the layer: uvicorn, which serves the gateway, needs it).
+CLI_ONLY = frozenset(canonicalize_name(name) for name in ("rich", "PyYAML"))
 LAYER_PACKAGES = (
     "aws_lambda_powertools",
     "pynamodb",
     "pydantic",
     "pydantic_settings",
     "pydantic_core",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "httpcore",
+    "anyio",
+    "h11",
+    "click",
     "costbrake",
 )
 # Environment markers of the Lambda runtime the layer targets.
 LAMBDA_MARKER_ENVIRONMENT = {
-    "python_version": "3.13",
-    "python_full_version": "3.13.0",
+    "python_version": "3.11",
+    "python_full_version": "3.11.0",
     "implementation_name": "cpython",
     "platform_python_implementation": "CPython",
     "sys_platform": "linux",
@@ -40,6 +50,10 @@ LAMBDA_MARKER_ENVIRONMENT = {
     "extra": "",
 }
 ELF_MACHINE_AARCH64 = 183
+# Bytecode for the runtime's Python: CPython 3.11's magic number (importlib.util.MAGIC_NUMBER there) and file tag.
+PYTHON_311_MAGIC = (3495).to_bytes(2, "little") + b"\r\n"
+PYTHON_311_TAG = "cpython-311"
+PYC_UNCHECKED_HASH = 0b01  # PEP 552 flags: hash-based, source not checked
 
 SamRun: TypeAlias = Callable[..., CompletedProcess[str]]
 
@@ -89,25 +103,35 @@ def test_given_layer_requirements_when_compared_with_pyproject_then_pins_satisfy
         assert dependency.specifier.contains(pinned_version), f"layer pins {pinned[name]}, pyproject says {dependency}"
 
 
+@pytest.fixture(scope="module")
+def build_dir(run_sam: SamRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One `sam build` (makefile builds: no Docker, no container) shared by the checks below."""
+    build_dir = tmp_path_factory.mktemp("sam") / "build"
+
+    result = run_sam("build", "--template-file", "template.yaml", "--build-dir", str(build_dir), timeout=280)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    return build_dir
+
+
 def test_given_template_when_sam_build_then_functions_and_layer_hold_the_runtime_code(
-    run_sam: SamRun, repo_root: Path, tmp_path: Path, template: dict[str, Any]
+    build_dir: Path, repo_root: Path, template: dict[str, Any]
 ) -> None:
-    build_dir = tmp_path / "build"
     functions = {
         name: resource["Properties"]["CodeUri"]
         for name, resource in template["Resources"].items()
         if resource["Type"] == "AWS::Serverless::Function"
     }
 
-    result = run_sam("build", "--template-file", "template.yaml", "--build-dir", str(build_dir), timeout=280)
-
-    assert result.returncode == 0, result.stdout + result.stderr
-
     assert {"GatewayFunction", "ReporterFunction"} <= set(functions)
     for name, code_uri in functions.items():
         function_dir = build_dir / name
-        assert (function_dir / "app.py").read_bytes() == (repo_root / code_uri / "app.py").read_bytes(), name
+        for source in (repo_root / code_uri).glob("*.py"):
+            assert (function_dir / source.name).read_bytes() == source.read_bytes(), name
         assert not (function_dir / "Makefile").exists()
+    run_sh = build_dir / "GatewayFunction" / "run.sh"
+    assert run_sh.read_bytes() == (repo_root / "functions" / "gateway" / "run.sh").read_bytes()
+    assert run_sh.stat().st_mode & 0o755 == 0o755  # the adapter executes the handler script
 
     site_dir = build_dir / "DependencyLayer" / "python"
     for package in LAYER_PACKAGES:
@@ -116,14 +140,14 @@ def test_given_template_when_sam_build_then_functions_and_layer_hold_the_runtime
     native_modules = list((site_dir / "pydantic_core").glob("_pydantic_core*.so"))
     assert native_modules, "pydantic_core has no compiled module"
     for module in native_modules:
-        assert "cpython-313-aarch64-linux-gnu" in module.name
+        assert "cpython-311-aarch64-linux-gnu" in module.name
         assert elf_machine(module) == ELF_MACHINE_AARCH64
 
     source_data = sorted(path.name for path in (repo_root / "shared" / "costbrake" / "data").glob("*.json"))
     shipped_data = sorted(path.name for path in (site_dir / "costbrake" / "data").glob("*.json"))
     assert source_data
     assert shipped_data == source_data
-    assert not list((site_dir / "costbrake").rglob("__pycache__"))
+    assert not (site_dir / "bin").exists()
 
     distributions = installed_distributions(site_dir)
     assert set(distributions) == set(layer_requirements(repo_root))
@@ -137,3 +161,31 @@ def test_given_template_when_sam_build_then_functions_and_layer_hold_the_runtime
         and canonicalize_name(requirement.name) not in RUNTIME_PROVIDED
     }
     assert not unmet, "the layer's requirements list is not closed"
+
+
+def test_given_sam_build_then_every_module_of_the_layer_has_bytecode_for_the_runtimes_python(
+    build_dir: Path, repo_root: Path
+) -> None:
+    site_dir = build_dir / "DependencyLayer" / "python"
+    sources = sorted(site_dir.rglob("*.py"))
+    package = site_dir / "costbrake"
+    source_package = repo_root / "shared" / "costbrake"
+    shipped = {path.relative_to(package) for path in package.rglob("*.py")}
+    assert shipped == {path.relative_to(source_package) for path in source_package.rglob("*.py")}
+    assert len(sources) > 500  # costbrake and every dependency, not a sample
+    missing = []
+    for source in sources:
+        pyc = source.parent / "__pycache__" / f"{source.stem}.{PYTHON_311_TAG}.pyc"
+        if not pyc.is_file():
+            missing.append(str(source.relative_to(site_dir)))
+            continue
+        header = pyc.read_bytes()[:16]
+        assert header[:4] == PYTHON_311_MAGIC, pyc
+        # Unchecked hash: used whatever mtimes the zip gives the sources (a timestamp pyc would be recompiled,
+        # in memory, at every cold start, since /opt is read-only).
+        assert int.from_bytes(header[4:8], "little") == PYC_UNCHECKED_HASH, pyc
+        if sys.version_info[:2] == (3, 11):
+            assert header[8:16] == importlib.util.source_hash(source.read_bytes()), f"{pyc} is not of {source}"
+    assert not missing, f"{len(missing)} modules without bytecode, e.g. {missing[:5]}"
+    orphans = [pyc for pyc in package.rglob("*.pyc") if not (pyc.parents[1] / f"{pyc.name.split('.')[0]}.py").exists()]
+    assert not orphans, "bytecode of a module that is not shipped (the developer's __pycache__ was copied)"

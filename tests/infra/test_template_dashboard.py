@@ -146,3 +146,16 @@ def test_given_outputs_when_resolved_then_dashboard_url_opens_the_dashboard(temp
         "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards:name=CostbrakeDashboard"
     )
     assert template["Resources"]["CostbrakeDashboard"]["Properties"]["DashboardName"] == {"Ref": "AWS::StackName"}
+
+
+def test_given_the_over_reservation_alarm_then_it_watches_a_metric_and_dimension_set_the_gateway_emits(
+    template: dict[str, Any],
+):
+    alarm = template["Resources"]["SettledAboveReservedAlarm"]["Properties"]
+
+    dimensions = {pair["Name"]: pair["Value"] for pair in alarm["Dimensions"]}
+    assert alarm["Namespace"] == telemetry.NAMESPACE
+    assert tuple(sorted(dimensions)) in telemetry.emitted_metrics()[alarm["MetricName"]]
+    assert dimensions["service"] == telemetry.SERVICE
+    assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"

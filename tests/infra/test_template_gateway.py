@@ -11,6 +11,14 @@ from costbrake.config import Settings
 from template_refs import resolve
 
 ENV_PREFIX = "COSTBRAKE_"
+# Settings field -> the template parameter that sets it.
+TIMEOUT_PARAMETERS = {
+    "provider_idle_timeout_seconds": "ProviderIdleTimeoutSeconds",
+    "provider_timeout_seconds": "ProviderTimeoutSeconds",
+    "integration_timeout_seconds": "IntegrationTimeoutSeconds",
+    "lambda_timeout_seconds": "GatewayTimeoutSeconds",
+    "reservation_ttl_seconds": "ReservationTtlSeconds",
+}
 
 
 @pytest.fixture
@@ -19,10 +27,29 @@ def gateway(template: dict[str, Any]) -> dict[str, Any]:
     return properties
 
 
+def function_env(template: dict[str, Any], function: str) -> dict[str, Any]:
+    """A function's environment as deployed: SAM merges the Globals' variables under the function's own."""
+    global_variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    own = template["Resources"][function]["Properties"].get("Environment", {}).get("Variables", {})
+    return {**global_variables, **own}
+
+
+def functions(template: dict[str, Any]) -> list[str]:
+    return [name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
+
+
+def settings_from(variables: dict[str, Any], template: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings as a function loads them at cold start, from its resolved environment and nothing else."""
+    for name in [name for name in os.environ if name.startswith(ENV_PREFIX)]:
+        monkeypatch.delenv(name)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, resolve(value, template))
+    return Settings()  # type: ignore[call-arg]
+
+
 @pytest.fixture
-def gateway_env(gateway: dict[str, Any]) -> dict[str, Any]:
-    variables: dict[str, Any] = gateway["Environment"]["Variables"]
-    return variables
+def gateway_env(template: dict[str, Any]) -> dict[str, Any]:
+    return function_env(template, "GatewayFunction")
 
 
 def test_given_settings_when_compared_with_gateway_env_then_every_required_field_is_set(
@@ -47,43 +74,78 @@ def test_given_gateway_env_when_compared_with_settings_then_every_costbrake_vari
 def test_given_parameter_defaults_when_gateway_settings_load_then_they_validate_and_carry_the_defaults(
     gateway_env: dict[str, Any], template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name in [name for name in os.environ if name.startswith(ENV_PREFIX)]:
-        monkeypatch.delenv(name)
-    for name, value in gateway_env.items():
-        monkeypatch.setenv(name, resolve(value, template))
     parameters = template["Parameters"]
 
-    settings = Settings()
+    settings = settings_from(gateway_env, template, monkeypatch)
 
     assert settings.ledger_table == "LedgerTable"
     assert settings.calls_table == "CallsTable"
     assert settings.global_month_usd == Decimal(str(parameters["MonthlyBudgetUsd"]["Default"]))
-    assert settings.provider_timeout_seconds == parameters["ProviderTimeoutSeconds"]["Default"]
-    assert settings.integration_timeout_seconds == parameters["IntegrationTimeoutSeconds"]["Default"]
-    assert settings.lambda_timeout_seconds == parameters["GatewayTimeoutSeconds"]["Default"]
-    assert settings.reservation_ttl_seconds == parameters["ReservationTtlSeconds"]["Default"]
+    for field, parameter in TIMEOUT_PARAMETERS.items():
+        assert getattr(settings, field) == parameters[parameter]["Default"], field
     assert settings.provider_secret_arn == (
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + parameters["ProviderKeySecretName"]["Default"]
     )
 
 
-def test_given_gateway_events_when_read_then_api_routes_and_integration_timeouts_match_the_contract(
-    gateway: dict[str, Any], template: dict[str, Any]
+def test_given_timeout_parameters_then_their_defaults_are_the_settings_defaults(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+
+    for field, parameter in TIMEOUT_PARAMETERS.items():
+        assert parameters[parameter]["Default"] == Settings.model_fields[field].default, parameter
+
+
+def test_given_every_function_when_its_settings_load_with_the_defaults_then_all_time_limits_are_set_and_nest(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    integration_seconds = int(template["Parameters"]["IntegrationTimeoutSeconds"]["Default"])
-    events = [event["Properties"] for event in gateway["Events"].values() if event["Type"] == "Api"]
+    for function in functions(template):
+        variables = function_env(template, function)
+        expected = {f"{ENV_PREFIX}{field.upper()}": {"Ref": p} for field, p in TIMEOUT_PARAMETERS.items()}
 
-    routes = {(event["Method"].upper(), event["Path"]) for event in events}
+        assert {name: variables.get(name) for name in expected} == expected, function
+        settings_from(variables, template, monkeypatch)  # the nesting validator passes in every function
 
-    assert routes == {
-        ("POST", "/v1/chat/completions"),
-        ("POST", "/v1/messages"),
-        ("GET", "/v1/models"),
-        ("GET", "/v1/budget"),
+
+def test_given_timeout_parameters_then_their_bounds_fit_the_services_limits(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    lambda_timeout = resolve(template["Resources"]["GatewayFunction"]["Properties"]["Timeout"], template)
+
+    assert parameters["IntegrationTimeoutSeconds"]["MaxValue"] == 900  # REST response streaming: 15 minutes
+    assert parameters["GatewayTimeoutSeconds"]["MaxValue"] == 900  # Lambda's maximum
+    assert parameters["ProviderIdleTimeoutSeconds"]["MaxValue"] < 300  # streamed responses' idle timeout (regional)
+    assert parameters["ProviderTimeoutSeconds"]["MaxValue"] < 900
+    # The Lambda outlives the integration: API Gateway gives up first, never the function mid-settle.
+    assert int(lambda_timeout) >= int(parameters["IntegrationTimeoutSeconds"]["Default"])
+    assert template["Resources"]["GatewayFunction"]["Properties"]["Timeout"] == {"Ref": "GatewayTimeoutSeconds"}
+
+
+def test_given_timeout_parameter_descriptions_then_each_names_the_limits_it_must_nest_with(
+    template: dict[str, Any],
+) -> None:
+    parameters = template["Parameters"]
+    neighbours = {
+        "ProviderIdleTimeoutSeconds": {"ProviderTimeoutSeconds"},
+        "ProviderTimeoutSeconds": {"ProviderIdleTimeoutSeconds", "IntegrationTimeoutSeconds", "GatewayTimeoutSeconds"},
+        "IntegrationTimeoutSeconds": {"ProviderTimeoutSeconds", "ReservationTtlSeconds"},
+        "GatewayTimeoutSeconds": {"ProviderTimeoutSeconds", "ReservationTtlSeconds"},
+        "ReservationTtlSeconds": {"GatewayTimeoutSeconds", "IntegrationTimeoutSeconds"},
     }
-    for event in events:
-        assert event["RestApiId"] == {"Ref": "CostbrakeApi"}
-        assert int(resolve(event["TimeoutInMillis"], template)) == integration_seconds * 1000
+
+    for parameter, names in neighbours.items():
+        description = parameters[parameter]["Description"]
+        assert all(name in description for name in names), parameter
+
+
+def test_given_the_default_limits_when_one_no_longer_nests_then_every_function_refuses_to_start(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sweeper used to get the reservation TTL alone: a TTL below the Lambda timeout now fails everywhere alike.
+    ttl = {**template["Parameters"]["ReservationTtlSeconds"], "Default": 30}
+    short_ttl = {**template, "Parameters": {**template["Parameters"], "ReservationTtlSeconds": ttl}}
+
+    for function in functions(template):
+        with pytest.raises(ValueError, match="reservation_ttl_seconds"):
+            settings_from(function_env(template, function), short_ttl, monkeypatch)
 
 
 def test_given_outputs_when_resolved_then_openai_base_ends_in_v1_and_anthropic_base_does_not(

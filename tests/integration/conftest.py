@@ -24,6 +24,7 @@ from costbrake.records import Limits
 # Short provider timeout so the timeout test is quick; the cache is short so switch flips land fast.
 STACK_SETTINGS = {
     "provider_timeout_seconds": 2.0,
+    "provider_idle_timeout_seconds": 1.5,
     "settings_cache_seconds": 1.0,
     "global_month_usd": Decimal("100000"),
 }

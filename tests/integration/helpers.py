@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from costbrake.local.stack import LocalStack
@@ -40,3 +41,14 @@ def open_reservations_of(stack: LocalStack, user_id: str) -> list[str]:
 def calls_of(stack: LocalStack, user_id: str) -> list:
     assert stack.ledger is not None
     return [record for record in stack.ledger.scan_calls() if record.user_id == user_id]
+
+
+COST_COMMENT = re.compile(r"^: costbrake cost_usd=(?P<cost>[0-9.]+) request_id=(?P<request_id>[0-9a-f]+)")
+
+
+def cost_comment(lines: list[str]) -> tuple[Decimal, str]:
+    """(cost, request id) from a stream's final SSE comment; the stream must end with it."""
+    comments = [match for line in lines if (match := COST_COMMENT.match(line))]
+    assert len(comments) == 1, lines[-5:]
+    assert lines[-1] == "" or COST_COMMENT.match(lines[-1]) or COST_COMMENT.match(lines[-2]), lines[-3:]
+    return Decimal(comments[0]["cost"]), comments[0]["request_id"]

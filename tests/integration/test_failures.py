@@ -10,10 +10,9 @@ import openai
 import pytest
 from costbrake.config import Settings
 from costbrake.dal import Ledger
-from costbrake.gateway import api
-from costbrake.gateway.service import Gateway, ProviderKeys
-from costbrake.local.lambda_gateway import LocalApiGateway
-from costbrake.pricing import PriceTable
+from costbrake.gateway.asgi import build_app
+from costbrake.local.app_server import AppServer
+from costbrake.wiring import gateway_from_settings
 from helpers import assert_nothing_spent_or_held, calls_of, open_reservations_of
 
 PROMPT = [{"role": "user", "content": "hello"}]
@@ -58,8 +57,8 @@ def test_given_unreachable_ledger_when_called_then_503_and_nothing_sent_upstream
     dead = Settings(
         **{**stack.settings.model_dump(), "dynamodb_endpoint_url": "http://127.0.0.1:9", "settings_cache_seconds": 0}
     )
-    broken = Gateway(dead, Ledger(dead), PriceTable.default(), stack.clock, ProviderKeys(dead))
-    local = LocalApiGateway(lambda event, context: _handle_with(broken, event, context))
+    broken = gateway_from_settings(dead, stack.clock)
+    local = AppServer(build_app(broken))
     local.start()
     upstream_before = len(mock.requests)
     try:
@@ -76,15 +75,6 @@ def test_given_unreachable_ledger_when_called_then_503_and_nothing_sent_upstream
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "ledger_unavailable"
     assert len(mock.requests) == upstream_before
-
-
-def _handle_with(gateway, event, context):
-    previous = api.current_gateway()
-    api.use_gateway(gateway)
-    try:
-        return api.lambda_handler(event, context)
-    finally:
-        api.use_gateway(previous)
 
 
 def test_given_stream_whose_usage_never_arrives_then_record_is_flagged_and_charged_the_worst_case(

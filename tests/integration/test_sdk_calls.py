@@ -39,8 +39,8 @@ def test_given_stream_with_include_usage_when_openai_sdk_streams_then_usage_arri
         model="gpt-4o", messages=PROMPT, max_tokens=60, stream=True, stream_options={"include_usage": True}
     ) as response:
         request_id = response.headers["x-costbrake-request-id"]
-        cost = Decimal(response.headers["x-costbrake-cost-usd"])
         chunks = list(response.parse())
+    cost = Decimal(client.get(f"/calls/{request_id}", cast_to=object)["cost_usd"])  # type: ignore[index]
 
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
     usage = chunks[-1].usage
@@ -92,7 +92,8 @@ def test_given_stream_when_anthropic_sdk_streams_then_cumulative_usage_is_priced
         headers = stream.response.headers
 
     assert final.content[0].text
-    cost = Decimal(headers["x-costbrake-cost-usd"])
+    call = client.get(f"/v1/calls/{headers['x-costbrake-request-id']}", cast_to=object)
+    cost = Decimal(call["cost_usd"])  # type: ignore[index]
     assert cost == hand_priced("claude-sonnet-4-5", final.usage.input_tokens, final.usage.output_tokens)
     assert stack.ledger.get_call(headers["x-costbrake-request-id"]).cost_usd == cost
 

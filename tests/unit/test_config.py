@@ -5,12 +5,12 @@ from pydantic import ValidationError
 
 def test_given_provider_timeout_above_integration_timeout_when_loaded_then_refused():
     with pytest.raises(ValidationError, match="provider_timeout_seconds"):
-        Settings(ledger_table="led", calls_table="cal", provider_timeout_seconds=30)
+        Settings(ledger_table="led", calls_table="cal", provider_timeout_seconds=900)
 
 
 def test_given_reservation_expiring_before_lambda_timeout_when_loaded_then_refused():
     with pytest.raises(ValidationError, match="lambda_timeout_seconds"):
-        Settings(ledger_table="led", calls_table="cal", reservation_ttl_seconds=30)
+        Settings(ledger_table="led", calls_table="cal", reservation_ttl_seconds=900)
 
 
 def test_given_no_table_names_when_loaded_then_refused(monkeypatch):
@@ -37,3 +37,8 @@ def test_given_action_policy_in_env_when_loaded_then_parsed_and_checked(monkeypa
     monkeypatch.setenv("COSTBRAKE_DOWNGRADE_AT_PCT", "150")
     with pytest.raises(ValidationError, match="downgrade_at_pct"):
         Settings()
+
+
+def test_given_an_idle_timeout_above_the_total_provider_timeout_when_loaded_then_refused():
+    with pytest.raises(ValidationError, match="provider_idle_timeout_seconds"):
+        Settings(ledger_table="led", calls_table="cal", provider_idle_timeout_seconds=900)

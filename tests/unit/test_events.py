@@ -15,12 +15,12 @@ import boto3
 import pytest
 from costbrake.config import load_settings
 from costbrake.dal.rollups import RollupStore
-from costbrake.gateway import api
-from costbrake.gateway.service import Gateway, ProviderKeys
-from costbrake.local.lambda_gateway import LambdaContext
+from costbrake.gateway.asgi import build_app
+from costbrake.local.app_client import AppClient
+from costbrake.local.lambda_gateway import LambdaContext, request_of
 from costbrake.local.mock_provider import MockProvider
 from costbrake.operations import create_key, seed_defaults
-from costbrake.pricing import PriceTable
+from costbrake.wiring import gateway_from_settings
 from pydantic import SecretStr
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
@@ -33,7 +33,7 @@ PIPELINE_EVENTS = {"stream_batch.json": "aggregator", "schedule.json": "sweeper"
 
 
 @pytest.fixture
-def handler_gateway(ledger, settings, clock) -> Iterator[MockProvider]:
+def gateway_app(ledger, settings, clock) -> Iterator[tuple[AppClient, MockProvider]]:
     with MockProvider() as mock:
         local = settings.model_copy(
             update={
@@ -45,10 +45,8 @@ def handler_gateway(ledger, settings, clock) -> Iterator[MockProvider]:
         )
         seed_defaults(ledger, clock, local)
         create_key(ledger, clock, user_id="sample-user", tier="free", service=False, feature="chat", secret=SAMPLE_KEY)
-        keys = ProviderKeys(local)
-        api.use_gateway(Gateway(local, ledger, PriceTable.default(), clock, keys))
-        yield mock
-        api.use_gateway(None)
+        with AppClient(build_app(gateway_from_settings(local, clock, ledger))) as client:
+            yield client, mock
 
 
 def test_given_events_folder_then_every_event_is_an_api_route_sample_or_a_known_pipeline_sample():
@@ -66,23 +64,23 @@ def test_given_events_folder_then_every_route_has_a_sample():
 
 
 @pytest.mark.parametrize("event_file", API_EVENTS, ids=[p.stem for p in API_EVENTS])
-def test_given_sample_event_when_handled_then_200_with_the_routes_answer(handler_gateway, event_file):
+def test_given_sample_event_when_handled_then_200_with_the_routes_answer(gateway_app, event_file):
+    """Each API Gateway sample, turned into the request the Lambda Web Adapter hands the app (sam local invoke
+    runs the same event through the adapter)."""
+    client, mock = gateway_app
     event = json.loads(event_file.read_text())
-    context = LambdaContext("costbrake-gateway", "sample", 40, time.monotonic())
 
-    response = api.lambda_handler(event, context)
+    response = client.request(*request_of(event))
 
-    assert response["statusCode"] == 200, response["body"]
-    headers = {name: values[-1] for name, values in response["multiValueHeaders"].items()}
-    body = response["body"]
+    assert response.status_code == 200, response.text
     if json.loads(event["body"] or "{}").get("stream"):
-        assert headers["Content-Type"].startswith("text/event-stream")
-        assert body.startswith(("data: ", "event: "))
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.text.startswith(("data: ", "event: "))
+        assert ": costbrake cost_usd=" in response.text
     else:
-        assert json.loads(body)
+        assert response.json()
     if event["httpMethod"] == "POST":
-        assert headers["x-costbrake-cost-usd"]
-        assert len(handler_gateway.requests) == 1
+        assert len(mock.requests) == 1
 
 
 @pytest.fixture

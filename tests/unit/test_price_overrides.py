@@ -10,7 +10,9 @@ import pytest
 from costbrake.clock import ManualClock
 from costbrake.config import Settings
 from costbrake.dal import Ledger
+from costbrake.gateway.asgi import build_app
 from costbrake.gateway.service import Gateway, ProviderKeys
+from costbrake.local.app_client import AppClient
 from costbrake.local.mock_provider import MockProvider
 from costbrake.operations import create_key, seed_defaults
 from costbrake.pricing import ModelPrice, PriceTable
@@ -44,11 +46,13 @@ def gateway(ledger: Ledger, settings: Settings, clock: ManualClock) -> Iterator[
         yield Gateway(local, ledger, PriceTable.default(), clock, keys)
 
 
-def call(gateway: Gateway, model: str, request_id: str) -> Decimal:
+def call(gateway: Gateway, model: str) -> tuple[Decimal, str]:
+    """(cost header, request id) of one call through the gateway's app."""
     body = json.dumps({"model": model, "messages": [{"role": "user", "content": "price check"}], "max_tokens": 50})
-    response = gateway.complete("openai", body, {"authorization": f"Bearer {SECRET}"}, request_id)
-    assert response.status == 200, response.body
-    return Decimal(response.headers["x-costbrake-cost-usd"])
+    with AppClient(build_app(gateway)) as client:
+        response = client.request("POST", "/v1/chat/completions", {"authorization": f"Bearer {SECRET}"}, body.encode())
+    assert response.status_code == 200, response.text
+    return Decimal(response.headers["x-costbrake-cost-usd"]), response.headers["x-costbrake-request-id"]
 
 
 def test_given_prices_put_when_settings_loaded_then_they_come_back_exact(ledger: Ledger, clock: ManualClock):
@@ -103,13 +107,13 @@ def test_given_more_prices_than_one_transaction_holds_when_put_then_all_are_stor
 def test_given_override_when_called_after_cache_time_then_call_is_recorded_at_the_override_price(
     gateway: Gateway, ledger: Ledger, clock: ManualClock
 ):
-    packaged_cost = call(gateway, "gpt-4o-mini", "before-override")
+    packaged_cost, before_id = call(gateway, "gpt-4o-mini")
     ledger.put_prices([GPT_4O_MINI_RAISED], "ops", clock.now())
     clock.advance(gateway.settings.settings_cache_seconds + 1)
 
-    header_cost = call(gateway, "gpt-4o-mini", "after-override")
+    header_cost, after_id = call(gateway, "gpt-4o-mini")
 
-    before, after = ledger.get_call("before-override"), ledger.get_call("after-override")
+    before, after = ledger.get_call(before_id), ledger.get_call(after_id)
     assert before is not None and after is not None
     assert (
         before.cost_usd
@@ -125,12 +129,12 @@ def test_given_override_when_called_after_cache_time_then_call_is_recorded_at_th
 
 
 def test_given_override_within_cache_time_then_gateway_still_uses_its_snapshot(gateway, ledger, clock):
-    call(gateway, "gpt-4o-mini", "warm")  # loads and caches the settings
+    call(gateway, "gpt-4o-mini")  # loads and caches the settings
     ledger.put_prices([GPT_4O_MINI_RAISED], "ops", clock.now())
 
-    call(gateway, "gpt-4o-mini", "cached")
+    _, cached_id = call(gateway, "gpt-4o-mini")
 
-    record = ledger.get_call("cached")
+    record = ledger.get_call(cached_id)
     assert record is not None
     assert record.cost_usd == record.input_tokens * Decimal("0.00000015") + record.output_tokens * Decimal("0.0000006")
 
@@ -139,9 +143,9 @@ def test_given_new_model_priced_in_ledger_then_it_is_listed_and_callable(gateway
     ledger.put_prices([NEW_MODEL], "ops", clock.now())
 
     listed = {entry["id"] for entry in gateway.models()["data"]}
-    cost = call(gateway, "gpt-4.1-nano", "nano")
+    cost, nano_id = call(gateway, "gpt-4.1-nano")
 
-    record = ledger.get_call("nano")
+    record = ledger.get_call(nano_id)
     assert {"gpt-4.1-nano", "gpt-4o", "claude-sonnet-4-5"} <= listed
     assert record is not None and record.model == "gpt-4.1-nano"
     assert cost == record.input_tokens * Decimal("1E-7") + record.output_tokens * Decimal("4E-7")

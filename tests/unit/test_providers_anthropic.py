@@ -12,6 +12,7 @@ from costbrake.errors import ProviderFailed, ProviderTimeout
 from costbrake.local.mock_provider import MockProvider
 from costbrake.providers import UpstreamResult, adapter_for, parse_anthropic_sse
 from costbrake.usage import Usage
+from upstream import call_adapter
 
 anthropic_adapter = adapter_for("anthropic")
 
@@ -33,7 +34,9 @@ def messages_body(**fields: Any) -> dict[str, Any]:
 
 
 def call(mock: MockProvider, body: dict[str, Any], timeout: float = 5.0, **kwargs: Any) -> UpstreamResult:
-    return anthropic_adapter.call(body, api_key="sk-ant-test", base_url=mock.base_url, timeout=timeout, **kwargs)
+    return call_adapter(
+        anthropic_adapter, body, api_key="sk-ant-test", base_url=mock.base_url, timeout=timeout, **kwargs
+    )
 
 
 def sse(*payloads: dict[str, Any]) -> bytes:
@@ -149,7 +152,9 @@ def test_given_nothing_listening_when_called_then_provider_failed_is_raised() ->
         closed_port = probe.getsockname()[1]
 
     with pytest.raises(ProviderFailed) as raised:
-        anthropic_adapter.call(messages_body(), api_key="k", base_url=f"http://127.0.0.1:{closed_port}", timeout=2)
+        call_adapter(
+            anthropic_adapter, messages_body(), api_key="k", base_url=f"http://127.0.0.1:{closed_port}", timeout=2
+        )
 
     assert type(raised.value) is ProviderFailed
 

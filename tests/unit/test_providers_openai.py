@@ -14,6 +14,7 @@ from costbrake.local.mock_provider import MockProvider
 from costbrake.providers import UpstreamResult, adapter_for, parse_openai_sse
 from costbrake.providers.openai_chat import web_searches
 from costbrake.providers.sse import iter_sse_events
+from upstream import call_adapter
 
 openai_adapter = adapter_for("openai")
 
@@ -33,7 +34,7 @@ def chat_body(**fields: Any) -> dict[str, Any]:
 
 
 def call(mock: MockProvider, body: dict[str, Any], timeout: float = 5.0, **kwargs: Any) -> UpstreamResult:
-    return openai_adapter.call(body, api_key="sk-test", base_url=mock.base_url, timeout=timeout, **kwargs)
+    return call_adapter(openai_adapter, body, api_key="sk-test", base_url=mock.base_url, timeout=timeout, **kwargs)
 
 
 def sse_chunks(body: bytes) -> list[dict[str, Any]]:
@@ -134,7 +135,7 @@ def test_given_low_max_tokens_when_called_then_finish_reason_is_length(mock: Moc
 
 
 def test_given_base_url_with_v1_suffix_when_called_then_path_is_not_doubled(mock: MockProvider) -> None:
-    result = openai_adapter.call(chat_body(), api_key="k", base_url=mock.base_url + "/v1/", timeout=5)
+    result = call_adapter(openai_adapter, chat_body(), api_key="k", base_url=mock.base_url + "/v1/", timeout=5)
 
     assert result.status == 200
     assert mock.requests[-1].path == "/v1/chat/completions"
@@ -190,7 +191,7 @@ def test_given_nothing_listening_when_called_then_provider_failed_is_raised() ->
         closed_port = probe.getsockname()[1]
 
     with pytest.raises(ProviderFailed) as raised:
-        openai_adapter.call(chat_body(), api_key="k", base_url=f"http://127.0.0.1:{closed_port}", timeout=2)
+        call_adapter(openai_adapter, chat_body(), api_key="k", base_url=f"http://127.0.0.1:{closed_port}", timeout=2)
 
     assert type(raised.value) is ProviderFailed  # a refusal, not a timeout
 

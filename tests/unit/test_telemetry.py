@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -11,9 +10,10 @@ from typing import Any
 
 import pytest
 from costbrake.errors import BudgetExceeded, UserBlocked
-from costbrake.gateway import api, telemetry
+from costbrake.gateway import telemetry
+from costbrake.gateway.asgi import build_app
 from costbrake.gateway.service import Gateway, ProviderKeys
-from costbrake.local.lambda_gateway import LambdaContext
+from costbrake.local.app_client import AppClient
 from costbrake.operations import create_key, seed_defaults, set_switch
 from costbrake.pricing import PriceTable
 from costbrake.records import SwitchState
@@ -129,25 +129,20 @@ def gateway(ledger, settings, clock) -> Iterator[Gateway]:
         features=("summaries", "reports"),
         secret=SECRET,
     )
-    instance = Gateway(settings, ledger, PriceTable.default(), clock, ProviderKeys(settings))
-    api.use_gateway(instance)
-    yield instance
-    api.use_gateway(None)
+    yield Gateway(settings, ledger, PriceTable.default(), clock, ProviderKeys(settings))
 
 
-def refused(capsys, *, secret: str = SECRET, feature: str | None = None, body: dict[str, Any]) -> dict[str, Any]:
-    event = json.loads((EVENTS_DIR / "chat_completions.json").read_text())
+def refused(
+    gateway: Gateway, capsys, *, secret: str = SECRET, feature: str | None = None, body: dict[str, Any]
+) -> dict[str, Any]:
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {secret}"}
     if feature is not None:
         headers["X-Costbrake-Feature"] = feature
-    event["headers"] = headers
-    event["multiValueHeaders"] = {name: [value] for name, value in headers.items()}
-    event["body"] = json.dumps(body)
-    capsys.readouterr()
+    with AppClient(build_app(gateway)) as client:
+        capsys.readouterr()
+        response = client.request("POST", "/v1/chat/completions", headers, json.dumps(body).encode())
 
-    response = api.lambda_handler(event, LambdaContext("costbrake-gateway", "telemetry", 40, time.monotonic()))
-
-    assert response["statusCode"] >= 400, response["body"]
+    assert response.status_code >= 400, response.text
     (blob,) = [doc for doc in emf_documents(capsys.readouterr().out) if "Rejections" in doc]
     return blob
 
@@ -161,18 +156,18 @@ def test_given_switched_off_feature_when_refused_then_counted_under_feature_head
 ):
     set_switch(ledger, clock, settings, "reports", SwitchState.OFF, "too expensive", "test")
 
-    blob = refused(capsys, feature="reports", body=ask("gpt-4o-2024-08-06"))
+    blob = refused(gateway, capsys, feature="reports", body=ask("gpt-4o-2024-08-06"))
 
     assert (blob["feature"], blob["model"], blob["reason"]) == ("reports", "gpt-4o", "feature_disabled")
 
 
 def test_given_no_feature_header_when_refused_then_counted_under_the_keys_default_feature(gateway, capsys):
-    blob = refused(capsys, body=ask("invented-model-42"))
+    blob = refused(gateway, capsys, body=ask("invented-model-42"))
 
     assert (blob["feature"], blob["model"], blob["reason"]) == ("summaries", "unknown", "model_not_found")
 
 
 def test_given_unknown_key_when_refused_then_nothing_the_caller_sent_becomes_a_dimension(gateway, capsys):
-    blob = refused(capsys, secret="cb-not-a-key", feature="attacker-chosen", body=ask("gpt-4o"))
+    blob = refused(gateway, capsys, secret="cb-not-a-key", feature="attacker-chosen", body=ask("gpt-4o"))
 
     assert (blob["feature"], blob["model"], blob["reason"]) == ("unknown", "unknown", "invalid_api_key")

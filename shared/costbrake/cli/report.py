@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 )
 @click.option("--json", "as_json", is_flag=True, help="Same as --format json.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to FILE instead of stdout.")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 10_000), help="Users listed by cost.")
 @pass_context
-def report(obj: Context, days: int, fmt: str, as_json: bool, out: Path | None) -> None:
+def report(obj: Context, days: int, fmt: str, as_json: bool, out: Path | None, top: int) -> None:
     """Cost report: spend and projection against budget, by feature, user and model, efficiency, anomalies."""
     from costbrake.reports.model import build_report
     from costbrake.reports.source import collect_inputs
@@ -32,7 +33,7 @@ def report(obj: Context, days: int, fmt: str, as_json: bool, out: Path | None) -
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(f"reading {days} days of call records", total=days)
         inputs = collect_inputs(ledger, settings, now, days, lambda done, _: progress.update(task, completed=done))
-    write_report(build_report(inputs), "json" if as_json else fmt, out)
+    write_report(build_report(inputs, top_users=top), "json" if as_json else fmt, out)
     if out is not None:
         click.echo(f"{len(inputs.calls)} calls over {days} days", err=True)
 

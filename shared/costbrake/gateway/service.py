@@ -6,7 +6,6 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -22,13 +21,12 @@ from costbrake.errors import (
     AuthenticationFailed,
     FeatureOff,
     InvalidRequest,
-    LedgerUnavailable,
-    ProviderFailed,
+    NotFound,
     UserBlocked,
 )
-from costbrake.gateway import telemetry
-from costbrake.gateway.bounds import CallBounds, bound_call
+from costbrake.gateway.bounds import bound_call
 from costbrake.gateway.cache import TtlCache
+from costbrake.gateway.calls import AdmittedCall, CallContext, Caller, PlannedCall, Reservation, UserView
 from costbrake.gateway.provider_keys import ProviderKeys
 from costbrake.gateway.requests import (
     AnthropicMessagesRequest,
@@ -38,26 +36,20 @@ from costbrake.gateway.requests import (
 )
 from costbrake.gateway.reservation import CallCost, Reserver
 from costbrake.policy import budget_status, caller_user_id, end_user, global_budget, resolve_feature, user_limits
-from costbrake.pricing import ModelPrice, PriceTable, cost_of, downgrade_target
-from costbrake.providers import UpstreamResult, adapter_for
+from costbrake.pricing import PriceTable, downgrade_target
 from costbrake.providers.base import ANTHROPIC, OPENAI
 from costbrake.records import (
     ApiKey,
     CallRecord,
-    Charge,
-    CounterRef,
-    CounterState,
-    Feature,
     OverCap,
     SettingsSnapshot,
     SwitchState,
-    UserProfile,
 )
-from costbrake.usage import Usage
 
 logger = Logger(child=True)
 
-TRUNCATION_REASONS = frozenset({"length", "max_tokens"})
+# Client headers that change what the provider does, forwarded as they are.
+FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
 
 
 def hash_key(secret: str) -> str:
@@ -69,61 +61,6 @@ def key_from_headers(headers: Mapping[str, str]) -> str | None:
     if authorization[:7].lower() == "bearer ":
         return authorization[7:].strip() or None
     return headers.get("x-api-key") or None
-
-
-@dataclass(frozen=True)
-class GatewayResponse:
-    status: int
-    body: bytes
-    content_type: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Caller:
-    key: ApiKey
-    user_id: str
-
-
-@dataclass(frozen=True)
-class UserView:
-    profile: UserProfile | None
-    counters: dict[CounterRef, CounterState]
-
-
-@dataclass(frozen=True)
-class CallContext:
-    request_id: str
-    received_at: datetime
-    started: float  # monotonic, for the latency
-
-
-@dataclass(frozen=True)
-class Reservation:
-    view: UserView
-    lines: list[BudgetLine]
-    charges: list[Charge]
-    amount: Decimal  # reserved on every line: the worst case of the (maybe clamped) call
-    clamped_output_tokens: int | None  # the output bound the budget's room lowered the request's to
-
-
-@dataclass(frozen=True)
-class PlannedCall:
-    """Everything decided before money is reserved."""
-
-    provider: str
-    body: dict[str, Any]  # what goes upstream
-    caller: Caller
-    feature: Feature
-    model_requested: str
-    price: ModelPrice
-    downgraded_from: str | None
-    bounds: CallBounds
-    worst_case_usd: Decimal
-    stream: bool
-    system_prompt_sha256: str | None
-    prices: PriceTable  # the table the call was planned with (packaged + the snapshot's overrides)
-    provider_key: str
 
 
 class Gateway:
@@ -196,9 +133,10 @@ class Gateway:
 
     # ---- endpoints ----------------------------------------------------------------------------
 
-    def complete(
+    def admit(
         self, provider: str, raw_body: bytes | str | None, headers: Mapping[str, str], request_id: str
-    ) -> GatewayResponse:
+    ) -> AdmittedCall:
+        """Authenticate, bound and reserve a call: from here it must be settled exactly once (``Settler``)."""
         started = self._monotonic()
         now = self.clock.now()
         key = self.authenticate(headers)
@@ -206,7 +144,15 @@ class Gateway:
         snapshot = self.snapshot()
         plan = self._plan(provider, body, headers, key, snapshot)
         reservation = self._reserve(plan, snapshot, now, request_id)
-        return self._call_and_settle(plan, reservation, CallContext(request_id, now, started), headers)
+        return AdmittedCall(plan, reservation, CallContext(request_id, now, started))
+
+    def call_record(self, headers: Mapping[str, str], request_id: str) -> CallRecord:
+        """A call's record, for the key that made it (or any key of the same user)."""
+        key = self.authenticate(headers)
+        record = self.ledger.get_call(request_id)
+        if record is None or not (record.key_id == key.key_id or (key.user_id and record.user_id == key.user_id)):
+            raise NotFound(f"No call '{request_id}' was made with this key.")
+        return record
 
     def budget(self, headers: Mapping[str, str], user_id: str | None) -> dict[str, Any]:
         key = self.authenticate(headers)
@@ -281,6 +227,7 @@ class Gateway:
             prices=prices,
             # Read before anything is reserved: a gateway without a usable key costs the caller nothing.
             provider_key=self._provider_keys.key_for(provider),
+            forwarded_headers={name: headers[name] for name in FORWARDED_HEADERS if name in headers},
         )
 
     def _resolve_auto(self, provider: str, model: str, headers: Mapping[str, str]) -> str:
@@ -344,185 +291,6 @@ class Gateway:
         clamped = admitted.max_output_tokens if admitted.max_output_tokens < bounds.max_output_tokens else None
         return Reservation(view, lines, admitted.charges, admitted.amount, clamped)
 
-    def _call_and_settle(
-        self, plan: PlannedCall, reservation: Reservation, call: CallContext, headers: Mapping[str, str]
-    ) -> GatewayResponse:
-        """Call the provider and settle exactly once, whatever happens after the reservation.
-
-        Before the request is sent, a failure refunds; once it may have been sent, a failure without usage is
-        charged the reserved worst case (the provider may have generated up to it) and flagged as estimated.
-        """
-        outcome = _Outcome(plan, reservation, call)
-        forwarded = {name: headers[name] for name in ("anthropic-version", "anthropic-beta") if name in headers}
-        try:
-            body = plan.body
-            if reservation.clamped_output_tokens is not None:
-                body = dict(body)
-                outcome.bounds.apply(body)
-            outcome.sent = True
-            result = adapter_for(plan.provider).call(
-                body,
-                api_key=plan.provider_key,
-                base_url=self._base_urls[plan.provider],
-                timeout=self.settings.provider_timeout_seconds,
-                extra_headers=forwarded,
-            )
-            if not result.ok:
-                # The provider's own 4xx (bad parameter, its rate limit) reaches the client as is; its 5xx is a
-                # 502. Neither is billed by the provider: refunded.
-                status = result.status if 400 <= result.status < 500 else 502
-                self._settle(outcome, result, Decimal(0), result.status, f"upstream HTTP {result.status}")
-                return GatewayResponse(
-                    status, result.body, result.content_type, {"x-costbrake-request-id": call.request_id}
-                )
-            return self._settle_answer(outcome, result)
-        except ProviderFailed as failure:
-            if not outcome.settled:
-                charged = failure.request_sent
-                self._settle(outcome, None, outcome.worst_case if charged else Decimal(0), failure.status, str(failure))
-            raise
-        except Exception as crash:
-            if outcome.settled:
-                raise
-            cost = outcome.worst_case if outcome.sent else Decimal(0)
-            self._settle(outcome, None, cost, 502, f"gateway error: {type(crash).__name__}")
-            raise ProviderFailed(
-                f"The gateway failed during the call ({type(crash).__name__}); it was "
-                + ("charged at its reserved worst case." if outcome.sent else "not charged."),
-                request_sent=outcome.sent,
-            ) from crash
-
-    def _settle_answer(self, outcome: _Outcome, result: UpstreamResult) -> GatewayResponse:
-        plan, call = outcome.plan, outcome.call
-        # Usage that never arrived is charged at the worst case (the amount reserved) and flagged.
-        usage = result.usage or outcome.worst_usage
-        price = self._served_price(plan, result)
-        cost = cost_of(price, usage) if result.usage else outcome.worst_case
-        self._settle(outcome, result, cost, result.status, None, usage)
-        remaining = _tightest_remaining(outcome.reservation, cost)
-        response_headers = {
-            "x-costbrake-request-id": call.request_id,
-            "x-costbrake-cost-usd": format(cost, "f"),
-            "x-costbrake-model": result.served_model or price.model,
-            **remaining,
-        }
-        if plan.downgraded_from:
-            response_headers["x-costbrake-downgraded-from"] = plan.downgraded_from
-        if outcome.reservation.clamped_output_tokens is not None:
-            response_headers["x-costbrake-max-tokens-clamped"] = str(outcome.reservation.clamped_output_tokens)
-        return GatewayResponse(result.status, result.body, result.content_type, response_headers)
-
-    def _served_price(self, plan: PlannedCall, result: UpstreamResult) -> ModelPrice:
-        served = result.served_model
-        if served and served in plan.prices:
-            return plan.prices.get(served)
-        return plan.price
-
-    def _settle(
-        self,
-        outcome: _Outcome,
-        result: UpstreamResult | None,
-        cost: Decimal,
-        http_status: int,
-        error: str | None,
-        usage: Usage | None = None,
-    ) -> None:
-        outcome.settled = True
-        plan, call, bounds = outcome.plan, outcome.call, outcome.bounds
-        if usage is None:
-            usage = outcome.worst_usage if cost else Usage()
-        finish = result.finish_reason if result else None
-        request_id = call.request_id
-        record = CallRecord(
-            request_id=request_id,
-            timestamp=call.received_at,
-            user_id=plan.caller.user_id,
-            feature=plan.feature.name,
-            key_id=plan.caller.key.key_id,
-            provider=plan.provider,
-            model_requested=plan.model_requested,
-            model=(result.served_model if result and result.served_model else plan.price.model),
-            status="error" if error else "ok",
-            http_status=http_status,
-            cost_usd=cost,
-            reserved_usd=outcome.reservation.amount,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            cache_read_tokens=usage.cache_read_tokens,
-            cache_write_tokens=usage.cache_write_5m_tokens + usage.cache_write_1h_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            estimated_input_tokens=bounds.input_tokens,
-            max_output_tokens=bounds.max_output_tokens,
-            usage_estimated=usage.estimated,
-            finish_reason=finish,
-            truncated=finish in TRUNCATION_REASONS,
-            stream=plan.stream,
-            downgraded_from=plan.downgraded_from,
-            system_prompt_sha256=plan.system_prompt_sha256,
-            latency_ms=int((self._monotonic() - call.started) * 1000),
-            error=error,
-        )
-        try:
-            self.ledger.settle(request_id, outcome.reservation.charges, cost, record)
-        except LedgerUnavailable:
-            # The provider already answered (and billed): keep the answer, leave a complete trail in the logs.
-            logger.exception("settle failed", extra={"request_id": request_id, "cost_usd": str(cost)})
-            return
-        telemetry.call_settled(record)
-        log = logger.error if cost > record.reserved_usd else logger.info
-        log(
-            "call settled above its reservation" if cost > record.reserved_usd else "call settled",
-            extra={
-                "request_id": request_id,
-                "user": record.user_id,
-                "feature": record.feature,
-                "model": record.model,
-                "cost_usd": str(cost),
-                "reserved_usd": str(record.reserved_usd),
-                "input_tokens": record.input_tokens,
-                "output_tokens": record.output_tokens,
-                "usage_estimated": record.usage_estimated,
-                "status": record.status,
-            },
-        )
-
-
-@dataclass
-class _Outcome:
-    """One admitted call on its way to being settled exactly once."""
-
-    plan: PlannedCall
-    reservation: Reservation
-    call: CallContext
-    sent: bool = False  # the request may have reached the provider
-    settled: bool = False
-
-    @property
-    def bounds(self) -> CallBounds:
-        clamped = self.reservation.clamped_output_tokens
-        return self.plan.bounds if clamped is None else self.plan.bounds.with_max_output(clamped)
-
-    @property
-    def worst_case(self) -> Decimal:
-        return self.reservation.amount
-
-    @property
-    def worst_usage(self) -> Usage:
-        return Usage(input_tokens=self.bounds.input_tokens, output_tokens=self.bounds.output_tokens, estimated=True)
-
-
-def _tightest_remaining(reservation: Reservation, cost: Decimal) -> dict[str, str]:
-    """Remaining budget of the tightest window after this call, from the counters read with the user's profile.
-
-    That snapshot is at most ``settings_cache_seconds`` old; GET /v1/budget reads the counters exactly.
-    """
-    counters = reservation.view.counters
-    remaining, line = min(
-        ((max(Decimal(0), line.remaining(counters) - cost), line) for line in reservation.lines),
-        key=lambda pair: pair[0],
-    )
-    return {"x-costbrake-budget-remaining-usd": format(remaining, "f"), "x-costbrake-budget-window": line.label}
-
 
 def _system_prompt_hash(provider: str, body: Mapping[str, Any]) -> str | None:
     """Prompts are not stored: the record keeps only a hash of the system prompt."""
@@ -546,7 +314,6 @@ __all__ = [
     "ANTHROPIC",
     "OPENAI",
     "Gateway",
-    "GatewayResponse",
     "ProviderKeys",
     "hash_key",
     "key_from_headers",

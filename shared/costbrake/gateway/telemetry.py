@@ -18,8 +18,6 @@ from costbrake.policy import feature_of
 from costbrake.records import CallRecord
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-
     from costbrake.gateway.service import Gateway
 
 NAMESPACE = "Costbrake"
@@ -83,7 +81,7 @@ def rejected(error: CostbrakeError, feature: str | None = None, model: str | Non
 
 
 def rejection_labels(
-    error: CostbrakeError, event: APIGatewayProxyEvent, gateway: Gateway | None
+    error: CostbrakeError, headers: Mapping[str, str], body: bytes, gateway: Gateway | None
 ) -> tuple[str | None, str | None]:
     """Feature and model of a refused request, told the way the gateway tells them, as far as that is safe.
 
@@ -94,22 +92,21 @@ def rejection_labels(
     """
     if gateway is None or isinstance(error, AuthenticationFailed | LedgerUnavailable):
         return None, None
-    headers = {name.lower(): value for name, value in (event.headers or {}).items()}
     try:
         key = gateway.authenticate(headers)
         prices = gateway.price_table(gateway.snapshot())
     except CostbrakeError:
         return None, None
     feature = feature_of(headers, key, gateway.snapshot())
-    requested = _requested_model(event)
+    requested = _requested_model(body)
     model = prices.base_model(prices.get(requested).model) if requested is not None and requested in prices else None
     return feature, model
 
 
-def _requested_model(event: APIGatewayProxyEvent) -> str | None:
+def _requested_model(body: bytes) -> str | None:
     try:  # the body already failed or passed the gateway's checks; here it only may not break the answer
-        parsed: Any = json.loads((event.decoded_body if event.is_base64_encoded else event.body) or "")
-    except (ValueError, RecursionError):  # not base64, not UTF-8, not JSON, or nested too deep to parse
+        parsed: Any = json.loads(body or b"null")
+    except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested too deep to parse
         return None
     model = parsed.get("model") if isinstance(parsed, dict) else None
     return model if isinstance(model, str) else None

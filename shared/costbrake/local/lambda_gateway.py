@@ -1,18 +1,13 @@
-"""A local stand-in for API Gateway: HTTP requests in, REST proxy events to a Lambda handler, responses out."""
+"""Lambda's shapes for local use: a context object, API Gateway REST proxy events, and the request one stands for."""
 
 from __future__ import annotations
 
 import base64
-import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
-
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 
 @dataclass
@@ -69,81 +64,13 @@ def proxy_event(method: str, raw_path: str, headers: dict[str, str], body: bytes
     }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # API Gateway accepts bursts; a backlog of 5 would reset concurrent clients
-
-
-class LocalApiGateway:
-    """Serves ``handler`` on 127.0.0.1:port; each HTTP request becomes one Lambda invocation."""
-
-    def __init__(self, handler: Handler, *, port: int = 0, stage: str = "api", timeout_seconds: float = 40.0) -> None:
-        self._handler = handler
-        self._stage = stage
-        self._timeout = timeout_seconds
-        self._server = _Server(("127.0.0.1", port), self._request_handler())
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> str:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-api-gateway", daemon=True)
-        self._thread.start()
-        return self.url
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def _request_handler(self) -> type[BaseHTTPRequestHandler]:
-        gateway = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:  # quiet: the stack prints its own lines
-                return
-
-            def _invoke(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {name: value for name, value in self.headers.items()}
-                event = proxy_event(self.command, self.path, headers, body, gateway._stage)
-                context = LambdaContext(
-                    "costbrake-gateway",
-                    event["requestContext"]["requestId"],
-                    gateway._timeout,
-                    time.monotonic(),
-                )
-                try:
-                    response = gateway._handler(event, context)
-                except Exception:  # an unhandled Lambda error is API Gateway's 502
-                    response = {
-                        "statusCode": 502,
-                        "headers": {"Content-Type": "application/json"},
-                        "body": '{"message": "Internal server error"}',
-                    }
-                payload = response.get("body") or ""
-                data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
-                self.send_response(int(response.get("statusCode", 200)))
-                merged: dict[str, list[str]] = {k: [v] for k, v in (response.get("headers") or {}).items()}
-                for name, values in (response.get("multiValueHeaders") or {}).items():
-                    merged[name] = list(values)
-                for name, values in merged.items():
-                    if name.lower() in ("content-length", "connection"):
-                        continue
-                    for value in values:
-                        self.send_header(name, str(value))
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = _invoke
-            do_POST = _invoke
-            do_PUT = _invoke
-            do_DELETE = _invoke
-
-        return _Handler
+def request_of(event: dict[str, Any]) -> tuple[str, str, dict[str, str], bytes]:
+    """(method, path with query, headers, body) of a REST proxy event: what the Lambda Web Adapter hands the
+    gateway app for it."""
+    headers = {name: values[-1] for name, values in (event.get("multiValueHeaders") or {}).items() if values}
+    headers |= event.get("headers") or {}
+    raw = event.get("body") or ""
+    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
+    query = event.get("queryStringParameters") or {}
+    path = event["path"] + (f"?{urlencode(query)}" if query else "")
+    return event["httpMethod"], path, headers, body

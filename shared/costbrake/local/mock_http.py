@@ -34,6 +34,8 @@ class Responder(Protocol):
 
     def _take_stream_gap(self) -> float: ...
 
+    def _streamed(self, reply_id: str, sent: int, total: int) -> None: ...
+
 
 # HTTP status -> (error type, error code) in each provider's error JSON.
 _OPENAI_ERRORS: dict[int, tuple[str, str | None]] = {
@@ -190,13 +192,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        for index, event in enumerate(reply.events or ()):
-            if index and gap and not self._server.mock._wait(gap):
-                self.close_connection = True
-                return
-            self.wfile.write(f"{len(event):X}\r\n".encode() + event + b"\r\n")
-            self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
+        events = reply.events or ()
+        reply_id = reply.headers.get("x-request-id") or reply.headers.get("request-id") or ""
+        sent = 0
+        try:
+            for index, event in enumerate(events):
+                if index and gap and not self._server.mock._wait(gap):
+                    self.close_connection = True
+                    return
+                self.wfile.write(f"{len(event):X}\r\n".encode() + event + b"\r\n")
+                self.wfile.flush()
+                sent += 1
+            self.wfile.write(b"0\r\n\r\n")
+        finally:
+            # A client that closed the connection stops the "generation" here, as a real provider stops.
+            self._server.mock._streamed(reply_id, sent, len(events))
 
 
 def error_reply(dialect: Dialect, status: int, problem: str | Problem) -> Reply:

@@ -70,6 +70,7 @@ __all__ = [
     "Billed",
     "MockProvider",
     "RecordedRequest",
+    "Streamed",
 ]
 
 MIN_OUTPUT_TOKENS = 20
@@ -84,6 +85,18 @@ _FILLER_WORDS = ("budget", "tokens", "ledger", "window", "spend", "limit", "cost
 
 # OpenAI reports the tier that served the request: auto -> default, fast -> priority.
 _OPENAI_SERVED_TIER = {"auto": "default", "fast": "priority"}
+
+
+class Streamed(NamedTuple):
+    """How far one streamed answer got before it ended: all its events, or fewer when the client left."""
+
+    request_id: str
+    events_sent: int
+    events_total: int
+
+    @property
+    def completed(self) -> bool:
+        return self.events_sent == self.events_total
 
 
 class Billed(NamedTuple):
@@ -167,6 +180,7 @@ class MockProvider:
         self._base_url: str | None = None
         self.requests: list[RecordedRequest] = []
         self.billed: list[Billed] = []
+        self.streamed: list[Streamed] = []
         # Answers this many output tokens (before the max_tokens cap) instead of the hashed length.
         self.reply_tokens: int | None = None
 
@@ -256,6 +270,7 @@ class MockProvider:
         with self._lock:
             self.requests.clear()
             self.billed.clear()
+            self.streamed.clear()
             self._faults = _Faults()
         self._cache.clear()
 
@@ -307,6 +322,10 @@ class MockProvider:
     def _bill(self, reply_id: str, dialect: Dialect, model: str, usage: dict[str, Any], tier: str) -> None:
         with self._lock:
             self.billed.append(Billed(reply_id, dialect, model, json.loads(json.dumps(usage)), tier))
+
+    def _streamed(self, reply_id: str, sent: int, total: int) -> None:
+        with self._lock:
+            self.streamed.append(Streamed(reply_id, sent, total))
 
     def _take_stream_gap(self) -> float:
         return float(self._take(self._faults.stream_gaps) or 0.0)

@@ -14,10 +14,10 @@ from costbrake.clock import Clock, SystemClock
 from costbrake.config import LocalStackSettings, Settings
 from costbrake.dal import Ledger
 from costbrake.dal.rollups import RollupStore
-from costbrake.gateway import api
-from costbrake.gateway.service import Gateway, ProviderKeys
+from costbrake.gateway.asgi import build_app
+from costbrake.gateway.service import Gateway
 from costbrake.local.alerts import PrintingPublisher
-from costbrake.local.lambda_gateway import LocalApiGateway
+from costbrake.local.app_server import AppServer
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.moto_server import MotoServer
 from costbrake.local.schedule import Every
@@ -28,7 +28,7 @@ from costbrake.pipeline.aggregator import RollupBatchProcessor, stream_handler
 from costbrake.pipeline.alerts import LoggingPublisher, SnsPublisher
 from costbrake.pipeline.monitor import Monitor, on_stream_batch
 from costbrake.pipeline.sweeper import sweep
-from costbrake.pricing import PriceTable
+from costbrake.wiring import gateway_from_settings
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
 LOCAL_AWS_ENV = {
@@ -61,7 +61,7 @@ class LocalStack:
     def __post_init__(self) -> None:
         self.moto = MotoServer(port=self.moto_port)
         self.mock_provider: MockProvider | None = None
-        self.api_gateway: LocalApiGateway | None = None
+        self.app_server: AppServer | None = None
         self.settings: Settings | None = None
         self.ledger: Ledger | None = None
         self.gateway: Gateway | None = None
@@ -121,14 +121,9 @@ class LocalStack:
             secret=self.dev_key,
         )
         self.dev_secret = new_key.secret
-        self.gateway = Gateway(
-            self.settings, self.ledger, PriceTable.default(), self.clock, ProviderKeys(self.settings)
-        )
-        api.use_gateway(self.gateway)
-        self.api_gateway = LocalApiGateway(
-            api.lambda_handler, port=self.port, timeout_seconds=self.settings.lambda_timeout_seconds
-        )
-        self.api_gateway.start()
+        self.gateway = gateway_from_settings(self.settings, self.clock, self.ledger)
+        self.app_server = AppServer(build_app(self.gateway), port=self.port)
+        self.app_server.start()
         ledger, clock = self.ledger, self.clock
         # The stream consumers, with the event-source settings the template gives them.
         rollups = RollupStore.connect(self.settings)
@@ -156,12 +151,11 @@ class LocalStack:
 
     def stop(self) -> None:
         self.pause_pipeline()
-        if self.api_gateway:
-            self.api_gateway.stop()
+        if self.app_server:
+            self.app_server.stop()
         if self.mock_provider:
             self.mock_provider.stop()
         self.moto.stop()
-        api.use_gateway(None)
         for name, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(name, None)
@@ -177,8 +171,8 @@ class LocalStack:
 
     @property
     def url(self) -> str:
-        assert self.api_gateway is not None, "start() first"
-        return self.api_gateway.url
+        assert self.app_server is not None, "start() first"
+        return self.app_server.url
 
     def env_exports(self) -> dict[str, str]:
         """What a shell needs for the CLI (or boto3) to talk to this stack."""

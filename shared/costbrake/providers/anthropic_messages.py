@@ -8,14 +8,8 @@ from typing import Any
 
 from costbrake.pricing import usage_from_anthropic
 from costbrake.providers.base import UpstreamResult
-from costbrake.providers.sse import iter_sse_events
-from costbrake.providers.transport import (
-    RawResponse,
-    encode_json,
-    endpoint,
-    forwardable_headers,
-    post_json,
-)
+from costbrake.providers.sse import iter_sse_events, text_bytes
+from costbrake.providers.transport import RawResponse, forwardable_headers
 from costbrake.usage import Usage
 
 DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
@@ -28,30 +22,33 @@ class AnthropicMessagesAdapter:
     def upstream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return dict(body)
 
-    def call(
-        self,
-        body: Mapping[str, Any],
-        *,
-        api_key: str,
-        base_url: str,
-        timeout: float,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> UpstreamResult:
-        headers = {
+    def upstream_headers(self, api_key: str, extra_headers: Mapping[str, str] | None) -> dict[str, str]:
+        return {
             "anthropic-version": DEFAULT_ANTHROPIC_VERSION,
             **forwardable_headers(extra_headers),  # the client's anthropic-version / anthropic-beta win
             "x-api-key": api_key,
             "content-type": "application/json",
             "accept": "application/json",
         }
-        raw = post_json(
-            endpoint(base_url, self.path),
-            encode_json(self.upstream_body(body)),
-            headers,
-            timeout=timeout,
-            provider=self.name,
-        )
+
+    def result(self, raw: RawResponse, client_body: Mapping[str, Any]) -> UpstreamResult:
         return _result(raw)
+
+    def relays(self, event: bytes, client_body: Mapping[str, Any]) -> bool:
+        return True
+
+    def streamed_output_bytes(self, body: bytes) -> int:
+        """UTF-8 bytes of the output a (partial) stream carried: each output token is at least one byte."""
+        total = 0
+        for event in iter_sse_events(body):
+            payload = _json_object(event.data.encode("utf-8"))
+            if payload is not None and payload.get("type") == "content_block_delta":
+                delta = payload.get("delta")
+                total += text_bytes({k: v for k, v in delta.items() if k != "type"}) if isinstance(delta, dict) else 0
+            elif payload is not None and payload.get("type") == "content_block_start":
+                block = payload.get("content_block")
+                total += text_bytes({k: v for k, v in block.items() if k != "type"}) if isinstance(block, dict) else 0
+        return total
 
 
 def _result(raw: RawResponse) -> UpstreamResult:

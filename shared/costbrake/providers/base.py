@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from costbrake.usage import Usage
+
+if TYPE_CHECKING:
+    from costbrake.providers.transport import RawResponse
 
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
@@ -28,6 +31,8 @@ class UpstreamResult:
 
 
 class ProviderAdapter(Protocol):
+    """What the gateway needs to know of one provider API: how to call it and how to read its answers."""
+
     name: str  # "openai" | "anthropic"
     path: str  # "/v1/chat/completions" | "/v1/messages"
 
@@ -35,17 +40,16 @@ class ProviderAdapter(Protocol):
         """A copy of the client's body as sent upstream; unknown fields survive."""
         ...
 
-    def call(
-        self,
-        body: Mapping[str, Any],
-        *,
-        api_key: str,
-        base_url: str,
-        timeout: float,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> UpstreamResult:
-        """POST ``upstream_body(body)`` and read the whole answer within ``timeout`` seconds.
+    def upstream_headers(self, api_key: str, extra_headers: Mapping[str, str] | None) -> dict[str, str]: ...
 
-        Raises ProviderTimeout / ProviderFailed when no answer arrives; a non-2xx answer is returned.
-        """
+    def result(self, raw: RawResponse, client_body: Mapping[str, Any]) -> UpstreamResult:
+        """A complete answer (JSON, or a whole event stream) with its usage; the body as the client gets it."""
+        ...
+
+    def relays(self, event: bytes, client_body: Mapping[str, Any]) -> bool:
+        """Whether one event of a stream goes on to the client."""
+        ...
+
+    def streamed_output_bytes(self, body: bytes) -> int:
+        """UTF-8 bytes of output in a (partial) event stream: at least its output tokens."""
         ...

@@ -8,14 +8,8 @@ from typing import Any
 
 from costbrake.pricing import usage_from_openai
 from costbrake.providers.base import UpstreamResult
-from costbrake.providers.sse import SseEvent, encode_sse_events, iter_sse_events
-from costbrake.providers.transport import (
-    RawResponse,
-    encode_json,
-    endpoint,
-    forwardable_headers,
-    post_json,
-)
+from costbrake.providers.sse import SseEvent, encode_sse_events, iter_sse_events, text_bytes
+from costbrake.providers.transport import RawResponse, forwardable_headers
 from costbrake.usage import Usage
 
 _DONE = "[DONE]"
@@ -33,29 +27,34 @@ class OpenAIChatAdapter:
             upstream["stream_options"] = {**(stream_options or {}), "include_usage": True}
         return upstream
 
-    def call(
-        self,
-        body: Mapping[str, Any],
-        *,
-        api_key: str,
-        base_url: str,
-        timeout: float,
-        extra_headers: Mapping[str, str] | None = None,
-    ) -> UpstreamResult:
-        headers = {
+    def upstream_headers(self, api_key: str, extra_headers: Mapping[str, str] | None) -> dict[str, str]:
+        return {
             **forwardable_headers(extra_headers),
             "authorization": f"Bearer {api_key}",
             "content-type": "application/json",
             "accept": "application/json",
         }
-        raw = post_json(
-            endpoint(base_url, self.path),
-            encode_json(self.upstream_body(body)),
-            headers,
-            timeout=timeout,
-            provider=self.name,
+
+    def result(self, raw: RawResponse, client_body: Mapping[str, Any]) -> UpstreamResult:
+        return _result(
+            raw, client_wants_usage_chunk=_asks_for_usage_chunk(client_body), web_searches=web_searches(client_body)
         )
-        return _result(raw, client_wants_usage_chunk=_asks_for_usage_chunk(body), web_searches=web_searches(body))
+
+    def relays(self, event: bytes, client_body: Mapping[str, Any]) -> bool:
+        """Whether a stream event goes on to the client: not the usage-only chunk costbrake asked for itself."""
+        if _asks_for_usage_chunk(client_body) or b'"usage"' not in event:
+            return True
+        return not any(_is_usage_only_chunk(parsed) for parsed in iter_sse_events(event))
+
+    def streamed_output_bytes(self, body: bytes) -> int:
+        """UTF-8 bytes of the output a (partial) stream carried: each output token is at least one byte."""
+        total = 0
+        for chunk in _chunks(body):
+            for choice in chunk.get("choices") or []:
+                delta = choice.get("delta") if isinstance(choice, dict) else None
+                if isinstance(delta, dict):
+                    total += text_bytes({name: value for name, value in delta.items() if name != "role"})
+        return total
 
 
 def web_searches(body: Mapping[str, Any]) -> int:

@@ -1,4 +1,4 @@
-"""Server-sent events, parsed from a complete body (the gateway cannot stream, so it always has one)."""
+"""Server-sent events: parsed from a body (whole, or cut short), and cut into whole events as they arrive."""
 
 from __future__ import annotations
 
@@ -50,3 +50,39 @@ def encode_sse_events(events: Iterable[SseEvent]) -> bytes:
         parts.extend(f"data: {line}\n" for line in event.data.split("\n"))
         parts.append("\n")
     return "".join(parts).encode("utf-8")
+
+
+class SseSplitter:
+    """Cuts arriving bytes into whole events (each with its closing blank line), so a stream is relayed
+    event by event and never half an event."""
+
+    _BOUNDARY = re.compile(rb"\r\n\r\n|\n\n|\r\r")
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self._pending += chunk
+        events = []
+        start = 0
+        for boundary in self._BOUNDARY.finditer(self._pending):
+            events.append(self._pending[start : boundary.end()])
+            start = boundary.end()
+        self._pending = self._pending[start:]
+        return events
+
+    def rest(self) -> bytes:
+        """What arrived after the last whole event (a stream cut short)."""
+        rest, self._pending = self._pending, b""
+        return rest
+
+
+def text_bytes(value: object) -> int:
+    """UTF-8 bytes of every string in a parsed JSON value (a delta's text, arguments, names)."""
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    if isinstance(value, dict):
+        return sum(text_bytes(item) for item in value.values())
+    if isinstance(value, list):
+        return sum(text_bytes(item) for item in value)
+    return 0

@@ -1,21 +1,26 @@
-"""HTTP to the providers: one pooled urllib3 client per container, one overall deadline per call."""
+"""HTTP to the providers: one pooled async httpx client per app, answers read as they arrive.
+
+Every read has two limits: the idle gap between two chunks (``idle``, httpx's read timeout) and the whole call
+(``deadline``, wall time). Both are real time, not the injected Clock: they bound socket waits so a call ends
+before API Gateway and the Lambda give up, which is what lets every reservation settle.
+
+A failure says whether the request may have reached the provider (``request_sent``): before a connection was
+made, nothing can have been generated; after, the provider may be generating and billing.
+"""
 
 from __future__ import annotations
 
-import functools
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import urllib3
-from urllib3.exceptions import ConnectTimeoutError, HTTPError, NewConnectionError
-from urllib3.exceptions import TimeoutError as Urllib3TimeoutError
+import anyio
+import httpx
 
 from costbrake.errors import ProviderFailed, ProviderTimeout
 
-_READ_CHUNK_BYTES = 64 * 1024
 # Set by the adapters themselves; a client-supplied copy must never replace them.
 _RESERVED_HEADERS = frozenset(
     {
@@ -29,6 +34,8 @@ _RESERVED_HEADERS = frozenset(
         "accept-encoding",
     }
 )
+# At most this long to connect: a provider that cannot be reached is refused quickly (and refunded).
+_CONNECT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -43,17 +50,22 @@ class RawResponse:
 
     @property
     def is_event_stream(self) -> bool:
-        return self.content_type.split(";", 1)[0].strip().lower() == "text/event-stream"
+        return is_event_stream(self.content_type)
 
     @property
     def request_id(self) -> str | None:
         return self.headers.get("x-request-id") or self.headers.get("request-id")
 
 
-@functools.cache
-def _pool_manager() -> urllib3.PoolManager:
-    # Built on first call rather than at import, then reused while the container stays warm.
-    return urllib3.PoolManager(num_pools=4, maxsize=32, retries=False)  # one per thread of a local stack
+def is_event_stream(content_type: str) -> bool:
+    return content_type.split(";", 1)[0].strip().lower() == "text/event-stream"
+
+
+def new_client() -> httpx.AsyncClient:
+    # No retries, redirects or environment proxies: one request is one (possibly billed) generation.
+    return httpx.AsyncClient(
+        follow_redirects=False, trust_env=False, limits=httpx.Limits(max_connections=256, max_keepalive_connections=64)
+    )
 
 
 def endpoint(base_url: str, path: str) -> str:
@@ -74,59 +86,80 @@ def forwardable_headers(extra_headers: Mapping[str, str] | None) -> dict[str, st
     }
 
 
-def post_json(url: str, body: bytes, headers: Mapping[str, str], *, timeout: float, provider: str) -> RawResponse:
-    """POST and read the complete answer, all within ``timeout`` seconds of wall time.
+@dataclass
+class Upstream:
+    """One open upstream answer: its status and headers, and its body as it arrives."""
 
-    The deadline is real elapsed time (``time.monotonic``), not the injected Clock: it bounds socket waits so
-    the call ends before API Gateway and the Lambda give up, which is what lets every reservation settle.
-    """
-    deadline = time.monotonic() + timeout
+    response: httpx.Response
+    provider: str
+    idle: float
+    deadline: float  # time.monotonic() by which the whole call must have ended
+
+    @property
+    def status(self) -> int:
+        return self.response.status_code
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {name.lower(): value for name, value in self.response.headers.items()}
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive; ProviderTimeout / ProviderFailed (request sent) when it stalls,
+        runs past the deadline or breaks."""
+        stream = self.response.aiter_raw()
+        while True:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise ProviderTimeout(f"{self.provider} did not finish its answer in time", request_sent=True)
+            try:
+                with anyio.fail_after(left):
+                    chunk = await stream.__anext__()
+            except StopAsyncIteration:
+                return
+            except TimeoutError as exc:
+                raise ProviderTimeout(f"{self.provider} did not finish its answer in time", request_sent=True) from exc
+            except httpx.TimeoutException as exc:
+                raise ProviderTimeout(f"{self.provider} sent nothing for {self.idle:g} s", request_sent=True) from exc
+            except httpx.TransportError as exc:
+                raise ProviderFailed(
+                    f"{self.provider} connection failed ({type(exc).__name__})", request_sent=True
+                ) from exc
+            if chunk:
+                yield chunk
+
+    async def read(self) -> RawResponse:
+        parts = [chunk async for chunk in self.chunks()]
+        return RawResponse(self.status, self.headers, b"".join(parts))
+
+    async def close(self) -> None:
+        # Closing the connection mid-answer is how a provider learns to stop generating.
+        await self.response.aclose()
+
+
+async def open_upstream(
+    client: httpx.AsyncClient,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    provider: str,
+    idle: float,
+    total: float,
+) -> Upstream:
+    """POST and wait for the status line and headers (within ``idle`` seconds and the whole ``total``)."""
+    deadline = time.monotonic() + total
+    timeout = httpx.Timeout(connect=min(_CONNECT_SECONDS, idle), read=idle, write=idle, pool=idle)
+    request = client.build_request("POST", url, content=body, headers=dict(headers), timeout=timeout)
     try:
-        response = _pool_manager().request(
-            "POST",
-            url,
-            body=body,
-            headers=dict(headers),
-            timeout=urllib3.Timeout(total=timeout),
-            preload_content=False,
-            redirect=False,
-            retries=False,
-        )
-        return RawResponse(
-            status=response.status,
-            headers={name.lower(): value for name, value in response.headers.items()},
-            body=_read_before(response, deadline, provider),
-        )
-    except NewConnectionError as exc:  # subclasses ConnectTimeoutError, so it is caught first
+        with anyio.fail_after(total):
+            response = await client.send(request, stream=True)
+    except httpx.ConnectError as exc:
         raise ProviderFailed(f"{provider} could not be reached ({type(exc).__name__})") from exc
-    except ConnectTimeoutError as exc:  # no connection, so nothing was sent
-        raise ProviderTimeout(f"{provider} could not be reached within {timeout:g} s") from exc
-    except Urllib3TimeoutError as exc:
-        raise ProviderTimeout(f"{provider} did not answer within {timeout:g} s", request_sent=True) from exc
-    except HTTPError as exc:
+    except httpx.ConnectTimeout as exc:  # no connection, so nothing was sent
+        raise ProviderTimeout(f"{provider} could not be reached within {timeout.connect:g} s") from exc
+    except (httpx.TimeoutException, TimeoutError) as exc:
+        raise ProviderTimeout(f"{provider} did not answer within {idle:g} s", request_sent=True) from exc
+    except httpx.TransportError as exc:
         # Connected, then broken: the body may have been sent and the provider may be generating.
         raise ProviderFailed(f"{provider} connection failed ({type(exc).__name__})", request_sent=True) from exc
-
-
-def _read_before(response: urllib3.BaseHTTPResponse, deadline: float, provider: str) -> bytes:
-    chunks: list[bytes] = []
-    complete = False
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ProviderTimeout(f"{provider} did not finish its answer in time", request_sent=True)
-            # A per-read socket timeout alone lets a slowly trickling stream run forever; cap each read at
-            # what is left of the overall deadline instead.
-            sock = getattr(response.connection, "sock", None)
-            if sock is not None:
-                sock.settimeout(remaining)
-            chunk = response.read1(_READ_CHUNK_BYTES)
-            if not chunk:
-                complete = True
-                return b"".join(chunks)
-            chunks.append(chunk)
-    finally:
-        if not complete:
-            response.close()  # unread bytes would poison the pooled connection
-        response.release_conn()
+    return Upstream(response, provider, idle, deadline)

@@ -23,10 +23,9 @@ from costbrake.clock import ManualClock
 from costbrake.config import Settings
 from costbrake.dal import Ledger
 from costbrake.dal.rollups import RollupStore
-from costbrake.gateway import api
-from costbrake.gateway.service import Gateway, ProviderKeys
+from costbrake.gateway.asgi import build_app
 from costbrake.local import moto_fixes
-from costbrake.local.lambda_gateway import LambdaContext, proxy_event
+from costbrake.local.app_client import AppClient
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.streams import StreamPoller, StreamSubscription, streams_client
 from costbrake.local.template import create_tables, load_template
@@ -35,11 +34,11 @@ from costbrake.pipeline.aggregator import RollupBatchProcessor, stream_handler
 from costbrake.pipeline.alerts import Alert, InMemoryPublisher, LoggingPublisher
 from costbrake.pipeline.monitor import Monitor
 from costbrake.pipeline.sweeper import sweep
-from costbrake.pricing import PriceTable
 from costbrake.records import UserProfile
 from costbrake.reports.model import CostReport, build_report
 from costbrake.reports.source import collect_inputs
 from costbrake.simulate.traffic import INCIDENT_FEATURE, Call, TrafficShape, incident_calls, normal_calls
+from costbrake.wiring import gateway_from_settings
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 WORDS = "the quarterly report shows revenue growth across regions while operating costs rose faster than planned "
@@ -128,7 +127,8 @@ class _Deployment:
         ).secret
         for user in range(config.shape.power_users):
             self.ledger.put_user(UserProfile(user_id=f"power-{user}", tier="pro"))
-        self.gateway = Gateway(self.settings, self.ledger, PriceTable.default(), clock, ProviderKeys(self.settings))
+        self.gateway = gateway_from_settings(self.settings, clock, self.ledger)
+        self.app = AppClient(build_app(self.gateway))
         rollups = RollupStore.connect(self.settings)
         self.publisher = InMemoryPublisher()
         logged = LoggingPublisher(self.publisher, self.ledger)  # so the cost report lists the anomalies
@@ -151,11 +151,9 @@ class _Deployment:
             body["user"] = call.user_id
         headers = {"Authorization": f"Bearer {self.key}", "X-Costbrake-Feature": call.feature}
         path = "/v1/messages" if anthropic else "/v1/chat/completions"
-        event = proxy_event("POST", path, headers, json.dumps(body).encode(), "api")
-        response = api.lambda_handler(event, LambdaContext("costbrake-gateway", "sim", 40, time.monotonic()))
-        values = response.get("multiValueHeaders") or {}
-        cost = Decimal(values["x-costbrake-cost-usd"][-1]) if "x-costbrake-cost-usd" in values else Decimal(0)
-        return int(response["statusCode"]), cost
+        response = self.app.request("POST", path, headers, json.dumps(body).encode())
+        cost = Decimal(response.headers.get("x-costbrake-cost-usd", "0"))
+        return response.status_code, cost
 
     def tick(self, at: datetime) -> list[Alert]:
         """The pipeline catches up to ``at``: the aggregator drains the stream, the monitor evaluates (as the
@@ -185,11 +183,8 @@ def _deployment(config: IncidentConfig, clock: ManualClock) -> Iterator[_Deploym
     with mock_aws(), MockProvider() as provider:
         moto_fixes.install()
         deployment = _Deployment(config, clock, provider)
-        api.use_gateway(deployment.gateway)
-        try:
+        with deployment.app:
             yield deployment
-        finally:
-            api.use_gateway(None)
 
 
 def run_incident(config: IncidentConfig, progress: Callable[[int, int], None] | None = None) -> IncidentReport:

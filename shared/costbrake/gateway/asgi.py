@@ -1,0 +1,153 @@
+"""The gateway as one ASGI app: the same code behind the Lambda Web Adapter in AWS and under uvicorn locally.
+
+Routes are thin: read the request, call the Gateway (in a worker thread: its ledger I/O is synchronous) or the
+Relay (async: the provider call streams), answer. Domain errors become HTTP in one place, in each provider's
+own error JSON, so the official SDKs raise their usual exceptions. ``create_app`` is the composition root
+uvicorn calls (``uvicorn --factory costbrake.gateway.asgi:create_app``); tests and the local stack build the app
+around a Gateway of their own with ``build_app``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+from anyio import to_thread
+from aws_lambda_powertools import Logger
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from costbrake.errors import CostbrakeError, InputTooLarge, NotFound
+from costbrake.gateway import telemetry
+from costbrake.gateway.errors import error_body
+from costbrake.gateway.relay import Relay
+from costbrake.gateway.service import Gateway
+from costbrake.gateway.settlement import Settler
+from costbrake.providers.base import ANTHROPIC, OPENAI
+from costbrake.providers.transport import new_client
+
+logger = Logger(service="costbrake")
+HEALTH_PATH = "/healthz"  # the Lambda Web Adapter's readiness check
+
+
+def build_app(gateway: Gateway, client: httpx.AsyncClient | None = None) -> Starlette:
+    settings = gateway.settings
+    relay = Relay(gateway, Settler(gateway.ledger), client or new_client(), settings)
+
+    async def completion(request: Request, provider: str) -> Response:
+        body = await _body(request, settings.max_body_bytes)
+        request.state.body = body
+        return await relay.complete(provider, body, _headers(request), uuid.uuid4().hex)
+
+    async def chat_completions(request: Request) -> Response:
+        return await completion(request, OPENAI)
+
+    async def messages(request: Request) -> Response:
+        return await completion(request, ANTHROPIC)
+
+    async def models(request: Request) -> Response:
+        headers = _headers(request)
+
+        def listed() -> dict[str, Any]:
+            gateway.authenticate(headers)
+            return gateway.models()
+
+        return JSONResponse(await to_thread.run_sync(listed))
+
+    async def budget(request: Request) -> Response:
+        user = request.query_params.get("user")
+        return JSONResponse(await to_thread.run_sync(gateway.budget, _headers(request), user))
+
+    async def call_detail(request: Request) -> Response:
+        record = await to_thread.run_sync(gateway.call_record, _headers(request), request.path_params["request_id"])
+        return JSONResponse(call_json(record))
+
+    async def health(_: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def unknown_route(request: Request) -> Response:
+        raise NotFound(f"No route {request.method} {request.url.path}.")
+
+    async def refused(request: Request, error: Exception) -> Response:
+        assert isinstance(error, CostbrakeError)
+        body = getattr(request.state, "body", b"")
+        labels = await to_thread.run_sync(telemetry.rejection_labels, error, _headers(request), body, gateway)
+        telemetry.rejected(error, *labels)
+        log = logger.warning if error.status >= 500 else logger.info
+        log("request failed" if error.status >= 500 else "request refused", extra=_refusal(request, error))
+        return Response(error_body(request.url.path, error), error.status, error.headers, "application/json")
+
+    every_method = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    routes = [
+        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/messages", messages, methods=["POST"]),
+        Route("/v1/models", models, methods=["GET"]),
+        Route("/v1/budget", budget, methods=["GET"]),
+        Route("/v1/calls/{request_id}", call_detail, methods=["GET"]),
+        Route(HEALTH_PATH, health, methods=["GET"]),
+        Route("/{path:path}", unknown_route, methods=every_method),
+    ]
+    return Starlette(routes=routes, exception_handlers={CostbrakeError: refused})
+
+
+def create_app() -> Starlette:
+    """The deployment's app, wired from validated settings (the environment, read once at cold start)."""
+    from costbrake.wiring import gateway_from_settings  # the composition root; not loaded by build_app's users
+
+    return build_app(gateway_from_settings())
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused as soon as it passes ``limit`` bytes (never read whole first)."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise InputTooLarge(f"The request body is over {limit} bytes.")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _headers(request: Request) -> dict[str, str]:
+    return {name.lower(): value for name, value in request.headers.items()}
+
+
+def _refusal(request: Request, error: CostbrakeError) -> dict[str, Any]:
+    return {"status": error.status, "reason": error.message, "path": request.url.path, "method": request.method}
+
+
+def call_json(record: Any) -> Mapping[str, Any]:
+    """A call's cost and usage, as GET /v1/calls/{request_id} answers (no prompt: prompts are not stored)."""
+    return {
+        "object": "costbrake.call",
+        "request_id": record.request_id,
+        "created": record.timestamp.isoformat(),
+        "status": record.status,
+        "http_status": record.http_status,
+        "model_requested": record.model_requested,
+        "model": record.model,
+        "feature": record.feature,
+        "user": record.user_id,
+        "stream": record.stream,
+        "cost_usd": format(record.cost_usd, "f"),
+        "reserved_usd": format(record.reserved_usd, "f"),
+        "usage": {
+            "input_tokens": record.input_tokens,
+            "output_tokens": record.output_tokens,
+            "cache_read_tokens": record.cache_read_tokens,
+            "cache_write_tokens": record.cache_write_tokens,
+            "reasoning_tokens": record.reasoning_tokens,
+            "estimated": record.usage_estimated,
+        },
+        "finish_reason": record.finish_reason,
+        "error": record.error,
+        "latency_ms": record.latency_ms,
+    }
+
+
+__all__ = ["HEALTH_PATH", "build_app", "call_json", "create_app"]

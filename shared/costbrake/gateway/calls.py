@@ -1,0 +1,98 @@
+"""What the gateway knows of one call, from its plan to its settlement (plain values, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from costbrake.budgets import BudgetLine
+from costbrake.gateway.bounds import CallBounds
+from costbrake.pricing import ModelPrice, PriceTable
+from costbrake.records import ApiKey, Charge, CounterRef, CounterState, Feature, UserProfile
+from costbrake.usage import Usage
+
+
+@dataclass(frozen=True)
+class Caller:
+    key: ApiKey
+    user_id: str
+
+
+@dataclass(frozen=True)
+class UserView:
+    profile: UserProfile | None
+    counters: dict[CounterRef, CounterState]
+
+
+@dataclass(frozen=True)
+class CallContext:
+    request_id: str
+    received_at: datetime
+    started: float  # monotonic, for the latency
+
+
+@dataclass(frozen=True)
+class Reservation:
+    view: UserView
+    lines: list[BudgetLine]
+    charges: list[Charge]
+    amount: Decimal  # reserved on every line: the worst case of the (maybe clamped) call
+    clamped_output_tokens: int | None  # the output bound the budget's room lowered the request's to
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """Everything decided before money is reserved."""
+
+    provider: str
+    body: dict[str, Any]  # what goes upstream
+    caller: Caller
+    feature: Feature
+    model_requested: str
+    price: ModelPrice
+    downgraded_from: str | None
+    bounds: CallBounds
+    worst_case_usd: Decimal
+    stream: bool
+    system_prompt_sha256: str | None
+    prices: PriceTable  # the table the call was planned with (packaged + the snapshot's overrides)
+    provider_key: str
+    forwarded_headers: dict[str, str]  # the client's anthropic-version / anthropic-beta
+
+
+@dataclass
+class AdmittedCall:
+    """A call whose worst case is reserved, on its way to being settled exactly once."""
+
+    plan: PlannedCall
+    reservation: Reservation
+    context: CallContext
+    sent: bool = False  # the request may have reached the provider
+    settled: bool = False
+
+    @property
+    def request_id(self) -> str:
+        return self.context.request_id
+
+    @property
+    def bounds(self) -> CallBounds:
+        clamped = self.reservation.clamped_output_tokens
+        return self.plan.bounds if clamped is None else self.plan.bounds.with_max_output(clamped)
+
+    @property
+    def upstream_body(self) -> dict[str, Any]:
+        if self.reservation.clamped_output_tokens is None:
+            return self.plan.body
+        body = dict(self.plan.body)
+        self.bounds.apply(body)
+        return body
+
+    @property
+    def worst_case(self) -> Decimal:
+        return self.reservation.amount
+
+    @property
+    def worst_usage(self) -> Usage:
+        return Usage(input_tokens=self.bounds.input_tokens, output_tokens=self.bounds.output_tokens, estimated=True)

@@ -1,0 +1,156 @@
+"""One call through the provider, answers passed on as they arrive, settled exactly once whatever happens.
+
+The ledger work (admit, settle) is synchronous DynamoDB I/O and runs in worker threads; the upstream call is
+async (httpx), so one process relays many streams. A stream goes to the client event by event, as the
+provider sends it; after its last byte the call is settled with the provider's usage and the cost goes out as
+a final SSE comment (``: costbrake cost_usd=… request_id=…``, which SSE parsers ignore). A client that leaves
+cancels the relay: the upstream connection is closed (the provider stops generating) and the call is settled
+for what it carried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, TypeVar
+
+import anyio
+import httpx
+from anyio import to_thread
+from starlette.responses import Response, StreamingResponse
+
+from costbrake.config import Settings
+from costbrake.errors import ProviderFailed
+from costbrake.gateway.calls import AdmittedCall
+from costbrake.gateway.service import Gateway
+from costbrake.gateway.settlement import CLIENT_DISCONNECTED, Settler
+from costbrake.providers import adapter_for
+from costbrake.providers.base import ProviderAdapter
+from costbrake.providers.sse import SseSplitter
+from costbrake.providers.transport import RawResponse, Upstream, encode_json, endpoint, is_event_stream, open_upstream
+
+T = TypeVar("T")
+
+
+async def _in_thread(function: Callable[..., T], *args: Any) -> T:
+    return await to_thread.run_sync(function, *args)
+
+
+async def _shielded(function: Callable[..., T], *args: Any) -> T:
+    """Ledger work that must finish even when the request is being cancelled (a client that left)."""
+    with anyio.CancelScope(shield=True):
+        result = await to_thread.run_sync(function, *args)
+    return result
+
+
+class Relay:
+    def __init__(self, gateway: Gateway, settler: Settler, client: httpx.AsyncClient, settings: Settings) -> None:
+        self._gateway = gateway
+        self._settler = settler
+        self._client = client
+        self._settings = settings
+        self._base_urls = {"openai": settings.openai_base_url, "anthropic": settings.anthropic_base_url}
+
+    async def complete(self, provider: str, raw_body: bytes, headers: Mapping[str, str], request_id: str) -> Response:
+        call = await _in_thread(self._gateway.admit, provider, raw_body, headers, request_id)
+        adapter = adapter_for(provider)
+        try:
+            upstream = await self._open(call, adapter)
+            if upstream.status < 300 and is_event_stream(upstream.headers.get("content-type", "")):
+                return self._stream(call, adapter, upstream)
+            try:
+                raw = await upstream.read()
+            finally:
+                await upstream.close()
+            return await self._answer(call, adapter, raw)
+        except ProviderFailed as failure:
+            await _shielded(self._settler.failed, call, failure)
+            raise
+        except Exception as crash:
+            if call.settled:
+                raise
+            raise await _shielded(self._settler.crashed, call, crash) from crash
+
+    async def _open(self, call: AdmittedCall, adapter: ProviderAdapter) -> Upstream:
+        body = encode_json(adapter.upstream_body(call.upstream_body))
+        headers = adapter.upstream_headers(call.plan.provider_key, call.plan.forwarded_headers)
+        url = endpoint(self._base_urls[call.plan.provider], adapter.path)
+        call.sent = True  # from here the body may reach the provider
+        return await open_upstream(
+            self._client,
+            url,
+            body,
+            headers,
+            provider=adapter.name,
+            idle=self._settings.provider_idle_timeout_seconds,
+            total=self._settings.provider_timeout_seconds,
+        )
+
+    async def _answer(self, call: AdmittedCall, adapter: ProviderAdapter, raw: RawResponse) -> Response:
+        result = adapter.result(raw, call.plan.body)
+        if not result.ok:
+            # The provider's own 4xx (bad parameter, its rate limit) reaches the client as is; its 5xx is a 502.
+            # Neither is billed by the provider: refunded.
+            await _in_thread(self._settler.refunded, call, result, result.status, f"upstream HTTP {result.status}")
+            status = result.status if 400 <= result.status < 500 else 502
+            return Response(result.body, status, {"x-costbrake-request-id": call.request_id}, result.content_type)
+        headers = await _in_thread(self._settler.answered, call, result)
+        return Response(result.body, result.status, headers | _call_headers(call), result.content_type)
+
+    def _stream(self, call: AdmittedCall, adapter: ProviderAdapter, upstream: Upstream) -> Response:
+        headers = {
+            "x-costbrake-request-id": call.request_id,
+            "x-costbrake-model": call.plan.price.model,
+            "cache-control": "no-cache",
+            "x-accel-buffering": "no",  # proxies must not hold the stream back
+            **_call_headers(call),
+        }
+        content_type = upstream.headers.get("content-type", "text/event-stream")
+        return StreamingResponse(self._events(call, adapter, upstream), upstream.status, headers, content_type)
+
+    async def _events(self, call: AdmittedCall, adapter: ProviderAdapter, upstream: Upstream) -> AsyncIterator[bytes]:
+        splitter = SseSplitter()
+        carried = bytearray()  # every event the provider sent, for the usage at the end
+        # The last event is held back until the call is settled: a client that stops reading at the end of
+        # the stream ([DONE], message_stop) finds its call record written.
+        held = b""
+        try:
+            async for chunk in upstream.chunks():
+                for event in splitter.feed(chunk):
+                    carried += event
+                    if held:
+                        yield held
+                    held = event if adapter.relays(event, call.plan.body) else b""
+            rest = splitter.rest()
+            carried += rest
+            raw = RawResponse(upstream.status, upstream.headers, bytes(carried))
+            headers = await _shielded(self._settler.answered, call, adapter.result(raw, call.plan.body))
+            if held or rest:
+                yield held + rest
+            yield cost_comment(headers["x-costbrake-cost-usd"], call.request_id)
+        except ProviderFailed as failure:  # the provider stalled or broke mid-stream
+            cost = await _shielded(
+                self._settler.cut_short, call, adapter, bytes(carried), "upstream_error", str(failure)
+            )
+            yield cost_comment(format(cost, "f"), call.request_id, error=failure.code)
+        except BaseException:  # the client left (cancelled), or the gateway broke: settle what was carried
+            if not call.settled:
+                await _shielded(self._settler.cut_short, call, adapter, bytes(carried), CLIENT_DISCONNECTED, None)
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await upstream.close()  # the provider stops generating when its connection closes
+
+
+def _call_headers(call: AdmittedCall) -> dict[str, str]:
+    headers = {}
+    if call.plan.downgraded_from:
+        headers["x-costbrake-downgraded-from"] = call.plan.downgraded_from
+    if call.reservation.clamped_output_tokens is not None:
+        headers["x-costbrake-max-tokens-clamped"] = str(call.reservation.clamped_output_tokens)
+    return headers
+
+
+def cost_comment(cost_usd: str, request_id: str, error: str | None = None) -> bytes:
+    """The stream's last line: an SSE comment, ignored by SSE parsers, read by whoever wants the cost."""
+    failure = f" error={error}" if error else ""
+    return f": costbrake cost_usd={cost_usd} request_id={request_id}{failure}\n\n".encode()
