@@ -12,7 +12,7 @@ TESTS ?= tests/unit tests/infra tests/integration
 # Not project code; ruff only honours .gitignore inside a git checkout, so exclude them explicitly.
 RUFF_EXCLUDE := --extend-exclude .tools,.aws-sam
 
-.PHONY: venv tools dev test lint build bench clean
+.PHONY: venv tools browser dev test lint build bench clean
 
 venv: $(VENV)/.installed $(CLAUDE_TOKENIZER)
 
@@ -38,8 +38,18 @@ $(SAM_VENV)/.installed-$(SAM_CLI_VERSION):
 dev: venv
 	$(VENV)/bin/costbrake local
 
+# The HTML-report tests render in headless Chromium: installed from Debian's packages when run as root.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium (apt-get) for the HTML-report tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "make test needs Chromium for the HTML-report tests: sudo apt-get install chromium" >&2; exit 1; \
+		fi; }
+
 test: export COSTBRAKE_SAM := $(CURDIR)/$(SAM)
-test: venv tools
+test: venv tools browser
 	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS) $(TESTS)
 
 lint: venv
