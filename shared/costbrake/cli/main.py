@@ -132,6 +132,17 @@ class OperatorGroup(click.Group):
             return super().invoke(ctx)
         except CostbrakeError as error:
             raise click.ClickException(f"{error.message} ({type(error).__name__})") from error
+        except ModuleNotFoundError as missing:
+            if missing.name not in LOCAL_EXTRA_MODULES:
+                raise
+            raise click.ClickException(
+                f"`costbrake {ctx.invoked_subcommand}` runs moto on this machine, which `pip install costbrake` "
+                "leaves out: pip install 'costbrake[local]'"
+            ) from missing
+
+
+# What `costbrake local` and `costbrake simulate` import from the `local` extra (moto and its server).
+LOCAL_EXTRA_MODULES = frozenset({"moto", "werkzeug", "flask", "flask_cors"})
 
 
 @click.group(cls=OperatorGroup)
