@@ -418,6 +418,110 @@ def _openai_tiles(width: int, height: int) -> int:
     return math.ceil(width * scale / 512) * math.ceil(height * scale / 512)
 
 
+# Responses API: request fields that bring in context the body does not hold, and input item types whose
+# tokens are their text (JSON); every other item type (reasoning, item references, built-in tool calls) is
+# unsized.
+_RESPONSES_CONTEXT = (
+    ("previous_response_id", "previous response"),
+    ("conversation", "conversation"),
+    ("prompt", "prompt template"),
+)
+_RESPONSES_TEXT_ITEMS = frozenset({"custom_tool_call", "custom_tool_call_output"})
+_RESPONSES_TEXT_PARTS = {"input_text": "text", "output_text": "text", "refusal": "refusal"}
+_RESPONSES_IMAGE_DETAILS = frozenset({None, "auto", "low", "high"})
+
+
+def estimate_openai_responses_input_tokens(body: Mapping[str, Any]) -> InputEstimate:
+    """Input tokens of a Responses API request body, bounded from above: ``instructions``, ``input`` (text or
+    items), ``tools``, ``text.format`` and ``tool_choice``. Context the body only refers to (a previous response,
+    a conversation, a stored prompt template, item references, reasoning items) is unsized."""
+    parts = _Parts(texts=[], fixed=_OPENAI_REPLY_PRIMING)
+    model = str(body.get("model") or "")
+    for field, kind in _RESPONSES_CONTEXT:
+        if body.get(field) not in (None, ""):
+            parts.add_unsized(kind)
+    if isinstance(body.get("instructions"), str):
+        parts.fixed += _OPENAI_TOKENS_PER_MESSAGE
+        parts.texts.append(body["instructions"])
+    items = body.get("input")
+    for item in [{"role": "user", "content": items}] if isinstance(items, str) else _as_list(items):
+        _responses_item(item, model, parts)
+    tools = _as_list(body.get("tools"))
+    if tools:
+        parts.fixed += _OPENAI_TOOLS_PREAMBLE + _OPENAI_TOKENS_PER_TOOL * len(tools)
+        parts.texts.extend(_json_text(tool) for tool in tools)
+    text = body.get("text")
+    response_format = text.get("format") if isinstance(text, Mapping) else None
+    if isinstance(response_format, Mapping) and response_format.get("type") != "text":
+        parts.fixed += _OPENAI_RESPONSE_FORMAT_OVERHEAD
+        parts.texts.append(_json_text(response_format))
+    if isinstance(body.get("tool_choice"), Mapping):
+        parts.texts.append(_json_text(body["tool_choice"]))
+    return parts.estimate("openai")
+
+
+def _responses_item(item: Any, model: str, parts: _Parts) -> None:
+    if not isinstance(item, Mapping):
+        parts.texts.append(_json_text(item))
+        return
+    kind = item.get("type", "message" if "role" in item else None)
+    if kind == "message":
+        parts.fixed += _OPENAI_TOKENS_PER_MESSAGE
+        parts.texts.append(str(item.get("role") or ""))
+        _responses_content(item.get("content"), model, parts)
+    elif kind == "function_call":
+        parts.fixed += _OPENAI_TOKENS_PER_TOOL_CALL
+        parts.texts.extend(str(item.get(field) or "") for field in ("call_id", "name", "arguments"))
+    elif kind == "function_call_output":
+        parts.fixed += _OPENAI_TOKENS_PER_MESSAGE
+        parts.texts.append(str(item.get("call_id") or ""))
+        _responses_content(item.get("output"), model, parts)
+    elif kind in _RESPONSES_TEXT_ITEMS:
+        parts.fixed += _OPENAI_TOKENS_PER_TOOL_CALL
+        parts.texts.append(_json_text(item))
+    else:  # reasoning (its tokens are not its encrypted bytes), item_reference, built-in tool calls, unknown
+        parts.texts.append(_json_text(item))
+        parts.add_unsized(str(kind or "unknown").replace("_", " "))
+
+
+def _responses_content(content: Any, model: str, parts: _Parts) -> None:
+    if isinstance(content, str):
+        parts.texts.append(content)
+        return
+    for part in _as_list(content):
+        kind = part.get("type") if isinstance(part, Mapping) else None
+        field = _RESPONSES_TEXT_PARTS.get(str(kind))
+        if field is not None and isinstance(part.get(field), str):
+            parts.texts.append(part[field])
+        elif kind == "input_image" and part.get("detail") in _RESPONSES_IMAGE_DETAILS:
+            # A file_id or remote URL has no size here: the detail level's largest image.
+            parts.fixed += _openai_image_tokens(model, part.get("detail"), _data_url_dimensions(part.get("image_url")))
+        elif kind == "input_file":
+            parts.add_unsized("file")  # a PDF's tokens (text + an image per page) are not its bytes
+        else:
+            parts.texts.append(_json_text(part))
+            parts.add_unsized(str(kind or "unknown").replace("_", " "))
+
+
+def estimate_embeddings_input_tokens(value: Any) -> int:
+    """Tokens of an embeddings ``input``, bounded from above: each string on its own (each is tokenized on its
+    own), token arrays counted exactly."""
+    if isinstance(value, str):
+        return estimate_text_tokens(value, provider="openai")
+    items = _as_list(value)
+    if all(isinstance(item, int) for item in items):
+        return len(items)
+    total = 0
+    for item in items:
+        if isinstance(item, str):
+            total += estimate_text_tokens(item, provider="openai")
+        elif isinstance(item, list):
+            total += len(item)
+        else:
+            total += len(_json_text(item).encode("utf-8"))
+    return total
+
+
 def estimate_anthropic_input_tokens(body: Mapping[str, Any]) -> InputEstimate:
     """Input tokens of a Messages request body, bounded from above."""
     parts = _Parts(texts=[], fixed=_ANTHROPIC_REQUEST_OVERHEAD)

@@ -10,6 +10,7 @@ import pytest
 from costbrake.errors import InputTooLarge, InvalidRequest
 from costbrake.gateway.bounds import DEFAULT_SERVER_TOOL_USES, MIN_THINKING_BUDGET, bound_call
 from costbrake.pricing import PriceTable
+from costbrake.providers.base import CHAT_COMPLETIONS, MESSAGES
 from costbrake.records import Feature, OverCap
 
 AUTO_TIERS = {"openai": "default", "anthropic": "standard"}
@@ -17,9 +18,11 @@ FEATURE = Feature(name="chat", max_input_tokens=2_000_000, max_output_tokens=409
 PDF = base64.b64encode(b"%PDF-1.7\n" + b"1 0 obj << /Type /Page >> endobj\n" * 40).decode()
 
 
-def bound(provider: str, body: dict[str, Any], model: str, feature: Feature = FEATURE):
+def bound(api: str, body: dict[str, Any], model: str, feature: Feature = FEATURE):
+    """``api``: an API of ``providers.base``, or "openai" / "anthropic" for their chat APIs."""
+    api = {"openai": CHAT_COMPLETIONS, "anthropic": MESSAGES}.get(api, api)
     upstream = {"model": model, **body}
-    return bound_call(provider, upstream, PriceTable.default().get(model), feature, auto_tiers=AUTO_TIERS), upstream
+    return bound_call(api, upstream, PriceTable.default().get(model), feature, auto_tiers=AUTO_TIERS), upstream
 
 
 def chat(**extra: Any) -> dict[str, Any]:

@@ -264,7 +264,7 @@ def test_given_anthropic_request_without_max_tokens_when_called_then_400(mock: M
 
 
 def test_given_unknown_path_when_called_then_404_in_the_providers_error_shape(mock: MockProvider) -> None:
-    openai_status, openai_error = raw_post(mock, "/v1/embeddings", {}, {"authorization": "Bearer k"})
+    openai_status, openai_error = raw_post(mock, "/v1/audio/speech", {}, {"authorization": "Bearer k"})
     anthropic_status, anthropic_error = raw_post(mock, "/v1/complete", {}, {"anthropic-version": "2023-06-01"})
 
     assert openai_status == anthropic_status == 404

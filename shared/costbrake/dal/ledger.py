@@ -24,8 +24,11 @@ from costbrake.dal import models as m
 from costbrake.errors import LedgerUnavailable
 from costbrake.pricing import ModelPrice
 from costbrake.records import (
+    DEFAULT_CACHE_TTL_SECONDS,
+    DEFAULT_SEMANTIC_THRESHOLD,
     ApiKey,
     AuditEntry,
+    CacheMode,
     CallRecord,
     Charge,
     CounterRef,
@@ -149,7 +152,20 @@ def _feature(item: m.FeatureItem) -> Feature:
         max_input_tokens=int(item.max_input_tokens),
         month_usd=item.month_usd,
         shards=int(item.shards),
+        cache=_cache_mode(item.cache),
+        cache_ttl_seconds=int(item.cache_ttl_seconds or DEFAULT_CACHE_TTL_SECONDS),
+        semantic_threshold=item.semantic_threshold or DEFAULT_SEMANTIC_THRESHOLD,
+        truncate=bool(item.truncate),
     )
+
+
+def _cache_mode(stored: str | None) -> CacheMode:
+    """A stored cache mode; one this version does not know (written by a newer one) reads as off, not an error in
+    the gateway's settings load."""
+    try:
+        return CacheMode(stored) if stored else CacheMode.OFF
+    except ValueError:
+        return CacheMode.OFF
 
 
 def _api_key(item: m.KeyItem) -> ApiKey:
@@ -306,14 +322,7 @@ class Ledger:
                 )
                 refs.append(charge.counter)
             if rate is not None:
-                tx.update(
-                    m.CounterItem(rate.counter.pk, rate.counter.window),
-                    actions=[m.CounterItem.requests.add(1), m.CounterItem.expires_at.set(rate.expires_at)],
-                    # A limit of 0 refuses even the minute's first request (whose counter does not exist yet).
-                    condition=(m.CounterItem.requests < rate.limit)
-                    if rate.limit < 1
-                    else m.CounterItem.requests.does_not_exist() | (m.CounterItem.requests < rate.limit),
-                )
+                _count_request(tx, rate)
                 refs.append(rate.counter)
 
         try:
@@ -327,6 +336,11 @@ class Ledger:
         if failed:
             refused = [ref for index, ref in enumerate(refs) if index in failed and ref is not None]
             raise ChargesRefused(refused)
+
+    def count_request(self, request_id: str, rate: RateCharge) -> bool:
+        """Count one request of ``rate`` alone (a call the provider does not bill); False when the limit is
+        reached. The client request token makes a retried attempt count once."""
+        return not self._transact(lambda tx: _count_request(tx, rate), token=f"{request_id}q")
 
     def settle(self, request_id: str, charges: Sequence[Charge], actual: Decimal, record: CallRecord) -> None:
         """Turn the reservation into the actual cost and write the call record, in one transaction.
@@ -538,7 +552,44 @@ class Ledger:
         return flipped
 
     def switch_history(self, feature: str) -> list[dict[str, str]]:
-        return _history_rows(m.AuditItem.query(f"audit#feature#{feature}"))
+        """The feature's switch flips, oldest first (its settings changes share the partition: see
+        ``feature_history``)."""
+        return _history_rows(item for item in m.AuditItem.query(f"audit#feature#{feature}") if item.action == "switch")
+
+    def feature_history(self, feature: str) -> list[AuditEntry]:
+        """Every audited change of the feature (switch flips and settings), oldest first."""
+        try:
+            return [_audit_entry(item) for item in m.AuditItem.query(f"audit#feature#{feature}")]
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The ledger could not be reached.") from error
+
+    def update_feature_settings(self, feature: Feature, audit: AuditEntry, *, create: bool) -> bool:
+        """Store the feature's caps and cost-reducer settings with their audit entry, in one transaction.
+
+        ``create``: the feature must not exist yet and is written whole. Otherwise it must exist and only those
+        settings are set, so a switch flip or budget change made meanwhile stays. False when the condition
+        failed (created or removed by someone else in the meantime): nothing was written.
+        """
+        now = audit.at
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                if create:
+                    tx.save(_feature_item(feature, audit.actor, now), condition=m.FeatureItem.sk.does_not_exist())
+                else:
+                    item = m.FeatureItem(m.SETTINGS_PK, f"feature#{feature.name}")
+                    tx.update(
+                        item,
+                        actions=_feature_settings_actions(feature, audit.actor, now),
+                        condition=m.FeatureItem.sk.exists(),
+                    )
+                tx.save(_audit_item(f"audit#feature#{feature.name}", audit))
+        except TransactWriteError as error:
+            if any(r and r.code == "ConditionalCheckFailed" for r in error.cancellation_reasons):
+                return False
+            raise LedgerUnavailable("The ledger could not store the feature's settings.") from error
+        except (PynamoDBException, BotoCoreError, ClientError) as error:
+            raise LedgerUnavailable("The ledger could not store the feature's settings.") from error
+        return True
 
     def put_prices(self, prices: Iterable[ModelPrice], actor: str, now: datetime, reason: str = "") -> None:
         """Store operators' prices, each replacing its model's override, with an audit entry per model."""
@@ -700,6 +751,17 @@ class Ledger:
         return [_call_record(item) for item in m.CallItem.scan()]
 
 
+def _count_request(tx: TransactWrite, rate: RateCharge) -> None:
+    tx.update(
+        m.CounterItem(rate.counter.pk, rate.counter.window),
+        actions=[m.CounterItem.requests.add(1), m.CounterItem.expires_at.set(rate.expires_at)],
+        # A limit of 0 refuses even the minute's first request (whose counter does not exist yet).
+        condition=(m.CounterItem.requests < rate.limit)
+        if rate.limit < 1
+        else m.CounterItem.requests.does_not_exist() | (m.CounterItem.requests < rate.limit),
+    )
+
+
 def _open_reservation(item: m.ReservationItem) -> OpenReservation:
     return OpenReservation(
         request_id=item.pk.removeprefix("res#"),
@@ -733,9 +795,30 @@ def _feature_item(feature: Feature, actor: str, now: datetime) -> m.FeatureItem:
         max_input_tokens=feature.max_input_tokens,
         month_usd=feature.month_usd,
         shards=feature.shards,
+        cache=feature.cache.value,
+        cache_ttl_seconds=feature.cache_ttl_seconds,
+        semantic_threshold=feature.semantic_threshold,
+        truncate=feature.truncate,
         updated_at=now.isoformat(),
         updated_by=actor,
     )
+
+
+def _feature_settings_actions(feature: Feature, actor: str, now: datetime) -> list[Any]:
+    """SET actions of a feature's caps and cost-reducer settings (not its switch, budget or shards)."""
+    f = m.FeatureItem
+    return [
+        f.default_max_output_tokens.set(feature.default_max_output_tokens),
+        f.max_output_tokens.set(feature.max_output_tokens),
+        f.over_cap.set(feature.over_cap.value),
+        f.max_input_tokens.set(feature.max_input_tokens),
+        f.cache.set(feature.cache.value),
+        f.cache_ttl_seconds.set(feature.cache_ttl_seconds),
+        f.semantic_threshold.set(feature.semantic_threshold),
+        f.truncate.set(feature.truncate),
+        f.updated_at.set(now.isoformat()),
+        f.updated_by.set(actor),
+    ]
 
 
 _CALL_FIELDS = [name for name in CallRecord.__dataclass_fields__ if name not in ("request_id", "timestamp")]

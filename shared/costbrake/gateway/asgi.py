@@ -23,31 +23,42 @@ from starlette.routing import Route
 
 from costbrake.errors import CostbrakeError, InputTooLarge, NotFound
 from costbrake.gateway import telemetry
-from costbrake.gateway.errors import error_body
+from costbrake.gateway.errors import anthropic_error_body, openai_error_body
 from costbrake.gateway.relay import Relay
 from costbrake.gateway.service import Gateway
 from costbrake.gateway.settlement import Settler
-from costbrake.providers.base import ANTHROPIC, OPENAI
+from costbrake.providers.base import CHAT_COMPLETIONS, COUNT_TOKENS, EMBEDDINGS, MESSAGES, RESPONSES
 from costbrake.providers.transport import new_client
 
 logger = Logger(service="costbrake")
 HEALTH_PATH = "/healthz"  # the Lambda Web Adapter's readiness check
+# Billed calls, by route; count_tokens is served free.
+_CALL_ROUTES = {
+    "/v1/chat/completions": CHAT_COMPLETIONS,
+    "/v1/responses": RESPONSES,
+    "/v1/embeddings": EMBEDDINGS,
+    "/v1/messages": MESSAGES,
+}
+_FREE_ROUTES = {"/v1/messages/count_tokens": COUNT_TOKENS}
+_SERVED = ", ".join(
+    [f"POST {path}" for path in (*_CALL_ROUTES, *_FREE_ROUTES)]
+    + ["GET /v1/models", "GET /v1/budget", "GET /v1/calls/{request_id}"]
+)
 
 
 def build_app(gateway: Gateway, client: httpx.AsyncClient | None = None) -> Starlette:
     settings = gateway.settings
     relay = Relay(gateway, Settler(gateway.ledger), client or new_client(), settings)
 
-    async def completion(request: Request, provider: str) -> Response:
+    async def call(request: Request) -> Response:
         body = await _body(request, settings.max_body_bytes)
         request.state.body = body
-        return await relay.complete(provider, body, _headers(request), uuid.uuid4().hex)
+        return await relay.complete(_CALL_ROUTES[request.url.path], body, _headers(request), uuid.uuid4().hex)
 
-    async def chat_completions(request: Request) -> Response:
-        return await completion(request, OPENAI)
-
-    async def messages(request: Request) -> Response:
-        return await completion(request, ANTHROPIC)
+    async def free_call(request: Request) -> Response:
+        body = await _body(request, settings.max_body_bytes)
+        request.state.body = body
+        return await relay.free(_FREE_ROUTES[request.url.path], body, _headers(request), uuid.uuid4().hex)
 
     async def models(request: Request) -> Response:
         headers = _headers(request)
@@ -70,7 +81,7 @@ def build_app(gateway: Gateway, client: httpx.AsyncClient | None = None) -> Star
         return PlainTextResponse("ok")
 
     async def unknown_route(request: Request) -> Response:
-        raise NotFound(f"No route {request.method} {request.url.path}.")
+        raise NotFound(f"costbrake does not serve {request.method} {request.url.path}; it serves {_SERVED}.")
 
     async def refused(request: Request, error: Exception) -> Response:
         assert isinstance(error, CostbrakeError)
@@ -79,12 +90,12 @@ def build_app(gateway: Gateway, client: httpx.AsyncClient | None = None) -> Star
         telemetry.rejected(error, *labels)
         log = logger.warning if error.status >= 500 else logger.info
         log("request failed" if error.status >= 500 else "request refused", extra=_refusal(request, error))
-        return Response(error_body(request.url.path, error), error.status, error.headers, "application/json")
+        return Response(_error_json(request, error), error.status, error.headers, "application/json")
 
     every_method = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes = [
-        Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-        Route("/v1/messages", messages, methods=["POST"]),
+        *(Route(path, call, methods=["POST"]) for path in _CALL_ROUTES),
+        *(Route(path, free_call, methods=["POST"]) for path in _FREE_ROUTES),
         Route("/v1/models", models, methods=["GET"]),
         Route("/v1/budget", budget, methods=["GET"]),
         Route("/v1/calls/{request_id}", call_detail, methods=["GET"]),
@@ -111,6 +122,16 @@ async def _body(request: Request, limit: int) -> bytes:
             raise InputTooLarge(f"The request body is over {limit} bytes.")
         parts.append(chunk)
     return b"".join(parts)
+
+
+def _error_json(request: Request, error: CostbrakeError) -> str:
+    """The error in the caller's provider's JSON: Anthropic's on its routes (and on any route an Anthropic SDK
+    calls, which always sends ``anthropic-version``), OpenAI's elsewhere."""
+    path = request.url.path.rstrip("/")
+    anthropic = path == "/v1/messages" or path.startswith("/v1/messages/")
+    if path not in _CALL_ROUTES and not anthropic:
+        anthropic = "anthropic-version" in request.headers
+    return anthropic_error_body(error) if anthropic else openai_error_body(error)
 
 
 def _headers(request: Request) -> dict[str, str]:

@@ -16,9 +16,15 @@ from typing import Any
 
 from costbrake.errors import InputTooLarge, InvalidRequest
 from costbrake.pricing import ModelPrice, worst_case_cost
-from costbrake.providers.base import ANTHROPIC, OPENAI
+from costbrake.providers.base import ANTHROPIC, CHAT_COMPLETIONS, EMBEDDINGS, MESSAGES, OPENAI, RESPONSES
 from costbrake.records import Feature, OverCap
-from costbrake.tokens import InputEstimate, estimate_anthropic_input_tokens, estimate_openai_input_tokens
+from costbrake.tokens import (
+    InputEstimate,
+    estimate_anthropic_input_tokens,
+    estimate_embeddings_input_tokens,
+    estimate_openai_input_tokens,
+    estimate_openai_responses_input_tokens,
+)
 
 # OpenAI reasoning models take max_completion_tokens; the others still accept max_tokens.
 _COMPLETION_TOKENS_PREFIXES = ("o1", "o3", "o4", "gpt-5")
@@ -34,7 +40,12 @@ _SEARCH_TOOL = "web_search_"  # priced per use, results read as input
 _FETCH_TOOL = "web_fetch_"  # free per use, fetched pages read as input
 _CLIENT_TOOL_PREFIXES = ("custom", "bash_", "text_editor_", "computer_", "memory_")
 _ANTHROPIC_SERVICE_TIERS = {"auto", "standard_only"}
-_OPENAI_SERVICE_TIERS = {"auto", "default", "flex", "priority", "scale"}
+_OPENAI_SERVICE_TIERS = {"auto", "default", "flex", "priority", "fast", "scale"}
+# Responses API tools that run in the caller's code (cost: their definitions' tokens, which the estimator counts).
+# Built-in tools other than web search bill what the price table does not carry (file search calls and
+# storage, code interpreter containers, generated images, MCP and computer-use loops): refused.
+_RESPONSES_CLIENT_TOOLS = frozenset({"function", "custom", "local_shell", "shell", "apply_patch"})
+_RESPONSES_SEARCH_TOOL = "web_search"  # web_search, web_search_preview and their dated versions
 
 
 @dataclass(frozen=True)
@@ -91,13 +102,20 @@ class CallBounds:
 
 
 def bound_call(
-    provider: str, body: dict[str, Any], price: ModelPrice, feature: Feature, *, auto_tiers: Mapping[str, str]
+    api: str, body: dict[str, Any], price: ModelPrice, feature: Feature, *, auto_tiers: Mapping[str, str]
 ) -> CallBounds:
     """The request's bounds; ``body`` (the upstream copy) gets its output fields and server-tool limits set.
 
-    Raises InvalidRequest (what cannot be bounded or is above a cap the feature refuses) or InputTooLarge.
+    ``api`` is one of ``providers.base``'s APIs. Raises InvalidRequest (what cannot be bounded or is above a
+    cap the feature refuses) or InputTooLarge.
     """
-    if provider == OPENAI:
+    if api == EMBEDDINGS:
+        return _bound_embeddings(body, price, feature)
+    if api == RESPONSES:
+        return _bound_responses(body, price, feature, auto_tiers[OPENAI])
+    if api not in (CHAT_COMPLETIONS, MESSAGES):
+        raise ValueError(f"no bounds for API {api!r}")
+    if api == CHAT_COMPLETIONS:
         estimate = estimate_openai_input_tokens(body)
         refuse_audio(body)
         uses = 1 if ("web_search_options" in body or "search" in price.model) else 0
@@ -113,8 +131,8 @@ def bound_call(
         cache_ttl = anthropic_cache_write_ttl(body)
         predicted = 0
     single_pass = _input_bound(estimate, price, feature)
-    max_output, fields = _bound_output(provider, body, feature)
-    choices = body.get("n", 1) if provider == OPENAI else 1
+    max_output, fields = _bound_output(api, body, feature)
+    choices = body.get("n", 1) if api == CHAT_COMPLETIONS else 1
     bounds = CallBounds(
         input_tokens=single_pass * (1 + extra_passes),
         sized_input_tokens=estimate.tokens,
@@ -137,7 +155,89 @@ def bound_call(
     return bounds
 
 
-def _input_bound(estimate: InputEstimate, price: ModelPrice, feature: Feature) -> int:
+def _bound_responses(body: dict[str, Any], price: ModelPrice, feature: Feature, auto_tier: str) -> CallBounds:
+    """A Responses call: its input (context it only refers to is unsized), ``max_output_tokens`` (reasoning
+    included), web searches (at most ``max_tool_calls``, each one more pass over the context), the tier."""
+    if body.get("background"):
+        raise InvalidRequest(
+            "Background responses finish after the HTTP call, so costbrake could not settle them.", param="background"
+        )
+    if body.get("context_management"):
+        raise InvalidRequest(
+            "context_management (compaction) runs model passes whose cost costbrake cannot bound.",
+            param="context_management",
+        )
+    estimate = estimate_openai_responses_input_tokens(body)
+    searches = _responses_web_searches(body)
+    if searches:
+        estimate = InputEstimate(estimate.tokens, (*estimate.unsized, "web search results"))
+    single_pass = _input_bound(estimate, price, feature, param="input")
+    max_output, fields = _bound_output(RESPONSES, body, feature)
+    bounds = CallBounds(
+        input_tokens=single_pass * (1 + searches),
+        sized_input_tokens=estimate.tokens,
+        unsized=estimate.unsized,
+        max_output_tokens=max_output,
+        choices=1,
+        predicted_output_tokens=0,
+        output_fields=fields,
+        service_tier=_openai_tier(body, auto_tier),
+        cache_write_ttl=_openai_cache_ttl(body),
+        web_search_uses=searches,
+    )
+    bounds.apply(body)
+    return bounds
+
+
+def _responses_web_searches(body: dict[str, Any]) -> int:
+    """Web searches a Responses call may make: ``max_tool_calls`` (set to DEFAULT_SERVER_TOOL_USES when absent)
+    if it offers a web search tool, else 0. Built-in tools that are not priced are refused."""
+    tools = body.get("tools")
+    searching = False
+    for tool in tools if isinstance(tools, list) else ():
+        kind = tool.get("type") if isinstance(tool, Mapping) else None
+        if isinstance(kind, str) and kind.startswith(_RESPONSES_SEARCH_TOOL):
+            searching = True
+        elif kind not in _RESPONSES_CLIENT_TOOLS:
+            raise InvalidRequest(
+                f"The built-in tool '{kind}' is not priced by costbrake, so its cost cannot be bounded.", param="tools"
+            )
+    if not searching:
+        return 0
+    calls = body.get("max_tool_calls")
+    if calls is None:
+        calls = body["max_tool_calls"] = DEFAULT_SERVER_TOOL_USES
+    return int(calls)
+
+
+def _openai_cache_ttl(body: Mapping[str, Any]) -> str | None:
+    """OpenAI writes its prompt cache unasked (its write rate always counts); an extended lifetime is priced
+    at the data's longer-TTL rate as well."""
+    options = body.get("prompt_cache_options")
+    extended = (isinstance(options, Mapping) and options.get("ttl") not in (None, "30m")) or body.get(
+        "prompt_cache_retention"
+    ) not in (None, "in_memory")
+    return "1h" if extended else None
+
+
+def _bound_embeddings(body: dict[str, Any], price: ModelPrice, feature: Feature) -> CallBounds:
+    """An embeddings call: input only (each text bounded, token arrays exact), billed at the standard tier."""
+    tokens = estimate_embeddings_input_tokens(body.get("input"))
+    return CallBounds(
+        input_tokens=_input_bound(InputEstimate(tokens), price, feature, param="input"),
+        sized_input_tokens=tokens,
+        unsized=(),
+        max_output_tokens=0,
+        choices=1,
+        predicted_output_tokens=0,
+        output_fields=(),
+        service_tier="default",  # embeddings have no service tier to ask for
+        cache_write_ttl=None,
+        web_search_uses=0,
+    )
+
+
+def _input_bound(estimate: InputEstimate, price: ModelPrice, feature: Feature, param: str = "messages") -> int:
     """One pass's input: the estimator's bound, or the context window when a part cannot be sized."""
     if not estimate.unsized:
         bound = estimate.tokens
@@ -148,7 +248,7 @@ def _input_bound(estimate: InputEstimate, price: ModelPrice, feature: Feature) -
             raise InvalidRequest(
                 f"{', '.join(sorted(set(estimate.unsized)))} input cannot be sized before the call and the context "
                 f"window of '{price.model}' is unknown, so no worst case can be reserved.",
-                param="messages",
+                param=param,
             )
         bound = max(window, estimate.tokens)
         what = (
@@ -157,14 +257,14 @@ def _input_bound(estimate: InputEstimate, price: ModelPrice, feature: Feature) -
         )
     if bound > feature.max_input_tokens:
         raise InputTooLarge(
-            f"{what}; feature '{feature.name}' allows {feature.max_input_tokens} input tokens.", param="messages"
+            f"{what}; feature '{feature.name}' allows {feature.max_input_tokens} input tokens.", param=param
         )
     return bound
 
 
-def _bound_output(provider: str, body: dict[str, Any], feature: Feature) -> tuple[int, tuple[str, ...]]:
+def _bound_output(api: str, body: dict[str, Any], feature: Feature) -> tuple[int, tuple[str, ...]]:
     """RULE 1: every call has a max output; above the feature's cap it is clamped or refused."""
-    if provider == OPENAI:
+    if api == CHAT_COMPLETIONS:
         present = tuple(name for name in ("max_completion_tokens", "max_tokens") if body.get(name) is not None)
         asked = max((body[name] for name in present), default=None)  # both sent: the larger is the bound
         if str(body.get("model", "")).startswith(_COMPLETION_TOKENS_PREFIXES):
@@ -174,6 +274,8 @@ def _bound_output(provider: str, body: dict[str, Any], feature: Feature) -> tupl
             present = ("max_completion_tokens",)
         elif not present:
             present = ("max_tokens",)
+    elif api == RESPONSES:
+        present, asked = ("max_output_tokens",), body.get("max_output_tokens")
     else:
         present, asked = ("max_tokens",), body.get("max_tokens")
     bounded = asked if asked is not None else min(feature.default_max_output_tokens, feature.max_output_tokens)
@@ -193,7 +295,7 @@ def _openai_tier(body: Mapping[str, Any], default_tier: str) -> str:
         return default_tier  # "auto" is served at the project's default tier
     if tier not in _OPENAI_SERVICE_TIERS:
         raise InvalidRequest(f"service_tier must be one of {sorted(_OPENAI_SERVICE_TIERS)}.", param="service_tier")
-    return "default" if tier == "scale" else str(tier)
+    return {"scale": "default", "fast": "priority"}.get(str(tier), str(tier))
 
 
 def _anthropic_tier(body: Mapping[str, Any], auto_tier: str) -> str:

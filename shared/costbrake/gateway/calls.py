@@ -47,6 +47,7 @@ class PlannedCall:
     """Everything decided before money is reserved."""
 
     provider: str
+    api: str  # providers.base: CHAT_COMPLETIONS, RESPONSES, EMBEDDINGS, MESSAGES
     body: dict[str, Any]  # what goes upstream
     caller: Caller
     feature: Feature
@@ -60,6 +61,18 @@ class PlannedCall:
     prices: PriceTable  # the table the call was planned with (packaged + the snapshot's overrides)
     provider_key: str
     forwarded_headers: dict[str, str]  # the client's anthropic-version / anthropic-beta
+
+
+@dataclass(frozen=True)
+class FreeCall:
+    """A call the provider does not bill (count_tokens), admitted after its one request of the rate limit."""
+
+    api: str
+    body: dict[str, Any]
+    caller: Caller
+    request_id: str
+    provider_key: str
+    forwarded_headers: dict[str, str]
 
 
 @dataclass

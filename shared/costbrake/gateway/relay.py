@@ -20,7 +20,7 @@ from starlette.responses import Response, StreamingResponse
 
 from costbrake.config import Settings
 from costbrake.errors import ProviderFailed
-from costbrake.gateway.calls import AdmittedCall
+from costbrake.gateway.calls import AdmittedCall, FreeCall
 from costbrake.gateway.service import Gateway
 from costbrake.gateway.settlement import CLIENT_DISCONNECTED, Settler
 from costbrake.providers import adapter_for
@@ -50,9 +50,10 @@ class Relay:
         self._settings = settings
         self._base_urls = {"openai": settings.openai_base_url, "anthropic": settings.anthropic_base_url}
 
-    async def complete(self, provider: str, raw_body: bytes, headers: Mapping[str, str], request_id: str) -> Response:
-        call = await _in_thread(self._gateway.admit, provider, raw_body, headers, request_id)
-        adapter = adapter_for(provider)
+    async def complete(self, api: str, raw_body: bytes, headers: Mapping[str, str], request_id: str) -> Response:
+        """A billed call to ``api`` (``providers.base.RESPONSES`` …): reserved, relayed, settled."""
+        call = await _in_thread(self._gateway.admit, api, raw_body, headers, request_id)
+        adapter = adapter_for(call.plan.api)
         try:
             upstream = await self._open(call, adapter)
             if upstream.status < 300 and is_event_stream(upstream.headers.get("content-type", "")):
@@ -70,11 +71,35 @@ class Relay:
                 raise
             raise await _shielded(self._settler.crashed, call, crash) from crash
 
+    async def free(self, api: str, raw_body: bytes, headers: Mapping[str, str], request_id: str) -> Response:
+        """A call the provider does not bill (count_tokens): counted against the rate limit, forwarded, and
+        answered with exactly what the provider answered (its 5xx as a 502); nothing is reserved or charged."""
+        call: FreeCall = await _in_thread(self._gateway.admit_free, api, raw_body, headers, request_id)
+        adapter = adapter_for(call.api)
+        upstream = await self._post(
+            adapter, *self._request(adapter, call.body, call.provider_key, call.forwarded_headers)
+        )
+        try:
+            raw = await upstream.read()
+        finally:
+            await upstream.close()
+        status = raw.status if raw.status < 500 else 502
+        answer_headers = {"x-costbrake-request-id": request_id, "x-costbrake-cost-usd": "0"}
+        return Response(raw.body, status, answer_headers, raw.content_type)
+
     async def _open(self, call: AdmittedCall, adapter: ProviderAdapter) -> Upstream:
-        body = encode_json(adapter.upstream_body(call.upstream_body))
-        headers = adapter.upstream_headers(call.plan.provider_key, call.plan.forwarded_headers)
-        url = endpoint(self._base_urls[call.plan.provider], adapter.path)
+        request = self._request(adapter, call.upstream_body, call.plan.provider_key, call.plan.forwarded_headers)
         call.sent = True  # from here the body may reach the provider
+        return await self._post(adapter, *request)
+
+    def _request(
+        self, adapter: ProviderAdapter, client_body: Mapping[str, Any], key: str, forwarded: Mapping[str, str]
+    ) -> tuple[str, bytes, dict[str, str]]:
+        """(url, body, headers) of the upstream request."""
+        body = encode_json(adapter.upstream_body(client_body))
+        return endpoint(self._base_urls[adapter.name], adapter.path), body, adapter.upstream_headers(key, forwarded)
+
+    async def _post(self, adapter: ProviderAdapter, url: str, body: bytes, headers: dict[str, str]) -> Upstream:
         return await open_upstream(
             self._client,
             url,

@@ -11,13 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from costbrake.errors import InputTooLarge, InvalidRequest
 
 
-class _Request(BaseModel):
+class _Body(BaseModel):
     # Strict: "100" is not a number of tokens and true is not 1. Unknown fields are the provider's business.
     model_config = ConfigDict(extra="allow", strict=True)
 
     model: str = Field(min_length=1, max_length=200)
-    messages: list[dict[str, Any]] = Field(min_length=1)
     stream: bool = False
+
+
+class _Request(_Body):
+    messages: list[dict[str, Any]] = Field(min_length=1)
 
 
 class OpenAIChatRequest(_Request):
@@ -45,6 +48,33 @@ class AnthropicMessagesRequest(_Request):
                 raise ValueError("each message needs a role of 'user' or 'assistant'")
         return messages
 
+
+class OpenAIResponsesRequest(_Body):
+    """POST /v1/responses. ``input`` may be absent when a previous response, conversation or prompt supplies it."""
+
+    input: str | list[dict[str, Any]] | None = None
+    instructions: str | None = None
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    max_tool_calls: int | None = Field(default=None, ge=0)
+    tools: list[dict[str, Any]] | None = None
+    previous_response_id: str | None = None
+    conversation: str | dict[str, Any] | None = None
+    background: bool | None = None
+    user: str | None = Field(default=None, max_length=256)
+
+
+class OpenAIEmbeddingsRequest(_Body):
+    """POST /v1/embeddings: one text, texts, a token array or token arrays."""
+
+    input: str | list[str] | list[int] | list[list[int]]
+    user: str | None = Field(default=None, max_length=256)
+
+
+class AnthropicCountTokensRequest(AnthropicMessagesRequest):
+    """POST /v1/messages/count_tokens: a Messages body without max_tokens."""
+
+
+ApiRequest = OpenAIChatRequest | OpenAIResponsesRequest | OpenAIEmbeddingsRequest | AnthropicMessagesRequest
 
 # Deeper than any real request; json.loads would hit the interpreter's recursion limit (a crash, not a 400) far
 # below what a body of max_body_bytes can nest.
@@ -105,7 +135,7 @@ def _refuse_lone_surrogates(value: Any) -> None:
             stack.extend(item)
 
 
-R = TypeVar("R", bound="_Request")
+R = TypeVar("R", bound="_Body")
 
 
 def validate(model: type[R], body: dict[str, Any]) -> R:

@@ -22,34 +22,66 @@ from costbrake.errors import (
     FeatureOff,
     InvalidRequest,
     NotFound,
+    RateLimited,
     UserBlocked,
 )
 from costbrake.gateway.bounds import bound_call
 from costbrake.gateway.cache import TtlCache
-from costbrake.gateway.calls import AdmittedCall, CallContext, Caller, PlannedCall, Reservation, UserView
+from costbrake.gateway.calls import AdmittedCall, CallContext, Caller, FreeCall, PlannedCall, Reservation, UserView
 from costbrake.gateway.provider_keys import ProviderKeys
 from costbrake.gateway.requests import (
+    AnthropicCountTokensRequest,
     AnthropicMessagesRequest,
+    ApiRequest,
     OpenAIChatRequest,
+    OpenAIEmbeddingsRequest,
+    OpenAIResponsesRequest,
     parse_json_body,
     validate,
 )
 from costbrake.gateway.reservation import CallCost, Reserver
 from costbrake.policy import budget_status, caller_user_id, end_user, global_budget, resolve_feature, user_limits
-from costbrake.pricing import PriceTable, downgrade_target
-from costbrake.providers.base import ANTHROPIC, OPENAI
+from costbrake.pricing import CHAT, EMBEDDING, RESPONSES, ModelPrice, PriceTable, downgrade_target
+from costbrake.providers import adapter_for
+from costbrake.providers.base import (
+    ANTHROPIC,
+    CHAT_COMPLETIONS,
+    COUNT_TOKENS,
+    EMBEDDINGS,
+    MESSAGES,
+    OPENAI,
+    ProviderAdapter,
+)
+from costbrake.providers.base import RESPONSES as RESPONSES_API
 from costbrake.records import (
     ApiKey,
     CallRecord,
+    Feature,
     OverCap,
     SettingsSnapshot,
     SwitchState,
+    UserProfile,
 )
 
 logger = Logger(child=True)
 
 # Client headers that change what the provider does, forwarded as they are.
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
+
+# How each API's body is validated (pydantic, strict).
+_REQUESTS: dict[str, type[ApiRequest]] = {
+    CHAT_COMPLETIONS: OpenAIChatRequest,
+    RESPONSES_API: OpenAIResponsesRequest,
+    EMBEDDINGS: OpenAIEmbeddingsRequest,
+    MESSAGES: AnthropicMessagesRequest,
+    COUNT_TOKENS: AnthropicCountTokensRequest,
+}
+# Where a model of each mode is served, for a refusal that says where to go.
+_ROUTE_OF_MODE = {
+    CHAT: "POST /v1/chat/completions, /v1/responses or /v1/messages",
+    RESPONSES: "POST /v1/responses",
+    EMBEDDING: "POST /v1/embeddings",
+}
 
 
 def hash_key(secret: str) -> str:
@@ -134,17 +166,46 @@ class Gateway:
     # ---- endpoints ----------------------------------------------------------------------------
 
     def admit(
-        self, provider: str, raw_body: bytes | str | None, headers: Mapping[str, str], request_id: str
+        self, api: str, raw_body: bytes | str | None, headers: Mapping[str, str], request_id: str
     ) -> AdmittedCall:
-        """Authenticate, bound and reserve a call: from here it must be settled exactly once (``Settler``)."""
+        """Authenticate, bound and reserve a call to ``api`` (``providers.base.RESPONSES`` …; a provider's name
+        stands for its chat API): from here it must be settled exactly once (``Settler``)."""
         started = self._monotonic()
         now = self.clock.now()
         key = self.authenticate(headers)
         body = parse_json_body(raw_body, self.settings.max_body_bytes)
         snapshot = self.snapshot()
-        plan = self._plan(provider, body, headers, key, snapshot)
+        plan = self._plan(adapter_for(api), body, headers, key, snapshot)
         reservation = self._reserve(plan, snapshot, now, request_id)
         return AdmittedCall(plan, reservation, CallContext(request_id, now, started))
+
+    def admit_free(
+        self, api: str, raw_body: bytes | str | None, headers: Mapping[str, str], request_id: str
+    ) -> FreeCall:
+        """A call the provider does not bill (count_tokens): authenticated, validated, checked against the
+        feature's switch and the user's block, and counted as one request of the user's rate limit; nothing
+        is reserved or settled."""
+        now = self.clock.now()
+        key = self.authenticate(headers)
+        body = parse_json_body(raw_body, self.settings.max_body_bytes)
+        adapter = adapter_for(api)
+        validate(_REQUESTS[adapter.api], body)
+        snapshot = self.snapshot()
+        caller = self._caller(key, None)
+        _refuse_switched_off(resolve_feature(self.settings, snapshot, headers, key))
+        profile = self._user_view(caller.user_id, []).profile
+        _refuse_blocked(caller.user_id, profile, now)
+        provider_key = self._provider_keys.key_for(adapter.name)  # before the request is counted
+        rate = rate_charge(caller.user_id, user_limits(self.settings, snapshot, profile).rpm, now)
+        if rate is not None and not self.ledger.count_request(request_id, rate[0]):
+            raise RateLimited(
+                f"Rate limit reached: {rate[0].limit} requests per minute for this user.",
+                retry_after=rate[1].seconds_left(self.clock.now()),
+                scope="user",
+                window="minute",
+            )
+        forwarded = {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
+        return FreeCall(adapter.api, body, caller, request_id, provider_key, forwarded)
 
     def call_record(self, headers: Mapping[str, str], request_id: str) -> CallRecord:
         """A call's record, for the key that made it (or any key of the same user)."""
@@ -177,43 +238,37 @@ class Gateway:
 
     def _plan(
         self,
-        provider: str,
+        adapter: ProviderAdapter,
         body: dict[str, Any],
         headers: Mapping[str, str],
         key: ApiKey,
         snapshot: SettingsSnapshot,
     ) -> PlannedCall:
-        request: OpenAIChatRequest | AnthropicMessagesRequest
-        if provider == OPENAI:
-            request = validate(OpenAIChatRequest, body)
-            named_user = end_user(request.user, "user")
-        else:
-            request = validate(AnthropicMessagesRequest, body)
+        provider = adapter.name
+        request = validate(_REQUESTS[adapter.api], body)
+        if isinstance(request, AnthropicMessagesRequest):
             named_user = end_user(request.metadata.user_id if request.metadata else None, "metadata.user_id")
+        else:
+            named_user = end_user(request.user, "user")
         caller = self._caller(key, named_user)
         feature = resolve_feature(self.settings, snapshot, headers, key)
-        if feature.state is SwitchState.OFF:
-            raise FeatureOff(f"The feature '{feature.name}' is switched off: {feature.reason or 'no reason given'}.")
+        _refuse_switched_off(feature)
 
         model_requested = self._resolve_auto(provider, request.model, headers)
         prices = self.price_table(snapshot)
-        price = prices.get(model_requested)
-        if price.provider != provider:
-            raise InvalidRequest(
-                f"The model '{model_requested}' is served by {price.provider}; call its endpoint instead.",
-                param="model",
-            )
+        price = _served_by(adapter, prices.get(model_requested))
         downgraded_from = None
         if feature.state is SwitchState.DOWNGRADE:
             cheaper = downgrade_target(self.settings.downgrade_map, price.model)
-            if cheaper is not None:
+            if cheaper is not None and prices.get(cheaper).mode in adapter.modes:
                 downgraded_from, price = price.model, prices.get(cheaper)
 
         upstream = dict(body)
         upstream["model"] = price.model if (downgraded_from or request.model == "auto") else request.model
-        bounds = bound_call(provider, upstream, price, feature, auto_tiers=self.settings.auto_service_tiers)
+        bounds = bound_call(adapter.api, upstream, price, feature, auto_tiers=self.settings.auto_service_tiers)
         return PlannedCall(
             provider=provider,
+            api=adapter.api,
             body=upstream,
             caller=caller,
             feature=feature,
@@ -223,7 +278,7 @@ class Gateway:
             bounds=bounds,
             worst_case_usd=bounds.worst_case_usd(price),
             stream=request.stream,
-            system_prompt_sha256=_system_prompt_hash(provider, body),
+            system_prompt_sha256=_system_prompt_hash(adapter.api, body),
             prices=prices,
             # Read before anything is reserved: a gateway without a usable key costs the caller nothing.
             provider_key=self._provider_keys.key_for(provider),
@@ -254,11 +309,7 @@ class Gateway:
         )
         view = self._user_view(user_id, provisional)
         profile = view.profile
-        if profile and profile.blocked_until and profile.blocked_until > now:
-            raise UserBlocked(
-                f"User '{user_id}' is blocked until {profile.blocked_until.isoformat()}: "
-                f"{profile.blocked_reason or 'no reason given'}."
-            )
+        _refuse_blocked(user_id, profile, now)
         limits = user_limits(self.settings, snapshot, profile)
         lines = budget_lines(
             user_id=user_id,
@@ -292,10 +343,42 @@ class Gateway:
         return Reservation(view, lines, admitted.charges, admitted.amount, clamped)
 
 
-def _system_prompt_hash(provider: str, body: Mapping[str, Any]) -> str | None:
-    """Prompts are not stored: the record keeps only a hash of the system prompt."""
-    if provider == ANTHROPIC:
+def _refuse_switched_off(feature: Feature) -> None:
+    if feature.state is SwitchState.OFF:
+        raise FeatureOff(f"The feature '{feature.name}' is switched off: {feature.reason or 'no reason given'}.")
+
+
+def _refuse_blocked(user_id: str, profile: UserProfile | None, now: datetime) -> None:
+    if profile and profile.blocked_until and profile.blocked_until > now:
+        raise UserBlocked(
+            f"User '{user_id}' is blocked until {profile.blocked_until.isoformat()}: "
+            f"{profile.blocked_reason or 'no reason given'}."
+        )
+
+
+def _served_by(adapter: ProviderAdapter, price: ModelPrice) -> ModelPrice:
+    """The model's price, if ``adapter``'s API serves it (its provider, one of its modes); else a 400."""
+    if price.provider != adapter.name:
+        raise InvalidRequest(
+            f"The model '{price.model}' is served by {price.provider}; call its endpoint instead.", param="model"
+        )
+    if price.mode not in adapter.modes:
+        raise InvalidRequest(
+            f"The model '{price.model}' is a {price.mode} model, not served by POST {adapter.path}; "
+            f"call {_ROUTE_OF_MODE.get(price.mode, 'its own endpoint')} instead.",
+            param="model",
+        )
+    return price
+
+
+def _system_prompt_hash(api: str, body: Mapping[str, Any]) -> str | None:
+    """Prompts are not stored: the record keeps only a hash of the system prompt (Responses: instructions)."""
+    if api == MESSAGES:
         system = body.get("system")
+    elif api == RESPONSES_API:
+        system = body.get("instructions")
+    elif api == EMBEDDINGS:
+        system = None
     else:
         system = next(
             (

@@ -25,7 +25,8 @@ from costbrake.usage import Usage
 
 logger = Logger(child=True)
 
-TRUNCATION_REASONS = frozenset({"length", "max_tokens"})
+# Chat completions, Messages, Responses (``incomplete_details.reason``).
+TRUNCATION_REASONS = frozenset({"length", "max_tokens", "max_output_tokens"})
 CLIENT_DISCONNECTED = "client_disconnected"  # costbrake's finish reason for a stream its client left
 
 
@@ -74,10 +75,16 @@ class Settler:
     def cut_short(
         self, call: AdmittedCall, adapter: ProviderAdapter, streamed: bytes, reason: str, error: str | None
     ) -> Decimal:
-        """A stream that ended before its usage arrived: charged the input bound plus what it carried."""
+        """A stream that ended before its usage arrived: charged the input bound plus what it carried, and the
+        server-side web searches it may have made (each billed when made)."""
         bounds = call.bounds
         output = min(bounds.output_tokens, adapter.streamed_output_bytes(streamed))
-        usage = Usage(input_tokens=bounds.input_tokens, output_tokens=output, estimated=True)
+        usage = Usage(
+            input_tokens=bounds.input_tokens,
+            output_tokens=output,
+            estimated=True,
+            web_search_requests=bounds.web_search_uses,
+        )
         cost = min(cost_of(call.plan.price, usage), call.worst_case)
         result = UpstreamResult(200, b"", "text/event-stream", usage, None, reason, None)
         self._settle(call, result, cost, 200 if error is None else 502, error, usage)

@@ -1,7 +1,8 @@
 """A loopback stand-in for OpenAI and Anthropic that speaks their real HTTP formats.
 
-It serves ``POST /v1/chat/completions`` (OpenAI) and ``POST /v1/messages`` (Anthropic), plain JSON and
-server-sent events, closely enough that the official SDKs parse its answers. The local stack uses it when
+It serves ``POST /v1/chat/completions``, ``/v1/responses`` and ``/v1/embeddings`` (OpenAI) and ``POST
+/v1/messages`` and ``/v1/messages/count_tokens`` (Anthropic), plain JSON and server-sent events, closely
+enough that the official SDKs parse its answers (the other APIs: ``mock_responses``). The local stack uses it when
 no provider keys are set; every reply says it comes from the costbrake mock provider.
 
 Requests are validated as the real APIs validate them (``mock_validation``): a request they would refuse
@@ -47,6 +48,7 @@ from costbrake.local.mock_http import (
     request_id,
     stream_reply,
 )
+from costbrake.local.mock_responses import ApiMocks
 from costbrake.local.mock_usage import (
     CHARS_PER_TOKEN,
     MESSAGE_OVERHEAD_TOKENS,
@@ -80,7 +82,13 @@ MOCK_LABEL = "This reply comes from the costbrake mock provider; no real model w
 SYSTEM_FINGERPRINT = "fp_costbrake_mock"
 
 Dialect = Literal["openai", "anthropic"]
-_ROUTES: dict[str, Dialect] = {"/v1/chat/completions": "openai", "/v1/messages": "anthropic"}
+_ROUTES: dict[str, Dialect] = {
+    "/v1/chat/completions": "openai",
+    "/v1/responses": "openai",
+    "/v1/embeddings": "openai",
+    "/v1/messages": "anthropic",
+    "/v1/messages/count_tokens": "anthropic",
+}
 _FILLER_WORDS = ("budget", "tokens", "ledger", "window", "spend", "limit", "cost", "call", "cap", "model")
 
 # OpenAI reports the tier that served the request: auto -> default, fast -> priority.
@@ -178,6 +186,7 @@ class MockProvider:
         self._server: MockServer | None = None
         self._thread: threading.Thread | None = None
         self._base_url: str | None = None
+        self._apis = ApiMocks(self)
         self.requests: list[RecordedRequest] = []
         self.billed: list[Billed] = []
         self.streamed: list[Streamed] = []
@@ -309,6 +318,9 @@ class MockProvider:
         failure = self._take(self._faults.failures)
         if failure is not None:
             return error_reply(dialect, failure, f"Injected failure {failure} (costbrake mock provider).")
+        other_api = self._apis.answer(request, self._take_usage_omission)
+        if other_api is not None:
+            return other_api
         problem = invalid_request(dialect, request.headers, request.body)
         if problem is not None:
             return error_reply(dialect, 400, problem)

@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from costbrake.pricing import usage_from_anthropic
-from costbrake.providers.base import UpstreamResult
+from costbrake.pricing import CHAT, usage_from_anthropic
+from costbrake.providers.base import ANTHROPIC, COUNT_TOKENS, MESSAGES, UpstreamResult
 from costbrake.providers.sse import iter_sse_events, text_bytes
 from costbrake.providers.transport import RawResponse, forwardable_headers
 from costbrake.usage import Usage
@@ -16,8 +16,10 @@ DEFAULT_ANTHROPIC_VERSION = "2023-06-01"
 
 
 class AnthropicMessagesAdapter:
-    name = "anthropic"
+    name = ANTHROPIC
+    api = MESSAGES
     path = "/v1/messages"
+    modes = (CHAT,)
 
     def upstream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         return dict(body)
@@ -49,6 +51,13 @@ class AnthropicMessagesAdapter:
                 block = payload.get("content_block")
                 total += text_bytes({k: v for k, v in block.items() if k != "type"}) if isinstance(block, dict) else 0
         return total
+
+
+class AnthropicCountTokensAdapter(AnthropicMessagesAdapter):
+    """POST /v1/messages/count_tokens: free, answers ``{"input_tokens": N}``; forwarded as is, never settled."""
+
+    api = COUNT_TOKENS
+    path = "/v1/messages/count_tokens"
 
 
 def _result(raw: RawResponse) -> UpstreamResult:

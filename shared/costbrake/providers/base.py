@@ -14,6 +14,13 @@ if TYPE_CHECKING:
 OPENAI = "openai"
 ANTHROPIC = "anthropic"
 
+# The provider APIs the gateway serves, one adapter each (``costbrake.providers.adapter_for``).
+CHAT_COMPLETIONS = "openai.chat"
+RESPONSES = "openai.responses"
+EMBEDDINGS = "openai.embeddings"
+MESSAGES = "anthropic.messages"
+COUNT_TOKENS = "anthropic.count_tokens"
+
 
 @dataclass(frozen=True)
 class UpstreamResult:
@@ -33,8 +40,10 @@ class UpstreamResult:
 class ProviderAdapter(Protocol):
     """What the gateway needs to know of one provider API: how to call it and how to read its answers."""
 
-    name: str  # "openai" | "anthropic"
-    path: str  # "/v1/chat/completions" | "/v1/messages"
+    name: str  # the provider: "openai" | "anthropic"
+    api: str  # CHAT_COMPLETIONS, RESPONSES, EMBEDDINGS, MESSAGES, COUNT_TOKENS
+    path: str  # "/v1/chat/completions", "/v1/responses", "/v1/embeddings", "/v1/messages", ...
+    modes: tuple[str, ...]  # the price table modes (``costbrake.pricing.MODES``) of the models it serves
 
     def upstream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of the client's body as sent upstream; unknown fields survive."""

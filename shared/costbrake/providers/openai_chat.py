@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from costbrake.pricing import usage_from_openai
-from costbrake.providers.base import UpstreamResult
+from costbrake.pricing import CHAT, usage_from_openai
+from costbrake.providers.base import CHAT_COMPLETIONS, OPENAI, UpstreamResult
 from costbrake.providers.sse import SseEvent, encode_sse_events, iter_sse_events, text_bytes
 from costbrake.providers.transport import RawResponse, forwardable_headers
 from costbrake.usage import Usage
@@ -15,9 +15,21 @@ from costbrake.usage import Usage
 _DONE = "[DONE]"
 
 
+def openai_headers(api_key: str, extra_headers: Mapping[str, str] | None) -> dict[str, str]:
+    """Headers of every OpenAI API call: the client's extra headers, then the gateway's own key."""
+    return {
+        **forwardable_headers(extra_headers),
+        "authorization": f"Bearer {api_key}",
+        "content-type": "application/json",
+        "accept": "application/json",
+    }
+
+
 class OpenAIChatAdapter:
-    name = "openai"
+    name = OPENAI
+    api = CHAT_COMPLETIONS
     path = "/v1/chat/completions"
+    modes = (CHAT,)
 
     def upstream_body(self, body: Mapping[str, Any]) -> dict[str, Any]:
         upstream = dict(body)
@@ -28,12 +40,7 @@ class OpenAIChatAdapter:
         return upstream
 
     def upstream_headers(self, api_key: str, extra_headers: Mapping[str, str] | None) -> dict[str, str]:
-        return {
-            **forwardable_headers(extra_headers),
-            "authorization": f"Bearer {api_key}",
-            "content-type": "application/json",
-            "accept": "application/json",
-        }
+        return openai_headers(api_key, extra_headers)
 
     def result(self, raw: RawResponse, client_body: Mapping[str, Any]) -> UpstreamResult:
         return _result(
