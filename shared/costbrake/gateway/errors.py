@@ -22,7 +22,3 @@ def openai_error_body(error: CostbrakeError) -> str:
 
 def anthropic_error_body(error: CostbrakeError) -> str:
     return json.dumps({"type": "error", "error": {"type": error.anthropic_type, "message": error.message}})
-
-
-def error_body(path: str, error: CostbrakeError) -> str:
-    return anthropic_error_body(error) if path.rstrip("/").endswith("/messages") else openai_error_body(error)
