@@ -237,7 +237,7 @@ def test_given_every_function_then_it_logs_to_a_log_group_of_its_own_with_retent
 
     log_groups = [f["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for f in functions.values()]
 
-    assert len(functions) == 5
+    assert len(functions) == 6  # gateway, sweeper, aggregator, anomaly, reporter, reconciler
     assert len(set(log_groups)) == len(log_groups)
     for name in log_groups:
         group = template["Resources"][name]

@@ -3,9 +3,11 @@
 from costbrake.cli import (  # noqa: F401  (importing a module registers its commands)
     budgets,
     estimate,
+    features,
     keys,
     local,
     pricing,
+    reconcile,
     report,
     status,
     switches,

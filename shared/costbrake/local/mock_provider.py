@@ -33,6 +33,7 @@ import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from costbrake.clock import Clock, SystemClock
@@ -118,6 +119,7 @@ class Billed(NamedTuple):
     model: str
     usage: dict[str, Any]
     service_tier: str
+    at: datetime | None = None  # when the mock generated it (its clock), for the admin usage reports
 
 
 @dataclass
@@ -333,7 +335,8 @@ class MockProvider:
 
     def _bill(self, reply_id: str, dialect: Dialect, model: str, usage: dict[str, Any], tier: str) -> None:
         with self._lock:
-            self.billed.append(Billed(reply_id, dialect, model, json.loads(json.dumps(usage)), tier))
+            usage_copy = json.loads(json.dumps(usage))
+            self.billed.append(Billed(reply_id, dialect, model, usage_copy, tier, self._clock.now()))
 
     def _streamed(self, reply_id: str, sent: int, total: int) -> None:
         with self._lock:

@@ -19,6 +19,8 @@ from costbrake.windows import WindowSpan
 
 SCHEMA_VERSION = "1"
 SWITCH_FLIP = "switch_flip"  # announcements of what costbrake did, next to the anomaly types
+# Published by the reconciler (costbrake.reconcile): variance against a provider's bill, spend it never saw.
+RECONCILIATION_TYPES = ("reconciliation", "unguarded_spend")
 USER_BLOCK = "user_block"
 ALL_FEATURES = "global"  # the "feature" attribute of alerts not about one feature: they concern all of them
 SUBJECT_MAX = 100  # SNS's limit for e-mail subjects
@@ -224,7 +226,7 @@ ALERT_JSON_SCHEMA: dict[str, Any] = {
     "properties": {
         "schema_version": {"const": SCHEMA_VERSION},
         "alert_id": {"type": "string", "pattern": "^[0-9a-f]{24}$"},
-        "type": {"enum": [*(t.value for t in AnomalyType), SWITCH_FLIP, USER_BLOCK]},
+        "type": {"enum": [*(t.value for t in AnomalyType), SWITCH_FLIP, USER_BLOCK, *RECONCILIATION_TYPES]},
         "severity": {"enum": [s.value for s in Severity]},
         "scope": {"type": "string"},
         "feature": {"type": "string"},

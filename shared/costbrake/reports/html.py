@@ -26,6 +26,7 @@ from costbrake.reports.charts import (
 )
 from costbrake.reports.model import CostReport, CostSeries
 from costbrake.reports.text import (
+    RECONCILIATION_OFF,
     Table,
     anomaly_table,
     budget_table,
@@ -37,6 +38,8 @@ from costbrake.reports.text import (
     period_title,
     printable,
     rate_basis,
+    reconciliation_table,
+    reconciliation_title,
     summary_lines,
     usd,
     user_table,
@@ -86,6 +89,12 @@ def render_html(report: CostReport) -> str:
         _section("Token efficiency by model", _table(model_table(report))),
         _section("Efficiency (all calls)", _pairs(efficiency_lines(report))),
         _section(f"Anomalies, last 14 days ({len(report.anomalies)})", _table(anomaly_table(report, ANOMALIES_LISTED))),
+        _section(
+            reconciliation_title(report),
+            _table(reconciliation_table(report))
+            if report.reconciliation.checked
+            else f'<p class="empty">{escape(RECONCILIATION_OFF)}</p>',
+        ),
         _section("Advice", _advice(report)),
         "</main></body></html>",
     ]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -24,6 +24,7 @@ from costbrake.policy import ScopeBudget
 from costbrake.projection import project, run_rate_per_day
 from costbrake.records import CallRecord
 from costbrake.reports.inputs import ANOMALY_DAYS, ReportInputs
+from costbrake.reports.reconciliation import Reconciliation, reconciliation_of
 from costbrake.windows import Window, span
 
 GLOBAL_SCOPE = "global"
@@ -198,6 +199,9 @@ class CostReport:
     hourly: CostSeries | None  # only for periods of up to HOURLY_UP_TO_DAYS days
     anomalies: tuple[AnomalyLine, ...]  # newest first
     advice: tuple[Advice, ...]
+    reconciliation: Reconciliation = field(
+        default_factory=lambda: Reconciliation(False, "off", Decimal(0), Decimal(0), ())
+    )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: money and ratios as plain decimal strings (exact, no exponent), datetimes ISO 8601."""
@@ -271,6 +275,7 @@ def build_report(inputs: ReportInputs, top_users: int = TOP_USERS) -> CostReport
         ),
         anomalies=_anomalies(inputs.alerts, inputs.now),
         advice=_advice(tokens, features, budgets),
+        reconciliation=reconciliation_of(inputs.reconciliation),
     )
 
 

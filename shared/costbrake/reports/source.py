@@ -9,7 +9,7 @@ from costbrake.config import Settings
 from costbrake.dal import Ledger
 from costbrake.policy import monthly_budgets
 from costbrake.records import CallRecord
-from costbrake.reports.inputs import ANOMALY_DAYS, ReportInputs
+from costbrake.reports.inputs import ANOMALY_DAYS, RECONCILIATION_DAYS, ReconciledDay, ReportInputs
 
 Progress = Callable[[int, int], None]  # (days read, days in the period)
 
@@ -31,4 +31,13 @@ def collect_inputs(
         calls=calls,
         budgets=monthly_budgets(ledger, settings, now),
         alerts=ledger.alerts_between(now - timedelta(days=ANOMALY_DAYS), now),
+        reconciliation=reconciled_days(settings, now, min(days, RECONCILIATION_DAYS)),
     )
+
+
+def reconciled_days(settings: Settings, now: datetime, days: int) -> list[ReconciledDay]:
+    """What the daily reconciler kept for the last ``days`` UTC days (today included), oldest first."""
+    from costbrake.reconcile.compare import days_back
+    from costbrake.reconcile.store import ReconciliationStore
+
+    return ReconciliationStore(settings).recent(days_back(now, days))

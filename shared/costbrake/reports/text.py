@@ -167,6 +167,39 @@ def anomaly_table(report: CostReport, limit: int = ANOMALIES_SHOWN) -> Table:
     )
 
 
+def reconciliation_table(report: CostReport) -> Table:
+    return Table(
+        ("day (UTC)", "provider", "status", "provider", "costbrake", "variance", "unguarded", "models"),
+        tuple(
+            (
+                line.day,
+                line.provider,
+                line.status + ("" if line.final else " (not final)"),
+                usd(line.provider_usd),
+                usd(line.costbrake_usd),
+                usd(line.variance_usd),
+                usd(line.unguarded_usd) if line.unguarded_usd else DASH,
+                line.note,
+            )
+            for line in report.reconciliation.lines
+        ),
+        align="lllrrrrl",
+    )
+
+
+RECONCILIATION_OFF = (
+    "not reconciled: the daily reconciler is off until a provider admin key is configured (docs/reconciliation.md)"
+)
+
+
+def reconciliation_title(report: CostReport) -> str:
+    rec = report.reconciliation
+    if not rec.checked:
+        return "Reconciliation with the providers' reports"
+    verdict = "needs attention" if rec.status == "attention" else "in agreement"
+    return f"Reconciliation with the providers' reports, last {len({line.day for line in rec.lines})} days: {verdict}"
+
+
 def summary_lines(report: CostReport) -> tuple[tuple[str, str], ...]:
     """The headline figures, as (label, value) pairs."""
     t, per_user = report.totals, report.per_user
@@ -282,6 +315,7 @@ def render_text(report: CostReport) -> str:
         f"Anomalies, last {ANOMALY_DAYS} days ({len(report.anomalies)})",
         _with_notes(anomaly_table(report)) + ([f"  ... and {more} more"] if more > 0 else []),
     )
+    section(reconciliation_title(report), _layout_or(reconciliation_table(report), RECONCILIATION_OFF))
     advice = [line for a in report.advice for line in _wrapped(a.message, "  * ", "    ")]
     section("Advice", advice or ["  nothing to change"])
     return "\n".join(out) + "\n"

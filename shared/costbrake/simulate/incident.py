@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 import boto3
+import httpx
 from moto import mock_aws
 
 from costbrake.clock import ManualClock
@@ -26,6 +27,7 @@ from costbrake.dal.rollups import RollupStore
 from costbrake.gateway.asgi import build_app
 from costbrake.local import moto_fixes
 from costbrake.local.app_client import AppClient
+from costbrake.local.mock_admin import ANTHROPIC_ADMIN_KEY, OPENAI_ADMIN_KEY, MockAdmin
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.streams import StreamPoller, StreamSubscription, streams_client
 from costbrake.local.template import create_tables, load_template
@@ -34,13 +36,26 @@ from costbrake.pipeline.aggregator import RollupBatchProcessor, stream_handler
 from costbrake.pipeline.alerts import Alert, InMemoryPublisher, LoggingPublisher
 from costbrake.pipeline.monitor import Monitor
 from costbrake.pipeline.sweeper import sweep
+from costbrake.pricing import PriceTable
+from costbrake.reconcile.admin_api import AnthropicAdmin, OpenAIAdmin
+from costbrake.reconcile.run import run_reconciliation
+from costbrake.reconcile.settings import ReconcileSettings
+from costbrake.reconcile.store import ReconciliationStore
 from costbrake.records import UserProfile
 from costbrake.reports.model import CostReport, build_report
 from costbrake.reports.source import collect_inputs
-from costbrake.simulate.traffic import INCIDENT_FEATURE, Call, TrafficShape, incident_calls, normal_calls
+from costbrake.simulate.traffic import (
+    INCIDENT_FEATURE,
+    Call,
+    TrafficShape,
+    incident_calls,
+    normal_calls,
+    outside_calls,
+)
 from costbrake.wiring import gateway_from_settings
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
+RECONCILE_AT = (6, 30)  # the reconciler's daily schedule (UTC), as the template's default
 WORDS = "the quarterly report shows revenue growth across regions while operating costs rose faster than planned "
 
 
@@ -62,6 +77,10 @@ class IncidentReport:
     counterfactual_spend_usd: Decimal = Decimal(0)
     minutes_to_first_alert: float | None = None
     minutes_to_first_action: float | None = None
+    outside_calls: int = 0  # on the provider key directly, never through costbrake
+    outside_spend_usd: Decimal = Decimal(0)  # as the provider billed them (its cost report)
+    minutes_to_first_unguarded_alert: float | None = None  # after the first outside call
+    outside_started_at: datetime | None = None
     false_alerts: list[str] = field(default_factory=list)
     incident_alerts: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -79,6 +98,9 @@ class IncidentReport:
             "incident_spend_usd": str(self.incident_spend_usd),
             "counterfactual_spend_usd": str(self.counterfactual_spend_usd),
             "incident_alerts": self.incident_alerts,
+            "outside_calls": self.outside_calls,
+            "outside_spend_usd": str(self.outside_spend_usd),
+            "minutes_to_first_unguarded_alert": self.minutes_to_first_unguarded_alert,
         }
 
     def lines(self) -> list[str]:
@@ -91,6 +113,9 @@ class IncidentReport:
             f"first automatic action: {_minutes(self.minutes_to_first_action)} after the incident started",
             f"incident spend        : ${self.incident_spend_usd:.2f} with costbrake, "
             f"${self.counterfactual_spend_usd:.2f} unbounded (same calls, all served)",
+            f"outside the gateway   : {self.outside_calls} calls on the provider key directly "
+            f"(${self.outside_spend_usd:.2f}), first unguarded_spend alert "
+            f"{_minutes(self.minutes_to_first_unguarded_alert)} after they started",
             f"replay took           : {self.seconds:.0f} s",
         ]
 
@@ -102,7 +127,7 @@ def _minutes(value: float | None) -> str:
 class _Deployment:
     """One costbrake deployment in this process, on a manual clock."""
 
-    def __init__(self, config: IncidentConfig, clock: ManualClock, provider: MockProvider) -> None:
+    def __init__(self, config: IncidentConfig, clock: ManualClock, provider: MockProvider, admin: MockAdmin) -> None:
         client = boto3.client("dynamodb", region_name="us-east-1")
         names = create_tables(client, load_template(), "sim")
         self.settings = Settings(
@@ -136,6 +161,18 @@ class _Deployment:
         aggregator = stream_handler(RollupBatchProcessor(rollups, clock))
         subscription = StreamSubscription(names["CallsTable"], aggregator, batch_size=100)
         self.poller = StreamPoller(streams_client(None), client, [subscription], clock=clock)
+        # The daily reconciler, against the provider's admin API (the mock's, fed by what it billed).
+        self.provider, self.admin = provider, admin
+        self.reconcile_settings = ReconcileSettings(
+            openai_admin_key=OPENAI_ADMIN_KEY,
+            anthropic_admin_key=ANTHROPIC_ADMIN_KEY,
+        )
+        self.admin_clients = [
+            AnthropicAdmin(ANTHROPIC_ADMIN_KEY, admin.base_url),
+            OpenAIAdmin(OPENAI_ADMIN_KEY, admin.base_url),
+        ]
+        self.reconciliations = ReconciliationStore(self.settings)
+        self.logged = logged
 
     def call(self, call: Call) -> tuple[int, Decimal]:
         self.clock.set(call.at)
@@ -152,8 +189,36 @@ class _Deployment:
         headers = {"Authorization": f"Bearer {self.key}", "X-Costbrake-Feature": call.feature}
         path = "/v1/messages" if anthropic else "/v1/chat/completions"
         response = self.app.request("POST", path, headers, json.dumps(body).encode())
+        self.admin.sync()  # the provider's usage report counts it at this (simulated) time
         cost = Decimal(response.headers.get("x-costbrake-cost-usd", "0"))
         return response.status_code, cost
+
+    def call_outside(self, call: Call) -> Decimal:
+        """The provider key used directly: the provider answers and bills; costbrake never hears of it."""
+        self.clock.set(call.at)
+        body = {"model": call.model, "max_tokens": call.max_tokens, "messages": [_message(call.input_tokens)]}
+        headers = {"x-api-key": "mock", "anthropic-version": "2023-06-01"}
+        httpx.post(f"{self.provider.base_url}/v1/messages", json=body, headers=headers, timeout=30).raise_for_status()
+        self.admin.sync()
+        entry = self.admin.entries()[-1]
+        return sum(self.admin.cost(entry).values(), Decimal(0))
+
+    def reconcile(self, at: datetime) -> list[Alert]:
+        """The daily reconciler's run: yesterday and today against the provider's reports."""
+        self.clock.set(at)
+        before = len(self.publisher.published)
+        run_reconciliation(
+            self.ledger.calls_between,
+            self.reconcile_settings,
+            self.admin_clients,
+            self.clock,
+            PriceTable.default(),
+            days=2,
+            keep=self.reconciliations.save,
+            publisher=self.logged,
+            claims=self.ledger,
+        )
+        return self.publisher.published[before:]
 
     def tick(self, at: datetime) -> list[Alert]:
         """The pipeline catches up to ``at``: the aggregator drains the stream, the monitor evaluates (as the
@@ -165,6 +230,10 @@ class _Deployment:
         before = len(self.publisher.published)
         self.monitor.evaluate()
         return self.publisher.published[before:]
+
+
+def _message(tokens: int) -> dict[str, str]:
+    return {"role": "user", "content": _text(tokens)}
 
 
 def _text(tokens: int) -> str:
@@ -180,9 +249,9 @@ def _ticks(start: datetime, end: datetime, minutes: int) -> Iterator[datetime]:
 
 @contextmanager
 def _deployment(config: IncidentConfig, clock: ManualClock) -> Iterator[_Deployment]:
-    with mock_aws(), MockProvider() as provider:
+    with mock_aws(), MockProvider() as provider, MockAdmin(provider, clock=clock, watch_seconds=None) as admin:
         moto_fixes.install()
-        deployment = _Deployment(config, clock, provider)
+        deployment = _Deployment(config, clock, provider, admin)
         with deployment.app:
             yield deployment
 
@@ -190,7 +259,9 @@ def _deployment(config: IncidentConfig, clock: ManualClock) -> Iterator[_Deploym
 def run_incident(config: IncidentConfig, progress: Callable[[int, int], None] | None = None) -> IncidentReport:
     shape = config.shape
     incident_start = START + timedelta(days=shape.days)
-    calls = sorted([*normal_calls(shape, START), *incident_calls(shape, incident_start)], key=lambda c: c.at)
+    traffic = [*normal_calls(shape, START), *incident_calls(shape, incident_start)]
+    traffic += outside_calls(shape, incident_start)
+    calls = sorted(traffic, key=lambda c: c.at)
     end = incident_start + timedelta(days=shape.incident_days)
     report = IncidentReport()
     incident_costs: list[Decimal] = []
@@ -202,6 +273,13 @@ def run_incident(config: IncidentConfig, progress: Callable[[int, int], None] | 
         done = 0
         for tick in _ticks(START, end, config.evaluate_minutes):
             while next_call is not None and next_call.at < tick:
+                if next_call.outside:
+                    report.outside_calls += 1
+                    report.outside_spend_usd += deployment.call_outside(next_call)
+                    report.outside_started_at = report.outside_started_at or next_call.at
+                    done += 1
+                    next_call = next(pending, None)
+                    continue
                 status, cost = deployment.call(next_call)
                 if next_call.incident:
                     report.incident_calls += 1
@@ -216,7 +294,10 @@ def run_incident(config: IncidentConfig, progress: Callable[[int, int], None] | 
                 if progress:
                     progress(done, len(calls))
                 next_call = next(pending, None)
-            for alert in deployment.tick(tick):
+            alerts = deployment.tick(tick)
+            if (tick.hour, tick.minute) == RECONCILE_AT:
+                alerts += deployment.reconcile(tick)
+            for alert in alerts:
                 _classify(alert, tick, incident_start, report)
         if config.report_days:
             inputs = collect_inputs(deployment.ledger, deployment.settings, clock.now(), config.report_days)
@@ -240,3 +321,6 @@ def _classify(alert: Alert, tick: datetime, incident_start: datetime, report: In
         report.minutes_to_first_alert = minutes
     if alert.type in ("switch_flip", "user_block") and report.minutes_to_first_action is None:
         report.minutes_to_first_action = minutes
+    if alert.type == "unguarded_spend" and report.minutes_to_first_unguarded_alert is None:
+        started = report.outside_started_at or incident_start
+        report.minutes_to_first_unguarded_alert = (tick - started).total_seconds() / 60

@@ -30,6 +30,7 @@ class Call:
     input_tokens: int
     max_tokens: int
     incident: bool = False
+    outside: bool = False  # sent to the provider with its key directly, never through costbrake
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class TrafficShape:
     runaway_calls_per_day: int = 210  # the one user behind most of the bill (847 calls in 4 days)
     incident_days: int = 4
     seed: int = 7
+    # The seeds' literal case: a script runs the same analysis on the provider key directly, outside the gateway.
+    outside_calls_per_hour: int = 6
+    outside_starts_after_hours: float = 1.0
 
 
 def _hour_weight(hour: int) -> float:
@@ -91,6 +95,25 @@ def incident_calls(shape: TrafficShape, start: datetime) -> Iterator[Call]:
                     max_tokens=4_096,
                     incident=True,
                 )
+
+
+def outside_calls(shape: TrafficShape, start: datetime) -> Iterator[Call]:
+    """Calls on the provider key that never pass through costbrake, from ``outside_starts_after_hours`` into the
+    incident to its end: only the provider's own usage and cost reports show them."""
+    rng = random.Random(shape.seed + 2)
+    first = start + timedelta(hours=shape.outside_starts_after_hours)
+    hours = int(shape.incident_days * 24 - shape.outside_starts_after_hours)
+    for hour in range(hours):
+        for _ in range(shape.outside_calls_per_hour):
+            yield Call(
+                at=first + timedelta(hours=hour, seconds=rng.uniform(0, 3599)),
+                user_id="batch-script",
+                feature=INCIDENT_FEATURE,
+                model=INCIDENT_MODEL,
+                input_tokens=int(rng.uniform(0.8, 1.2) * INCIDENT_INPUT_TOKENS),
+                max_tokens=4_096,
+                outside=True,
+            )
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
