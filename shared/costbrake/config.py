@@ -14,6 +14,14 @@ class Settings(BaseSettings):
 
     ledger_table: str = Field(min_length=3)
     calls_table: str = Field(min_length=3)
+    # Response cache (features with cache exact/semantic); None: no cache table, the reducers are off.
+    cache_table: str | None = Field(default=None, min_length=3)
+    # Semantic entries kept per (feature, model, system prompt, parameters): a search reads at most this many.
+    cache_semantic_entries: int = Field(default=200, ge=1, le=1000)
+    # The embeddings model of the semantic cache (an OpenAI one; its calls are charged to the feature) and the
+    # dimensions asked of it: fewer dimensions, less to store and compare (text-embedding-3-* shorten well).
+    cache_embedding_model: str = Field(default="text-embedding-3-small", min_length=1)
+    cache_embedding_dimensions: int = Field(default=512, ge=16, le=4096)
     aws_region: str = Field(
         default="us-east-1",
         validation_alias=AliasChoices("COSTBRAKE_AWS_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),

@@ -223,10 +223,10 @@ def set_switch(
 
 
 class UnknownFeature(LookupError):
-    def __init__(self, name: str, known: list[str]) -> None:
+    def __init__(self, name: str, known: list[str], action: str = "switch") -> None:
         super().__init__(
             f"unknown feature {name!r} (configured: {', '.join(known) or 'none'}); "
-            "pass --create to switch a feature that has no configuration yet"
+            f"pass --create to {action} a feature that has no configuration yet"
         )
 
 

@@ -24,6 +24,19 @@ class OverCap(StrEnum):
     REFUSE = "refuse"
 
 
+class CacheMode(StrEnum):
+    """A feature's response cache: off, exact (identical requests), or semantic (exact, then similar last user
+    turns of single-turn requests with the same model, system prompt and parameters)."""
+
+    OFF = "off"
+    EXACT = "exact"
+    SEMANTIC = "semantic"
+
+
+DEFAULT_CACHE_TTL_SECONDS = 3600
+DEFAULT_SEMANTIC_THRESHOLD = Decimal("0.95")
+
+
 @dataclass(frozen=True)
 class Limits:
     """Spend limits in USD per UTC window and a request rate; None means "no limit at this level"."""
@@ -102,6 +115,20 @@ class Feature:
     max_input_tokens: int = 32_000
     month_usd: Decimal | None = None
     shards: int = 1
+    # Cost reducers (issue 12), all off by default.
+    cache: CacheMode = CacheMode.OFF
+    cache_ttl_seconds: int = DEFAULT_CACHE_TTL_SECONDS
+    semantic_threshold: Decimal = DEFAULT_SEMANTIC_THRESHOLD  # cosine similarity a semantic hit needs
+    truncate: bool = False  # drop the oldest turns of a history above max_input_tokens instead of refusing it
+
+    @property
+    def exact_cache(self) -> bool:
+        """Look identical requests up (the semantic mode does too, first: a GetItem is cheaper than an embedding)."""
+        return self.cache in (CacheMode.EXACT, CacheMode.SEMANTIC)
+
+    @property
+    def semantic_cache(self) -> bool:
+        return self.cache is CacheMode.SEMANTIC
 
     def switched(self, state: SwitchState, reason: str) -> Feature:
         return replace(self, state=state, reason=reason)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from costbrake.dal import models
+from costbrake.dal.cache import CACHE_MODELS
 from costbrake.local.template import table_specs
 from pynamodb.models import Model
 
@@ -59,3 +60,12 @@ def test_given_rollup_index_when_compared_with_template_then_keys_and_projection
     model_keys = {k["KeyType"]: k["AttributeName"] for k in model_index["key_schema"]}
     assert model_keys == {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}
     assert sorted(index["Projection"]["NonKeyAttributes"]) == sorted(model_index["projection"]["NonKeyAttributes"])
+
+
+@pytest.mark.parametrize("model", CACHE_MODELS, ids=lambda m: m.__name__)
+def test_given_cache_model_when_compared_with_the_cache_table_then_keys_and_ttl_agree(template, model):
+    spec = table_specs(template)[model.TEMPLATE_TABLE]
+
+    assert model.TEMPLATE_TABLE == "ResponseCacheTable"
+    assert _model_keys(model) == _template_keys(spec, spec["KeySchema"])
+    assert spec["TimeToLiveAttribute"] == "expires_at" == model.expires_at.attr_name

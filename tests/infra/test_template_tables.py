@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,37 @@ def test_given_intrinsic_in_table_property_when_specs_derived_then_it_is_refused
 
     with pytest.raises(ValueError, match=r"CallsTable\.BillingMode"):
         table_specs(altered)
+
+
+def test_given_response_cache_table_then_it_is_on_demand_encrypted_expiring_and_keyed_pk_sk(
+    template: dict[str, Any],
+) -> None:
+    properties = template_tables(template)["ResponseCacheTable"]
+
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert properties["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert by_name(properties["AttributeDefinitions"]) == {"pk": "S", "sk": "S"}
+    assert "GlobalSecondaryIndexes" not in properties and "StreamSpecification" not in properties
+
+
+def test_given_gateway_when_read_then_it_may_get_put_and_query_the_cache_table_only_and_knows_its_name(
+    template: dict[str, Any],
+) -> None:
+    gateway = template["Resources"]["GatewayFunction"]["Properties"]
+    statements = [s for policy in gateway["Policies"] for s in policy["Statement"]]
+    on_cache = [s for s in statements if "ResponseCacheTable" in json.dumps(s["Resource"])]
+
+    assert gateway["Environment"]["Variables"]["COSTBRAKE_CACHE_TABLE"] == {"Ref": "ResponseCacheTable"}
+    assert len(on_cache) == 1
+    assert on_cache[0]["Effect"] == "Allow"
+    assert sorted(on_cache[0]["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
+    assert on_cache[0]["Resource"] == {"Fn::GetAtt": ["ResponseCacheTable", "Arn"]}
+    others = [name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"]
+    for name in others:
+        if name != "GatewayFunction":
+            assert "ResponseCacheTable" not in json.dumps(template["Resources"][name]["Properties"].get("Policies", []))

@@ -236,6 +236,12 @@ class Ledger:
         """The botocore client every model shares (for instrumentation and fault injection in tests)."""
         return self._connection.client
 
+    @property
+    def connection(self) -> Connection:
+        """The connection every model shares: other stores bind to it (``ResponseCache(settings, shared=...)``),
+        so a cold start builds one botocore client."""
+        return self._connection
+
     # ---- hot path -------------------------------------------------------------------------------
 
     def get_key(self, key_hash: str) -> ApiKey | None:

@@ -83,6 +83,11 @@ class FeatureItem(SettingsItem, discriminator="feature"):
     max_input_tokens = NumberAttribute()
     month_usd = DecimalAttribute(null=True)
     shards = NumberAttribute(default=1)
+    # Cost reducers; absent on features stored before them (read as off / the defaults).
+    cache = UnicodeAttribute(null=True)  # CacheMode
+    cache_ttl_seconds = NumberAttribute(null=True)
+    semantic_threshold = DecimalAttribute(null=True)
+    truncate = BooleanAttribute(null=True)
 
 
 class GlobalItem(SettingsItem, discriminator="global"):
