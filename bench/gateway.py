@@ -1,15 +1,13 @@
-"""Gateway benchmark: DynamoDB round trips, conflicts under injected contention, cold import, handler overhead.
+"""Gateway benchmark: the local stack's added latency, the app's own CPU, cold import, DynamoDB requests and write
+units per call, conflicts under injected contention.
 
-Runs the real local stack (moto's HTTP server, the handler, the mock provider over HTTP). Ratios and counts are
-stable; absolute times depend on the machine.
+Targets (issue 9): added latency p50 <= 30 ms at concurrency 1 and >= 100 req/s at 16 through `costbrake local`;
+<= 2 ms of the gateway's own CPU per call; <= 0.5 s cold import of the app in a Lambda-like environment;
+<= 12 DynamoDB write units per call. Ratios and counts are stable; absolute times depend on the machine.
 """
 
 from __future__ import annotations
 
-import json
-import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,110 +16,91 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from costbrake.gateway import api, service
+import boto3
+from costbrake.gateway.asgi import build_app
+from costbrake.local.app_client import AppClient
 from costbrake.local.faults import ConflictInjector, RequestCounter
-from costbrake.local.lambda_gateway import LambdaContext, proxy_event
 from costbrake.local.stack import LocalStack
 from costbrake.operations import create_key
 
-PROMPT = [{"role": "user", "content": "Summarise this quarter's cloud bill in three bullet points."}]
+import bench.gateway_cpu as gateway_cpu
+import bench.lambda_import as lambda_import
+import bench.local_latency as local_latency
+from bench.write_units import WriteCapture, tables_from_template, write_units
+
+PROMPT = gateway_cpu.PROMPT
 WARM_REQUESTS = 60
 HOLD_MS = 10  # how long a real transaction keeps its items busy (DynamoDB: tens of milliseconds)
+TARGETS = {"added_p50_ms": 30.0, "per_second_16": 100.0, "cpu_ms": 2.0, "import_s": 0.5, "wcu": 12}
 
 
-def _event(key: str, body: dict[str, Any]) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    return proxy_event("POST", "/v1/chat/completions", headers, json.dumps(body).encode(), "api")
+def _post(client: AppClient, key: str, body: dict[str, Any]) -> Any:
+    return client.post_json("/v1/chat/completions", body, {"authorization": f"Bearer {key}"})
 
 
-def _invoke(event: dict[str, Any]) -> dict[str, Any]:
-    return api.lambda_handler(event, LambdaContext("costbrake-gateway", "bench", 40, time.monotonic()))
-
-
-class _UpstreamTimer:
-    """Wraps the provider adapters so the benchmark can subtract time spent waiting on the provider."""
-
-    def __init__(self) -> None:
-        self.seconds: list[float] = []
-        self._original = service.adapter_for
-
-    def __enter__(self) -> _UpstreamTimer:
-        timer = self
-
-        def timed_adapter(provider: str) -> Any:
-            adapter = timer._original(provider)
-
-            class Timed:
-                def call(self, *args: Any, **kwargs: Any) -> Any:
-                    started = time.perf_counter()
-                    try:
-                        return adapter.call(*args, **kwargs)
-                    finally:
-                        timer.seconds.append(time.perf_counter() - started)
-
-            return Timed()
-
-        service.adapter_for = timed_adapter
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        service.adapter_for = self._original
-
-
-def round_trips_and_overhead(stack: LocalStack) -> dict[str, Any]:
-    assert stack.ledger is not None
+def round_trips_and_write_units(stack: LocalStack) -> dict[str, Any]:
+    """DynamoDB requests of a first and of warm calls, and the write units of one warm call (in-process app)."""
+    assert stack.ledger is not None and stack.gateway is not None
     key = create_key(stack.ledger, stack.clock, user_id="bench-warm", tier="enterprise", service=False, feature="chat")
     body = {"model": "gpt-4o-mini", "messages": PROMPT, "max_tokens": 200}
     # The pipeline shares the ledger's client: without it, every request counted is the gateway's.
     stack.pause_pipeline()
     counter = RequestCounter().install(stack.ledger.client)
-    cold = _invoke(_event(key.secret, body))
-    assert cold["statusCode"] == 200, cold["body"]
-    cold_calls = counter.total
-    counter.reset()
-    handler_seconds: list[float] = []
-    with _UpstreamTimer() as upstream:
+    with AppClient(build_app(stack.gateway)) as client:
+        cold = _post(client, key.secret, body)
+        assert cold.status_code == 200, cold.text
+        cold_calls = counter.total
+        counter.reset()
         for _ in range(WARM_REQUESTS):
-            started = time.perf_counter()
-            response = _invoke(_event(key.secret, body))
-            handler_seconds.append(time.perf_counter() - started)
-            assert response["statusCode"] == 200, response["body"]
-    overhead = [total - provider for total, provider in zip(handler_seconds, upstream.seconds, strict=True)]
+            response = _post(client, key.secret, body)
+            assert response.status_code == 200, response.text
+        warm = {"per_request": counter.total / WARM_REQUESTS, "calls": dict(counter.calls)}
+        capture = WriteCapture().install(stack.ledger.client)
+        try:
+            response = _post(client, key.secret, body)
+            assert response.status_code == 200, response.text
+        finally:
+            capture.uninstall()
+    dynamodb = boto3.client("dynamodb", endpoint_url=stack.moto.url, region_name=stack.settings.aws_region)
+    units = write_units(capture.requests, tables_from_template(stack.table_names), dynamodb)
     return {
         "dynamodb_requests_first_request": cold_calls,
-        "dynamodb_requests_per_warm_request": counter.total / WARM_REQUESTS,
-        "warm_request_calls": dict(counter.calls),
-        "median_handler_overhead_ms": statistics.median(overhead) * 1000,
-        "median_upstream_ms": statistics.median(upstream.seconds) * 1000,
+        "dynamodb_requests_per_warm_request": warm["per_request"],
+        "warm_request_calls": warm["calls"],
+        "write_units": units,
     }
 
 
 def contention(stack: LocalStack, concurrency: int, calls: int) -> dict[str, float]:
     """``calls`` requests from ``concurrency`` threads, many users, one feature, with conflicts injected."""
-    assert stack.ledger is not None
+    assert stack.ledger is not None and stack.gateway is not None
     key = create_key(stack.ledger, stack.clock, user_id=None, tier=None, service=True, feature="chat")
-    events = [
-        _event(key.secret, {"model": "gpt-4o-mini", "messages": PROMPT, "max_tokens": 100, "user": f"u{i % 200}"})
-        for i in range(calls)
+    bodies = [
+        {"model": "gpt-4o-mini", "messages": PROMPT, "max_tokens": 100, "user": f"u{i % 200}"} for i in range(calls)
     ]
     stats = stack.ledger.stats
     before = (stats.transactions, stats.conflicts, stats.retries)
     injector = ConflictInjector(hold_seconds=HOLD_MS / 1000).install(stack.ledger.client)
     statuses: list[int] = []
     lock = threading.Lock()
-
-    def run(event: dict[str, Any]) -> None:
-        status = _invoke(event)["statusCode"]
-        with lock:
-            statuses.append(status)
-
     started = time.perf_counter()
     try:
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            list(pool.map(run, events))
+        # One event loop runs the app; each thread blocks on its own request, as concurrent clients would.
+        with AppClient(build_app(stack.gateway)) as client:
+
+            def run(body: dict[str, Any]) -> None:
+                status = _post(client, key.secret, body).status_code
+                with lock:
+                    statuses.append(status)
+
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                list(pool.map(run, bodies))
     finally:
         injector.uninstall()
     elapsed = time.perf_counter() - started
+    unexpected = {status for status in statuses if status not in (200, 503)}
+    if unexpected:
+        raise AssertionError(f"contention run answered {sorted(unexpected)}")
     return {
         "concurrency": concurrency,
         "calls": calls,
@@ -141,37 +120,19 @@ def _shard_feature(stack: LocalStack, name: str, shards: int) -> None:
     stack.ledger.put_feature(replace(feature, shards=shards), "bench", stack.clock.now())
 
 
-def _import_seconds(statement: str, runs: int = 3) -> float:
-    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    samples = [float(subprocess.check_output([sys.executable, "-c", code], text=True)) for _ in range(runs)]
-    return min(samples)
-
-
-def cold_imports() -> dict[str, float]:
-    return {
-        "gateway_module_import_s": _import_seconds("import costbrake.gateway.api"),
-        "openai_plus_anthropic_import_s": _import_seconds("import openai, anthropic"),
-        "provider_sdks_loaded_by_gateway": float(
-            subprocess.check_output(
-                [
-                    sys.executable,
-                    "-c",
-                    "import sys, costbrake.gateway.api; "
-                    "print(int('openai' in sys.modules or 'anthropic' in sys.modules))",
-                ],
-                text=True,
-            )
-        ),
-    }
+def _mark(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
 
 
 def run(report: Callable[[str], None] = print) -> dict[str, Any]:
-    results: dict[str, Any] = {"imports": cold_imports()}
+    results: dict[str, Any] = {}
+    results["import"] = lambda_import.measure()
+    results["cpu"] = gateway_cpu.measure()
     settings = {"global_month_usd": Decimal("1000000")}
-    with LocalStack(settings_overrides=settings, mock_only=True) as stack:
-        results["round_trips"] = round_trips_and_overhead(stack)
-    # A fresh stack per run: moto deep-copies a whole table on every transaction, so a long-lived local
-    # table slows the emulator (not the gateway) down as it grows.
+    with LocalStack(settings_overrides=settings, mock_only=True, echo=lambda _line: None) as stack:
+        results["round_trips"] = round_trips_and_write_units(stack)
+    results["latency"] = local_latency.measure()
+    # A fresh stack per run: a long-lived local table slows the emulator (not the gateway) down as it grows.
     results["contention"] = []
     for concurrency, calls, global_shards, feature_shards in (
         (16, 240, 8, 1),
@@ -179,26 +140,65 @@ def run(report: Callable[[str], None] = print) -> dict[str, Any]:
         (64, 320, 8, 8),
         (64, 320, 64, 64),
     ):
-        with LocalStack(settings_overrides=settings | {"global_shards": global_shards}, mock_only=True) as stack:
+        overrides = settings | {"global_shards": global_shards}
+        with LocalStack(settings_overrides=overrides, mock_only=True, echo=lambda _line: None) as stack:
+            stack.pause_pipeline()
             _shard_feature(stack, "chat", feature_shards)
             row = contention(stack, concurrency, calls)
             results["contention"].append(row | {"global_shards": global_shards, "feature_shards": feature_shards})
-    imports, trips = results["imports"], results["round_trips"]
+    _report(results, report)
+    return results
+
+
+def _report(results: dict[str, Any], report: Callable[[str], None]) -> None:
+    imports, cpu, trips, rows = results["import"], results["cpu"], results["round_trips"], results["latency"]
     report("== gateway ==")
-    report(f"cold import costbrake.gateway.api : {imports['gateway_module_import_s']:.3f} s (target <= 0.5 s)")
     report(
-        f"cold import openai + anthropic    : {imports['openai_plus_anthropic_import_s']:.3f} s (kept off that path:"
-        f" provider SDKs loaded by the gateway = {int(imports['provider_sdks_loaded_by_gateway'])})"
+        "`costbrake local` added latency (gateway app in its own process under uvicorn, moto's server in another,"
+        " pipeline running in the parent; fake upstream in a 4th process; client: httpx from a 5th, one keep-alive"
+        " connection per thread; added = through the gateway - direct to the upstream, same client):"
     )
+    for row in rows:
+        direct, through = row["direct"], row["gateway"]
+        target = (
+            f"target p50 <= {TARGETS['added_p50_ms']:.0f} ms: {_mark(row['added_p50_ms'] <= TARGETS['added_p50_ms'])}"
+            if row["concurrency"] == 1
+            else f"target >= {TARGETS['per_second_16']:.0f} req/s: "
+            + _mark(through["per_second"] >= TARGETS["per_second_16"])
+        )
+        report(
+            f"  concurrency {row['concurrency']:>2}: added p50 {row['added_p50_ms']:6.1f} ms,"
+            f" p95 {row['added_p95_ms']:6.1f} ms, {through['per_second']:6.1f} req/s through the gateway"
+            f" ({row['requests']} calls; upstream direct"
+            f" p50 {direct['p50_ms']:.2f} ms, {direct['per_second']:.0f} req/s)  [{target}]"
+        )
+    report(
+        f"gateway's own CPU per call        : {cpu['own_cpu_ms_per_call']:.2f} ms"
+        f" (target <= {TARGETS['cpu_ms']:.0f} ms: {_mark(cpu['own_cpu_ms_per_call'] <= TARGETS['cpu_ms'])});"
+        " the app in-process over an in-memory ledger,"
+        f" {cpu['calls']} calls, fake upstream's {cpu['upstream_cpu_ms_per_call']:.3f} ms subtracted"
+    )
+    sdks = ", ".join(imports["sdks_imported"]) or "none"
+    report(
+        f"cold import, Lambda-like          : {imports['total_s']:.3f} s (target <= {TARGETS['import_s']} s:"
+        f" {_mark(imports['total_s'] <= TARGETS['import_s'])}) = import costbrake.gateway.asgi"
+        f" {imports['import_s']:.3f} s + create_app() {imports['create_app_s']:.3f} s; layer + runtime boto3 only,"
+        f" python -I -S, best of {imports['runs']}; provider SDKs imported: {sdks}"
+    )
+    top = ", ".join(f"{name} {seconds:.3f}" for name, seconds in imports["top_packages"])
+    report(f"  import time by package (s)      : {top}")
     report(f"DynamoDB requests, first request  : {trips['dynamodb_requests_first_request']}")
     report(
         f"DynamoDB requests per warm request: {trips['dynamodb_requests_per_warm_request']:.2f} (target <= 2)"
         f"  {trips['warm_request_calls']}"
     )
+    units = trips["write_units"]
     report(
-        f"median handler overhead           : {trips['median_handler_overhead_ms']:.1f} ms per request, "
-        f"excluding the provider (median upstream {trips['median_upstream_ms']:.1f} ms)"
+        f"DynamoDB write units per call     : {units.total} WCU (target <= {TARGETS['wcu']}:"
+        f" {_mark(units.total <= TARGETS['wcu'])}); transactional writes 2 per KB, index entries 1 per KB:"
     )
+    for line in units.lines:
+        report(f"    {line.what:<52} {line.item_bytes:>5} B  {line.wcu} WCU")
     report(
         f"conflicts injected (a transaction touching an item another holds is cancelled; holds of {HOLD_MS} ms);"
         " calls spread over 200 users, one feature:"
@@ -211,4 +211,3 @@ def run(report: Callable[[str], None] = print) -> dict[str, Any]:
             f"{row['ledger_unavailable_503']} x 503, conflicts/call {row['conflicts_seen_per_call']:.2f}, "
             f"retries/call {row['retries_per_call']:.2f}, transactions/call {row['transactions_per_call']:.2f}"
         )
-    return results

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -13,6 +14,15 @@ from decimal import Decimal
 import anthropic
 import openai
 import pytest
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited: only its parent has not reaped it yet
+        return stat.read().split(")")[1].split()[0] != "Z"
 
 
 @pytest.fixture
@@ -28,7 +38,7 @@ def local_process() -> Iterator[dict[str, str]]:
     printed: dict[str, str] = {}
     deadline = time.monotonic() + 60
     assert process.stdout is not None
-    while "key" not in printed and time.monotonic() < deadline:
+    while "pids" not in printed and time.monotonic() < deadline:
         line = process.stdout.readline()
         if not line:
             break
@@ -38,11 +48,16 @@ def local_process() -> Iterator[dict[str, str]]:
             printed["anthropic"] = match.group(1)
         if match := re.search(r"dev key:\s+(\S+)", line):
             printed["key"] = match.group(1)
+        if match := re.search(
+            r"processes \(pid\):\s+gateway app (\d+), moto (\d+), pipeline and mock provider (\d+)", line
+        ):
+            printed["pids"] = " ".join(match.groups())
     try:
-        assert set(printed) == {"openai", "anthropic", "key"}, printed
-        yield printed
+        assert set(printed) == {"openai", "anthropic", "key", "pids"}, printed
+        yield printed | {"pid": str(process.pid)}
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=20)
 
 
@@ -61,3 +76,25 @@ def test_given_costbrake_local_when_sdks_use_the_printed_url_and_key_then_calls_
     assert "mock provider" in raw.parse().choices[0].message.content
     assert Decimal(raw.headers["x-costbrake-cost-usd"]) > 0
     assert message.content[0].text
+
+
+def test_given_costbrake_local_then_the_gateway_moto_and_the_pipeline_run_in_separate_processes(local_process):
+    gateway, moto, pipeline = (int(pid) for pid in local_process["pids"].split())
+
+    assert len({gateway, moto, pipeline}) == 3
+    assert pipeline == int(local_process["pid"])
+    assert _alive(gateway) and _alive(moto)
+    with open(f"/proc/{gateway}/cmdline") as cmdline:
+        assert "costbrake.gateway.asgi:create_app" in cmdline.read()
+
+
+def test_given_costbrake_local_when_ctrl_c_then_it_stops_cleanly_with_its_child_processes(local_process):
+    gateway, moto, _ = (int(pid) for pid in local_process["pids"].split())
+    process_id = int(local_process["pid"])
+
+    os.kill(process_id, signal.SIGINT)
+    deadline = time.monotonic() + 20
+    while (_alive(process_id) or _alive(gateway) or _alive(moto)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    assert not _alive(gateway) and not _alive(moto)

@@ -27,7 +27,9 @@ def local(port: int, moto_port: int, dev_key: str | None) -> None:
     """Run costbrake locally: moto, tables from template.yaml, the gateway, a mock provider."""
     from costbrake.local.stack import DEV_USER, LocalStack
 
-    stack = LocalStack(port=port, moto_port=moto_port, dev_key=dev_key).start()
+    # The gateway app in a process of its own (as in Lambda: uvicorn --factory costbrake.gateway.asgi:create_app),
+    # moto's server in another; this process runs the pipeline (stream consumers, schedules) and the mock provider.
+    stack = LocalStack(port=port, moto_port=moto_port, dev_key=dev_key, gateway_process=True).start()
     provider = (
         "built-in MOCK provider (no OPENAI_API_KEY/ANTHROPIC_API_KEY set)" if stack.mock_provider else "real providers"
     )
@@ -39,6 +41,9 @@ def local(port: int, moto_port: int, dev_key: str | None) -> None:
     say(f"  OpenAI base URL:    {stack.url}/v1")
     say(f"  Anthropic base URL: {stack.url}")
     say(f"  dev key:            {stack.dev_secret}   (user {DEV_USER}, tier pro, feature chat)")
+    assert stack.app_server is not None
+    pids = f"gateway app {stack.app_server.pid}, moto {stack.moto.pid}, pipeline and mock provider {os.getpid()}"
+    say(f"  processes (pid):    {pids}")
     say("  For the CLI in another shell:")
     for name, value in stack.env_exports().items():
         say(f"    export {name}={value}")

@@ -1,4 +1,12 @@
-"""`costbrake local`: moto's server, tables from template.yaml, the gateway on loopback, a mock provider."""
+"""`costbrake local`: moto's server, tables from template.yaml, the gateway on loopback, a mock provider.
+
+Processes: moto's server always runs in a child process (``MotoServer``); the gateway app runs either in a child
+process of its own (``gateway_process=True``, what `costbrake local` does: uvicorn with the factory
+``costbrake.gateway.asgi:create_app``, as in Lambda) or in a thread of this process (the default, for tests
+that reach into ``stack.gateway``). The pipeline (stream poller, sweeper and anomaly schedules) and the mock
+provider run in this process. Either way the request path shares no interpreter with moto or the pipeline
+when it matters: in the child-process mode not at all.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +25,7 @@ from costbrake.dal.rollups import RollupStore
 from costbrake.gateway.asgi import build_app
 from costbrake.gateway.service import Gateway
 from costbrake.local.alerts import PrintingPublisher
-from costbrake.local.app_server import AppServer
+from costbrake.local.app_server import AppProcess, AppServer, settings_environment
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.moto_server import MotoServer
 from costbrake.local.schedule import Every
@@ -44,7 +52,7 @@ DEV_USER = "dev-user"
 
 @dataclass
 class LocalStack:
-    """Everything `make dev` runs, in this process's threads."""
+    """Everything `make dev` runs: this process's threads and its child processes (see the module's docstring)."""
 
     port: int = 0
     moto_port: int = 0
@@ -57,11 +65,16 @@ class LocalStack:
     sweep_seconds: float = 60.0  # the template schedules the sweeper every minute
     anomaly_backstop_seconds: float = 300.0  # and the anomaly function every 5 minutes, besides its stream
     echo: Callable[[str], None] = print  # where alerts are shown
+    # The gateway app in a child process of its own (uvicorn --factory costbrake.gateway.asgi:create_app, as in
+    # Lambda), wired from this stack's settings. ``stack.gateway`` is then a twin built from the same settings
+    # and ledger (for admit(), forget_cached() and the like); it does not serve the HTTP requests.
+    gateway_process: bool = False
+    gateway_output: Any = None  # where that child prints (its logs): None inherits this process's stdout
 
     def __post_init__(self) -> None:
         self.moto = MotoServer(port=self.moto_port)
         self.mock_provider: MockProvider | None = None
-        self.app_server: AppServer | None = None
+        self.app_server: AppServer | AppProcess | None = None
         self.settings: Settings | None = None
         self.ledger: Ledger | None = None
         self.gateway: Gateway | None = None
@@ -73,6 +86,13 @@ class LocalStack:
         self._saved_env: dict[str, str | None] = {}
 
     def start(self) -> LocalStack:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # no child process or environment change outlives a failed start
+            raise
+
+    def _start(self) -> LocalStack:
         moto_url = self.moto.start()
         # boto3 in this process (the CLI, tests) talks to moto; stop() puts the environment back.
         exports = {**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": moto_url}
@@ -122,7 +142,11 @@ class LocalStack:
         )
         self.dev_secret = new_key.secret
         self.gateway = gateway_from_settings(self.settings, self.clock, self.ledger)
-        self.app_server = AppServer(build_app(self.gateway), port=self.port)
+        if self.gateway_process:
+            environment = {**os.environ, **settings_environment(self.settings)}
+            self.app_server = AppProcess(environment, port=self.port, output=self.gateway_output)
+        else:
+            self.app_server = AppServer(build_app(self.gateway), port=self.port)
         self.app_server.start()
         ledger, clock = self.ledger, self.clock
         # The stream consumers, with the event-source settings the template gives them.
@@ -153,6 +177,7 @@ class LocalStack:
         self.pause_pipeline()
         if self.app_server:
             self.app_server.stop()
+            self.app_server = None
         if self.mock_provider:
             self.mock_provider.stop()
         self.moto.stop()

@@ -1,0 +1,143 @@
+"""Speed-ups of moto's DynamoDB for the local stack's server: the same answers, less work per request.
+
+1. A fast path through UpdateItem for the plain updates the ledger sends (``SET #a = :v``, ``ADD #b :n``).
+
+moto parses every update expression into an AST, validates it with a dozen tree walks and deep-copies the item
+before executing it: about a millisecond per item, and a warm gateway call updates five or six counters per
+transaction, twice. That made moto's server the local stack's bottleneck (measured: ~8 ms of CPU per
+TransactWriteItems). An update of only top-level attributes set to a value or incremented by a number is
+applied here directly, with the same results (numbers added exactly, as ``moto_fixes`` stores them); anything
+else (paths, functions, REMOVE/DELETE, a condition, sets) goes through moto unchanged.
+
+2. Expressions lexed and parsed once per text: TransactWriteItems' request validation parses every update
+expression (only to list its attribute names) and every condition is lexed twice per request. The lexer's
+tokens (immutable tuples) and the validation's parse tree (only read there) are cached by expression text.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections import deque
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import moto.dynamodb.responses as dynamodb_responses
+from moto.dynamodb.comparisons import ConditionExpressionParser
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+
+_CLAUSE = re.compile(r"\b(SET|ADD|REMOVE|DELETE)\b", re.IGNORECASE)
+_SET = re.compile(r"^\s*(#\w+)\s*=\s*(:\w+)\s*$")
+_ADD = re.compile(r"^\s*(#\w+)\s+(:\w+)\s*$")
+
+_ORIGINAL: Callable[..., Any] | None = None
+
+
+def _plan(expression: str, names: dict[str, str], values: dict[str, Any]) -> list[tuple[str, str, Any]] | None:
+    """[(action, attribute, value)] of a plain SET/ADD expression; None for anything else."""
+    parts = _CLAUSE.split(expression)
+    if parts[0].strip():
+        return None
+    plan: list[tuple[str, str, Any]] = []
+    for keyword, body in zip(parts[1::2], parts[2::2], strict=True):
+        action = keyword.upper()
+        pattern = _SET if action == "SET" else _ADD if action == "ADD" else None
+        if pattern is None:
+            return None
+        for assignment in body.split(","):
+            match = pattern.match(assignment)
+            if match is None or match[1] not in names or match[2] not in values:
+                return None
+            value = values[match[2]]
+            if action == "ADD" and set(value) != {"N"}:
+                return None
+            plan.append((action, names[match[1]], value))
+    return plan
+
+
+def update_item(
+    self: DynamoDBBackend,
+    table_name: str,
+    key: dict[str, dict[str, Any]],
+    update_expression: str,
+    expression_attribute_names: dict[str, Any],
+    expression_attribute_values: dict[str, Any],
+    attribute_updates: dict[str, Any] | None = None,
+    expected: dict[str, Any] | None = None,
+    condition_expression: str | None = None,
+    return_values_on_condition_check_failure: str | None = None,
+) -> Any:
+    assert _ORIGINAL is not None
+    arguments = (table_name, key, update_expression, expression_attribute_names, expression_attribute_values)
+    plan = None
+    if update_expression and not (attribute_updates or expected or condition_expression):
+        plan = _plan(update_expression, expression_attribute_names or {}, expression_attribute_values or {})
+    table = self.get_table(table_name)
+    key_names = {table.hash_key_attr, table.range_key_attr}
+    if plan is None or any(attribute in key_names for _, attribute, _ in plan):
+        return _ORIGINAL(
+            self,
+            *arguments,
+            attribute_updates,
+            expected,
+            condition_expression,
+            return_values_on_condition_check_failure,
+        )
+    hash_value = DynamoType(key[table.hash_key_attr])
+    range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+    item = table.get_item(hash_value, range_value)
+    for action, attribute, _value in plan:
+        current = item.attrs.get(attribute) if item is not None else None
+        if action == "ADD" and current is not None and not current.is_number():
+            return _ORIGINAL(self, *arguments, None, None, None, return_values_on_condition_check_failure)
+    original = copy.deepcopy(item) if table.stream_shard is not None else None
+    if item is None:
+        data = {table.hash_key_attr: key[table.hash_key_attr]}
+        if table.range_key_attr:
+            data[table.range_key_attr] = key[table.range_key_attr]
+        table.put_item(data)
+        item = table.get_item(hash_value, range_value)
+        assert item is not None
+    for action, attribute, value in plan:
+        current = item.attrs.get(attribute)
+        new = DynamoType(value)
+        item.attrs[attribute] = current + new if action == "ADD" and current is not None else new
+    if table.stream_shard is not None:
+        table.stream_shard.add(original, item)
+    return item
+
+
+_ORIGINAL_LEX = ConditionExpressionParser._lex_condition_expression
+
+
+@lru_cache(maxsize=512)
+def _lexed(expression: str) -> tuple[Any, ...]:
+    parser = ConditionExpressionParser(expression, {}, {})
+    return tuple(_ORIGINAL_LEX(parser))
+
+
+def _lex_condition_expression(self: ConditionExpressionParser) -> deque[Any]:
+    return deque(_lexed(self.condition_expression))
+
+
+class _ParsedOnce:
+    """``UpdateExpressionParser`` for moto's request validation, which only reads the tree."""
+
+    def __init__(self, parser: Any) -> None:
+        self._parser = parser
+        self.make = lru_cache(maxsize=512)(parser.make)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._parser, name)
+
+
+def install() -> None:
+    """Apply the speed-ups to every moto DynamoDB backend of the process."""
+    global _ORIGINAL
+    if _ORIGINAL is None:
+        _ORIGINAL = DynamoDBBackend.update_item
+        DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+        ConditionExpressionParser._lex_condition_expression = _lex_condition_expression  # type: ignore[method-assign]
+        dynamodb_responses.UpdateExpressionParser = _ParsedOnce(dynamodb_responses.UpdateExpressionParser)
