@@ -49,7 +49,9 @@ def test_given_budget_for_three_worst_cases_when_fifty_threads_call_then_spend_s
         statuses = list(pool.map(call, range(CALLS)))
 
     admitted = statuses.count(200)
-    assert set(statuses) == {200, 429}, statuses
+    # 429: the budget refused; 503: the ledger stayed busy past the bounded retries (fail closed: nothing reserved).
+    assert {200, 429} <= set(statuses) <= {200, 429, 503}, statuses
+    assert statuses.count(503) <= CALLS // 5, statuses
     assert 1 <= admitted < CALLS
     records = calls_of(stack, user_id)
     assert len(records) == admitted and all(r.status == "ok" for r in records)

@@ -26,6 +26,7 @@ from costbrake.gateway.asgi import build_app
 from costbrake.gateway.service import Gateway
 from costbrake.local.alerts import PrintingPublisher
 from costbrake.local.app_server import AppProcess, AppServer, settings_environment
+from costbrake.local.mock_admin import ANTHROPIC_ADMIN_KEY, OPENAI_ADMIN_KEY, MockAdmin, start_admin_mock
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.moto_server import MotoServer
 from costbrake.local.schedule import Every
@@ -74,6 +75,8 @@ class LocalStack:
     def __post_init__(self) -> None:
         self.moto = MotoServer(port=self.moto_port)
         self.mock_provider: MockProvider | None = None
+        self.mock_admin: MockAdmin | None = None
+        self.admin_url: str | None = None
         self.app_server: AppServer | AppProcess | None = None
         self.settings: Settings | None = None
         self.ledger: Ledger | None = None
@@ -105,6 +108,7 @@ class LocalStack:
         overrides: dict[str, Any] = {
             "ledger_table": self.table_names["LedgerTable"],
             "calls_table": self.table_names["CallsTable"],
+            "cache_table": self.table_names["ResponseCacheTable"],
             "dynamodb_endpoint_url": moto_url,
             "aws_region": LOCAL_AWS_ENV["AWS_REGION"],
         }
@@ -114,6 +118,8 @@ class LocalStack:
         else:
             self.mock_provider = MockProvider()
             mock_url = self.mock_provider.start()
+            # The providers' admin usage/cost APIs, from what the mock billed: `costbrake reconcile` works locally.
+            self.mock_admin, self.admin_url = start_admin_mock(self.mock_provider, clock=self.clock)
             overrides |= {
                 "openai_base_url": mock_url,
                 "anthropic_base_url": mock_url,
@@ -178,6 +184,8 @@ class LocalStack:
         if self.app_server:
             self.app_server.stop()
             self.app_server = None
+        if self.mock_admin:
+            self.mock_admin.stop()
         if self.mock_provider:
             self.mock_provider.stop()
         self.moto.stop()
@@ -207,5 +215,18 @@ class LocalStack:
             **LOCAL_AWS_ENV,
             "COSTBRAKE_LEDGER_TABLE": self.settings.ledger_table,
             "COSTBRAKE_CALLS_TABLE": self.settings.calls_table,
+            **({"COSTBRAKE_CACHE_TABLE": self.settings.cache_table} if self.settings.cache_table else {}),
             **({"COSTBRAKE_ALERT_TOPIC_ARN": self.settings.alert_topic_arn} if self.settings.alert_topic_arn else {}),
+            **self._admin_exports(),
+        }
+
+    def _admin_exports(self) -> dict[str, str]:
+        """The mock admin APIs and their keys, for `costbrake reconcile` against this stack."""
+        if self.admin_url is None:
+            return {}
+        return {
+            "COSTBRAKE_OPENAI_ADMIN_BASE_URL": self.admin_url,
+            "COSTBRAKE_ANTHROPIC_ADMIN_BASE_URL": self.admin_url,
+            "COSTBRAKE_OPENAI_ADMIN_KEY": OPENAI_ADMIN_KEY,
+            "COSTBRAKE_ANTHROPIC_ADMIN_KEY": ANTHROPIC_ADMIN_KEY,
         }
