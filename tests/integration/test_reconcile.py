@@ -13,7 +13,7 @@ from costbrake.local.mock_admin import ANTHROPIC_ADMIN_KEY, GATEWAY_KEY_IDS, OPE
 PROMPT = [{"role": "user", "content": "Reconcile the ledger with the invoice, briefly."}]
 # Models no other integration test sends, so their lines hold only this module's calls.
 OPENAI_MODEL, ANTHROPIC_MODEL = "gpt-4.1", "claude-opus-4-6"
-OUTSIDE_MODEL = "o4-mini"  # used on the provider key directly, never through costbrake
+OUTSIDE_MODEL = "o3-mini"  # used on the provider key directly, never through costbrake (no other test calls it)
 DRIFTING_MODEL = "claude-sonnet-4-6"
 
 
@@ -77,7 +77,7 @@ def test_given_spend_outside_costbrake_when_reconciled_with_publish_then_found_a
     stack, reconcile_cli, admin
 ):
     now = datetime.now(UTC)
-    # A script uses the gateway's provider key directly: 2M input tokens of o4-mini ($2.20 at $1.10/M).
+    # A script uses the gateway's provider key directly: 2M input tokens of o3-mini ($2.20 at $1.10/M).
     admin.add_outside_usage("openai", OUTSIDE_MODEL, at=now, input_tokens=2_000_000, output_tokens=1_000)
 
     result = reconcile_cli.json("reconcile", "--days", "1", "--publish")

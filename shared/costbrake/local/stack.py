@@ -116,7 +116,7 @@ class LocalStack:
         if real_keys:
             overrides |= {f"{name}_api_key": key for name, key in real_keys.items()}
         else:
-            self.mock_provider = MockProvider()
+            self.mock_provider = MockProvider(clock=self.clock)
             mock_url = self.mock_provider.start()
             # The providers' admin usage/cost APIs, from what the mock billed: `costbrake reconcile` works locally.
             self.mock_admin, self.admin_url = start_admin_mock(self.mock_provider, clock=self.clock)

@@ -249,7 +249,11 @@ def _ticks(start: datetime, end: datetime, minutes: int) -> Iterator[datetime]:
 
 @contextmanager
 def _deployment(config: IncidentConfig, clock: ManualClock) -> Iterator[_Deployment]:
-    with mock_aws(), MockProvider() as provider, MockAdmin(provider, clock=clock, watch_seconds=None) as admin:
+    with (
+        mock_aws(),
+        MockProvider(clock=clock) as provider,
+        MockAdmin(provider, clock=clock, watch_seconds=None) as admin,
+    ):
         moto_fixes.install()
         deployment = _Deployment(config, clock, provider, admin)
         with deployment.app:
