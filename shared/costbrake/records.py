@@ -216,3 +216,11 @@ class CallRecord:
     system_prompt_sha256: str | None
     latency_ms: int
     error: str | None = None
+    # Cost reducers (issue 12). ``cache_status``: None when the feature does not cache; "hit" (served from the
+    # response cache, cost 0), "miss" (looked up, then called), "bypass" (not eligible: the client's
+    # X-Costbrake-Cache, a non-deterministic request, ...), "embedding" (the semantic cache's embedding call).
+    cache_hit: bool = False
+    saved_usd: Decimal = Decimal(0)  # what the cached answer cost when it was made: what serving it saved
+    truncated_messages: int = 0  # history messages (Responses input items) dropped to fit the input cap
+    cache_status: str | None = None
+    cache_similarity: Decimal | None = None  # a semantic hit's cosine similarity

@@ -9,6 +9,7 @@ from __future__ import annotations
 from costbrake.clock import Clock, SystemClock
 from costbrake.config import Settings, load_settings
 from costbrake.dal import Ledger
+from costbrake.dal.cache import ResponseCache
 from costbrake.gateway.provider_keys import ProviderKeys
 from costbrake.gateway.service import Gateway
 from costbrake.pricing import PriceTable
@@ -18,10 +19,14 @@ def gateway_from_settings(
     settings: Settings | None = None, clock: Clock | None = None, ledger: Ledger | None = None
 ) -> Gateway:
     settings = settings or load_settings()
+    ledger = ledger or Ledger(settings)
+    # The response cache (issue 12) shares the ledger's connection: one client, one connection pool.
+    cache = ResponseCache(settings, shared=ledger.connection) if settings.cache_table else None
     return Gateway(
         settings,
-        ledger or Ledger(settings),
+        ledger,
         PriceTable.default(),
         clock or SystemClock(),
         ProviderKeys(settings),
+        response_cache=cache,
     )

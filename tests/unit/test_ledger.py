@@ -200,3 +200,56 @@ def test_given_key_limits_set_when_read_then_only_the_given_windows_changed_with
     assert updated == ApiKey("k-b", None, True, month_usd=Decimal("10"), day_usd=Decimal("2"))
     assert ledger.key_history("k-b") == [audit]
     assert ledger.set_key_limits("k-none", Limits(day_usd=Decimal("2")), audit) is None
+
+
+def test_given_a_cache_hit_when_recorded_then_it_counts_one_request_and_its_record_keeps_the_saving(
+    ledger: Ledger, call_record
+):
+    minute = CounterRef("user#alice", "rpm#2026-11-24T10:32")
+    rate = RateCharge(minute, 1, 2_000_000_000)
+    hit = call_record(
+        request_id="h1", cost_usd=Decimal(0), reserved_usd=Decimal(0), cache_hit=True, saved_usd=Decimal("0.02")
+    )
+
+    assert ledger.record_free_call(hit, rate) is True
+    assert ledger.record_free_call(call_record(request_id="h2", cache_hit=True), rate) is False  # the limit
+
+    stored = ledger.get_call("h1")
+    assert stored is not None and stored.cache_hit and stored.saved_usd == Decimal("0.02")
+    assert ledger.get_call("h2") is None
+    assert ledger.record_free_call(call_record(request_id="h3"), None) is True
+
+
+def test_given_a_record_written_before_the_cost_reducers_when_read_then_their_fields_have_defaults(ledger: Ledger):
+    m.CallItem(
+        "old",
+        timestamp="2026-11-24T10:30:00+00:00",
+        epoch=0,
+        user_id="alice",
+        feature="chat",
+        key_id="k",
+        provider="openai",
+        model_requested="gpt-4o",
+        model="gpt-4o",
+        status="ok",
+        http_status=200,
+        cost_usd=Decimal("0.01"),
+        reserved_usd=Decimal("0.1"),
+        input_tokens=1,
+        output_tokens=1,
+        cache_read_tokens=0,
+        cache_write_tokens=0,
+        reasoning_tokens=0,
+        estimated_input_tokens=1,
+        max_output_tokens=1,
+        usage_estimated=False,
+        truncated=False,
+        stream=False,
+        latency_ms=1,
+        expires_at=2_000_000_000,
+    ).save()
+
+    old = ledger.get_call("old")
+
+    assert old is not None
+    assert (old.cache_hit, old.saved_usd, old.truncated_messages, old.cache_status) == (False, Decimal(0), 0, None)

@@ -56,6 +56,19 @@ def test_given_settled_call_when_recorded_then_emf_carries_cost_and_tokens_by_fe
     }
 
 
+def test_given_cache_hit_and_truncated_history_when_recorded_then_hits_savings_and_truncations_are_counted(
+    capsys, call_record
+):
+    telemetry.call_settled(
+        call_record(cost_usd=Decimal(0), cache_hit=True, saved_usd=Decimal("0.02"), cache_status="hit")
+    )
+    telemetry.call_settled(call_record(cache_status="miss", truncated_messages=4))
+
+    hit, miss = emf_documents(capsys.readouterr().out)
+    assert hit["CacheHits"] == [1.0] and hit["SavedUsd"] == [0.02] and "CacheMisses" not in hit
+    assert miss["CacheMisses"] == [1.0] and miss["HistoryTruncations"] == [1.0] and "CacheHits" not in miss
+
+
 def test_given_failed_call_when_recorded_then_provider_error_counted_and_dimension_sets_are_the_declared_ones(
     capsys, call_record
 ):
@@ -109,6 +122,10 @@ def test_given_emitted_metrics_when_listed_then_every_metric_and_unit_is_declare
         "ProviderErrors",
         "Truncations",
         "SettledAboveReserved",
+        "CacheHits",
+        "CacheMisses",
+        "SavedUsd",
+        "HistoryTruncations",
         "Rejections",
     }
     assert all(all("service" in dimension_set for dimension_set in sets) for sets in emitted.values())

@@ -348,6 +348,21 @@ class Ledger:
         reached. The client request token makes a retried attempt count once."""
         return not self._transact(lambda tx: _count_request(tx, rate), token=f"{request_id}q")
 
+    def record_free_call(self, record: CallRecord, rate: RateCharge | None) -> bool:
+        """Write the record of a call nobody is charged for (a response-cache hit: nothing reserved, nothing
+        spent) and count it as one request of ``rate``, in one transaction; False when the rate limit is
+        reached (nothing written). The client request token makes a retried attempt count once."""
+        call = _call_item(record)
+
+        def build(tx: TransactWrite) -> None:
+            if rate is not None:
+                _count_request(tx, rate)
+            tx.save(call, condition=m.CallItem.request_id.does_not_exist())
+
+        # TransactWrite sends puts before updates: the record is item 0, the rate counter item 1.
+        refused = self._transact(build, token=f"{record.request_id}f")
+        return not refused or refused == {0}  # only the record exists: an earlier attempt went through
+
     def settle(self, request_id: str, charges: Sequence[Charge], actual: Decimal, record: CallRecord) -> None:
         """Turn the reservation into the actual cost and write the call record, in one transaction.
 
@@ -848,12 +863,17 @@ def _call_item(record: CallRecord) -> m.CallItem:
     )
 
 
+# Call record fields added after records were first written: an old item reads as their default.
+_CALL_DEFAULTS = {"cache_hit": False, "saved_usd": Decimal(0), "truncated_messages": 0}
+
+
 def _call_record(item: m.CallItem) -> CallRecord:
-    return CallRecord(
-        request_id=item.request_id,
-        timestamp=datetime.fromisoformat(item.timestamp),
-        **{name: getattr(item, name) for name in _CALL_FIELDS},
-    )
+    values = {name: getattr(item, name) for name in _CALL_FIELDS}
+    for name, default in _CALL_DEFAULTS.items():
+        if values[name] is None:
+            values[name] = default
+    values["truncated_messages"] = int(values["truncated_messages"])
+    return CallRecord(request_id=item.request_id, timestamp=datetime.fromisoformat(item.timestamp), **values)
 
 
 def _user_item(user: UserProfile) -> m.UserItem:

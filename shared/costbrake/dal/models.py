@@ -255,6 +255,12 @@ class CallItem(Model):
     system_prompt_sha256 = UnicodeAttribute(null=True)
     latency_ms = NumberAttribute()
     error = UnicodeAttribute(null=True)
+    # Cost reducers (issue 12): absent on records written before them (read as their defaults).
+    cache_hit = BooleanAttribute(null=True)
+    saved_usd = DecimalAttribute(null=True)
+    truncated_messages = NumberAttribute(null=True)
+    cache_status = UnicodeAttribute(null=True)
+    cache_similarity = DecimalAttribute(null=True)
     expires_at = NumberAttribute()
     by_day = CallsByDay()
 

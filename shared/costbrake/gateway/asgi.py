@@ -168,6 +168,13 @@ def call_json(record: Any) -> Mapping[str, Any]:
         "finish_reason": record.finish_reason,
         "error": record.error,
         "latency_ms": record.latency_ms,
+        "cache": {
+            "status": record.cache_status,
+            "hit": record.cache_hit,
+            "saved_usd": format(record.saved_usd, "f"),
+            "similarity": format(record.cache_similarity, "f") if record.cache_similarity is not None else None,
+        },
+        "truncated_messages": record.truncated_messages,
     }
 
 

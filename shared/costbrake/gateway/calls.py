@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from costbrake.budgets import BudgetLine
+from costbrake.dal.cache import AnswerForm
 from costbrake.gateway.bounds import CallBounds
 from costbrake.pricing import ModelPrice, PriceTable
-from costbrake.records import ApiKey, Charge, CounterRef, CounterState, Feature, UserProfile
+from costbrake.records import ApiKey, Charge, CounterRef, CounterState, Feature, SettingsSnapshot, UserProfile
 from costbrake.usage import Usage
 
 
@@ -61,6 +63,30 @@ class PlannedCall:
     prices: PriceTable  # the table the call was planned with (packaged + the snapshot's overrides)
     provider_key: str
     forwarded_headers: dict[str, str]  # the client's anthropic-version / anthropic-beta
+    truncated_messages: int = 0  # history messages dropped to fit the feature's input cap (``truncate`` on)
+
+
+@dataclass(frozen=True)
+class CacheLookup:
+    """What the response cache does for one call of a caching feature, decided before anything is reserved."""
+
+    eligible: bool  # False: neither looked up nor stored ("bypass": the client asked, or not deterministic)
+    reason: str
+    form: AnswerForm  # what a stored answer must be to be replayed (a stream replays only a stream)
+    answer_key: str | None  # the exact key of the upstream body (with its form)
+    semantic_text: str | None  # the last user turn to embed (semantic features, single-turn text requests)
+    semantic_scope: str | None  # the scope its vector is compared in (with its form)
+
+
+@dataclass(frozen=True)
+class PreparedCall:
+    """A call authenticated and planned, nothing reserved yet: the response cache may still answer it."""
+
+    plan: PlannedCall
+    snapshot: SettingsSnapshot
+    context: CallContext
+    headers: Mapping[str, str]
+    cache: CacheLookup | None  # None: the feature does not cache (or the deployment has no cache table)
 
 
 @dataclass(frozen=True)
@@ -84,6 +110,10 @@ class AdmittedCall:
     context: CallContext
     sent: bool = False  # the request may have reached the provider
     settled: bool = False
+    cache: CacheLookup | None = None  # store the answer under ``cache.answer_key`` once it is complete
+    cache_status: str | None = None  # for the call record (``CallRecord.cache_status``)
+    semantic_vector: list[float] | None = None  # the question's vector, added to the scope after a store
+    semantic_slot: int = 0  # the scope's slot it takes
 
     @property
     def request_id(self) -> str:

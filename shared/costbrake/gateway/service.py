@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -16,6 +17,7 @@ from costbrake.budgets import BudgetLine, budget_lines, rate_charge
 from costbrake.clock import Clock
 from costbrake.config import Settings
 from costbrake.dal import Ledger
+from costbrake.dal.cache import CachedAnswer, ResponseCache
 from costbrake.dal.ledger import ReservationInfo
 from costbrake.errors import (
     AuthenticationFailed,
@@ -25,10 +27,19 @@ from costbrake.errors import (
     RateLimited,
     UserBlocked,
 )
-from costbrake.gateway.bounds import bound_call
 from costbrake.gateway.cache import TtlCache
-from costbrake.gateway.calls import AdmittedCall, CallContext, Caller, FreeCall, PlannedCall, Reservation, UserView
+from costbrake.gateway.calls import (
+    AdmittedCall,
+    CallContext,
+    Caller,
+    FreeCall,
+    PlannedCall,
+    PreparedCall,
+    Reservation,
+    UserView,
+)
 from costbrake.gateway.provider_keys import ProviderKeys
+from costbrake.gateway.reducers import bound_or_truncate, cache_lookup, hit_record
 from costbrake.gateway.requests import (
     AnthropicCountTokensRequest,
     AnthropicMessagesRequest,
@@ -106,8 +117,10 @@ class Gateway:
         base_urls: Mapping[str, str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        response_cache: ResponseCache | None = None,
     ) -> None:
         self.settings = settings
+        self.response_cache = response_cache  # None: nothing is cached (no cache table)
         self.ledger = ledger
         self.prices = prices
         self.clock = clock
@@ -170,14 +183,66 @@ class Gateway:
     ) -> AdmittedCall:
         """Authenticate, bound and reserve a call to ``api`` (``providers.base.RESPONSES`` …; a provider's name
         stands for its chat API): from here it must be settled exactly once (``Settler``)."""
+        return self.reserve(self.prepare(api, raw_body, headers, request_id))
+
+    def prepare(
+        self, api: str, raw_body: bytes | str | None, headers: Mapping[str, str], request_id: str
+    ) -> PreparedCall:
+        """Authenticate and plan a call (bounds, downgrade, truncation, what the response cache does); nothing
+        is reserved: a cache hit is served from here (``record_hit``), anything else goes on to ``reserve``."""
         started = self._monotonic()
         now = self.clock.now()
         key = self.authenticate(headers)
         body = parse_json_body(raw_body, self.settings.max_body_bytes)
         snapshot = self.snapshot()
         plan = self._plan(adapter_for(api), body, headers, key, snapshot)
-        reservation = self._reserve(plan, snapshot, now, request_id)
-        return AdmittedCall(plan, reservation, CallContext(request_id, now, started))
+        lookup = cache_lookup(self.settings, plan.feature, plan.api, plan.body, headers, plan.stream)
+        if self.response_cache is None:
+            lookup = None
+        return PreparedCall(plan, snapshot, CallContext(request_id, now, started), headers, lookup)
+
+    def reserve(self, prepared: PreparedCall, *, count_request: bool = True) -> AdmittedCall:
+        """Reserve a prepared call's worst case: from here it must be settled exactly once (``Settler``)."""
+        context = prepared.context
+        reservation = self._reserve(
+            prepared.plan, prepared.snapshot, context.received_at, context.request_id, count_request
+        )
+        return AdmittedCall(prepared.plan, reservation, context, cache=prepared.cache)
+
+    def prepare_embedding(self, prepared: PreparedCall, text: str, request_id: str) -> PreparedCall:
+        """The semantic cache's embedding of ``text``: a billed call of the same feature and user, planned like
+        a client's embeddings request (bounded; reserved by ``reserve(..., count_request=False)``: the client's
+        call counts one request of the rate limit, its embedding none)."""
+        body = {
+            "model": self.settings.cache_embedding_model,
+            "input": text,
+            "dimensions": self.settings.cache_embedding_dimensions,
+            "encoding_format": "float",
+        }
+        plan = self._plan(adapter_for(EMBEDDINGS), body, prepared.headers, prepared.plan.caller.key, prepared.snapshot)
+        plan = replace(plan, caller=prepared.plan.caller, forwarded_headers={})
+        context = CallContext(request_id, self.clock.now(), self._monotonic())
+        return PreparedCall(plan, prepared.snapshot, context, prepared.headers, None)
+
+    def record_hit(self, prepared: PreparedCall, answer: CachedAnswer, similarity: float | None) -> CallRecord:
+        """A call answered from the response cache: charged nothing, counted as one request of the user's rate
+        limit (a blocked user is refused as ever), recorded with what it saved."""
+        plan, now = prepared.plan, prepared.context.received_at
+        user_id = plan.caller.user_id
+        profile = self._user_view(user_id, []).profile
+        _refuse_blocked(user_id, profile, now)
+        rate = rate_charge(user_id, user_limits(self.settings, prepared.snapshot, profile).rpm, now)
+        latency_ms = int((self._monotonic() - prepared.context.started) * 1000)
+        record = hit_record(prepared, answer, similarity, latency_ms)
+        if not self.ledger.record_free_call(record, rate[0] if rate else None):
+            assert rate is not None
+            raise RateLimited(
+                f"Rate limit reached: {rate[0].limit} requests per minute for this user.",
+                retry_after=rate[1].seconds_left(self.clock.now()),
+                scope="user",
+                window="minute",
+            )
+        return record
 
     def admit_free(
         self, api: str, raw_body: bytes | str | None, headers: Mapping[str, str], request_id: str
@@ -265,7 +330,9 @@ class Gateway:
 
         upstream = dict(body)
         upstream["model"] = price.model if (downgraded_from or request.model == "auto") else request.model
-        bounds = bound_call(adapter.api, upstream, price, feature, auto_tiers=self.settings.auto_service_tiers)
+        upstream, bounds, dropped = bound_or_truncate(
+            adapter.api, upstream, price, feature, auto_tiers=self.settings.auto_service_tiers
+        )
         return PlannedCall(
             provider=provider,
             api=adapter.api,
@@ -283,6 +350,7 @@ class Gateway:
             # Read before anything is reserved: a gateway without a usable key costs the caller nothing.
             provider_key=self._provider_keys.key_for(provider),
             forwarded_headers={name: headers[name] for name in FORWARDED_HEADERS if name in headers},
+            truncated_messages=dropped,
         )
 
     def _resolve_auto(self, provider: str, model: str, headers: Mapping[str, str]) -> str:
@@ -296,7 +364,9 @@ class Gateway:
             )
         return choices[complexity]
 
-    def _reserve(self, plan: PlannedCall, snapshot: SettingsSnapshot, now: datetime, request_id: str) -> Reservation:
+    def _reserve(
+        self, plan: PlannedCall, snapshot: SettingsSnapshot, now: datetime, request_id: str, count_request: bool
+    ) -> Reservation:
         user_id = plan.caller.user_id
         # The profile decides the limits, so read it first (cached), then plan the windows.
         provisional = budget_lines(
@@ -338,7 +408,8 @@ class Gateway:
             created_at=now,
             release_after=int(now.timestamp()) + self.settings.reservation_ttl_seconds,
         )
-        admitted = self._reserver.reserve(info, lines, cost, rate_charge(user_id, limits.rpm, now), now)
+        rate = rate_charge(user_id, limits.rpm, now) if count_request else None
+        admitted = self._reserver.reserve(info, lines, cost, rate, now)
         clamped = admitted.max_output_tokens if admitted.max_output_tokens < bounds.max_output_tokens else None
         return Reservation(view, lines, admitted.charges, admitted.amount, clamped)
 

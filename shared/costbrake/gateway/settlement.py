@@ -132,6 +132,8 @@ class Settler:
             system_prompt_sha256=plan.system_prompt_sha256,
             latency_ms=int((self._monotonic() - context.started) * 1000),
             error=error,
+            truncated_messages=plan.truncated_messages,
+            cache_status=call.cache_status,
         )
         try:
             self._ledger.settle(context.request_id, call.reservation.charges, cost, record)

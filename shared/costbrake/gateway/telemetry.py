@@ -35,6 +35,12 @@ CALL_METRICS: Mapping[str, MetricUnit] = {
     "Truncations": MetricUnit.Count,
     # A call settled above what was reserved for it: a bound was wrong (alarmed in template.yaml).
     "SettledAboveReserved": MetricUnit.Count,
+    # Cost reducers (issue 12): calls served from the response cache and what they saved (the cached answer's
+    # cost), cacheable calls that missed, and histories truncated to the feature's input cap.
+    "CacheHits": MetricUnit.Count,
+    "CacheMisses": MetricUnit.Count,
+    "SavedUsd": MetricUnit.NoUnit,
+    "HistoryTruncations": MetricUnit.Count,
 }
 REJECTION_METRICS: Mapping[str, MetricUnit] = {"Rejections": MetricUnit.Count}
 # Every metric is published under each of its dimension sets: the detailed set for dashboards (SEARCH), the
@@ -70,6 +76,13 @@ def call_settled(record: CallRecord) -> None:
         values["Truncations"] = 1
     if record.cost_usd > record.reserved_usd:
         values["SettledAboveReserved"] = 1
+    if record.cache_hit:
+        values["CacheHits"] = 1
+        values["SavedUsd"] = float(record.saved_usd)
+    elif record.cache_status == "miss":
+        values["CacheMisses"] = 1
+    if record.truncated_messages:
+        values["HistoryTruncations"] = 1
     labels = {"feature": _label(record.feature), "model": _label(record.model)}
     _emit(CALL_METRICS, values, labels, CALL_DIMENSION_SETS)
 

@@ -11,8 +11,10 @@ search results, the OpenAI prompt cache, service tiers) and adds:
   already answers a call; a web search tool searches ``min(web_searches, max_tool_calls)`` times, each a
   ``web_search_call`` output item and ``WEB_SEARCH_RESULT_TOKENS`` input tokens. Output that reaches
   ``max_output_tokens`` ends ``incomplete`` (``incomplete_details.reason: max_output_tokens``);
-- embeddings: each input's tokens (token arrays by their length), vectors of the requested ``dimensions`` drawn
-  from a SHA-256 of model and input, unit length (``encoding_format: base64``: little-endian float32);
+- embeddings: each input's tokens (token arrays by their length), vectors of the requested ``dimensions``, unit
+  length (``encoding_format: base64``: little-endian float32): a text's is a hashed bag of its words and
+  character trigrams (``text_vector``: near-duplicate texts are close, unrelated ones are not), a token array's
+  drawn from a SHA-256 of model and input;
 - count_tokens: the Messages input the mock would bill, free (not in ``billed``).
 """
 
@@ -353,6 +355,12 @@ def _input_tokens(item: str | list[int], count: TokenCounter) -> int:
 
 
 def _vector(model: str, item: str | list[int], dimensions: int) -> list[float]:
+    """A text's vector makes near-duplicate texts close (a hashed bag of words and character trigrams), so
+    tests can aim above and below a similarity threshold; a token array's is drawn from a hash."""
+    if isinstance(item, str):
+        vector = text_vector(model, item, dimensions)
+        if vector is not None:
+            return vector
     seed = hashlib.sha256(dumps([model, item]).encode("utf-8", "surrogatepass")).digest()
     values: list[float] = []
     block = 0
@@ -363,3 +371,22 @@ def _vector(model: str, item: str | list[int], dimensions: int) -> list[float]:
     values = values[:dimensions]
     norm = math.sqrt(sum(value * value for value in values)) or 1.0
     return [value / norm for value in values]
+
+
+def text_vector(model: str, text: str, dimensions: int) -> list[float] | None:
+    """Feature hashing of ``text``'s lower-case words and character trigrams (each a +1 or -1 in a dimension drawn
+    from a hash of the model and the feature), unit length; None for a text with no feature. Texts that share
+    most of their words and trigrams have a cosine similarity near 1; unrelated texts near 0."""
+    lowered = " ".join(re.findall(r"\w+", text.lower()))
+    features = [f"w:{word}" for word in lowered.split()]
+    padded = f" {lowered} "
+    features += [f"c:{padded[i : i + 3]}" for i in range(len(padded) - 2)]
+    if not lowered:
+        return None
+    values = [0.0] * dimensions
+    for feature in features:
+        digest = hashlib.blake2b(f"{model}\x00{feature}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+        number = int.from_bytes(digest, "big")
+        values[(number >> 1) % dimensions] += 1.0 if number & 1 else -1.0
+    norm = math.sqrt(sum(value * value for value in values))
+    return [value / norm for value in values] if norm else None

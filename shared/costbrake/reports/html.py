@@ -27,6 +27,7 @@ from costbrake.reports.charts import (
 from costbrake.reports.model import CostReport, CostSeries
 from costbrake.reports.text import (
     RECONCILIATION_OFF,
+    REDUCERS_NONE,
     Table,
     anomaly_table,
     budget_table,
@@ -40,6 +41,7 @@ from costbrake.reports.text import (
     rate_basis,
     reconciliation_table,
     reconciliation_title,
+    reducers_table,
     summary_lines,
     usd,
     user_table,
@@ -88,6 +90,12 @@ def render_html(report: CostReport) -> str:
         _section("Token efficiency by feature", _table(feature_efficiency_table(report))),
         _section("Token efficiency by model", _table(model_table(report))),
         _section("Efficiency (all calls)", _pairs(efficiency_lines(report))),
+        _section(
+            "Response cache and truncation by feature",
+            _table(reducers_table(report))
+            if report.reducers.features
+            else f'<p class="empty">{escape(REDUCERS_NONE)}</p>',
+        ),
         _section(f"Anomalies, last 14 days ({len(report.anomalies)})", _table(anomaly_table(report, ANOMALIES_LISTED))),
         _section(
             reconciliation_title(report),

@@ -2,8 +2,9 @@
 
 Definitions used throughout:
 
-- *completed* calls are those with status "ok": token statistics, truncation and cache hit rates are taken over
-  them (a failed call has no answer to measure); cost per call is taken over every call (a failure can be billed).
+- *completed* calls are those with status "ok" that the provider answered: token statistics, truncation and
+  cache hit rates are taken over them (a failed call has no answer to measure, a response-cache hit used no
+  tokens); cost per call is taken over every call (a failure can be billed).
 - a *cache hit* is a call that read cached tokens, the aggregator's rule (``costbrake.pipeline.rollups``).
 - percentiles are nearest-rank (see ``percentile``).
 - derived money (means, run rates, projections) is rounded to ``MONEY_PLACES``; sums and percentiles are exact.
@@ -25,6 +26,7 @@ from costbrake.projection import project, run_rate_per_day
 from costbrake.records import CallRecord
 from costbrake.reports.inputs import ANOMALY_DAYS, ReportInputs
 from costbrake.reports.reconciliation import Reconciliation, reconciliation_of
+from costbrake.reports.reducers import CostReducers, cache_advice, reducers_of, unhelpful_caches
 from costbrake.windows import Window, span
 
 GLOBAL_SCOPE = "global"
@@ -174,7 +176,7 @@ class AnomalyLine:
 
 @dataclass(frozen=True)
 class Advice:
-    code: str  # "truncation" | "cache" | "budget_runout"
+    code: str  # "truncation" | "cache" | "response_cache" | "budget_runout"
     message: str
 
 
@@ -202,6 +204,8 @@ class CostReport:
     reconciliation: Reconciliation = field(
         default_factory=lambda: Reconciliation(False, "off", Decimal(0), Decimal(0), ())
     )
+    # The response cache and history truncation (issue 12; costbrake.reports.reducers).
+    reducers: CostReducers = field(default_factory=lambda: reducers_of(()))
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: money and ratios as plain decimal strings (exact, no exponent), datetimes ISO 8601."""
@@ -244,6 +248,7 @@ def build_report(inputs: ReportInputs, top_users: int = TOP_USERS) -> CostReport
     global_budget = next((b for b in budgets if b.scope == GLOBAL_SCOPE), None)
     features = _features(by_feature, total_cost)
     tokens = _token_stats(calls)
+    reducers = reducers_of(calls)
     days_in_month = (month.end - month.start).days
     return CostReport(
         start=inputs.start,
@@ -274,8 +279,9 @@ def build_report(inputs: ReportInputs, top_users: int = TOP_USERS) -> CostReport
             else None
         ),
         anomalies=_anomalies(inputs.alerts, inputs.now),
-        advice=_advice(tokens, features, budgets),
+        advice=_advice(tokens, features, budgets) + _reducer_advice(reducers),
         reconciliation=reconciliation_of(inputs.reconciliation),
+        reducers=reducers,
     )
 
 
@@ -317,7 +323,7 @@ def is_cache_hit(call: CallRecord) -> bool:
 
 
 def _token_stats(calls: Sequence[CallRecord]) -> TokenStats:
-    completed = [c for c in calls if c.status == "ok"]
+    completed = [c for c in calls if c.status == "ok" and not c.cache_hit]  # a response-cache hit used no tokens
     inputs = [c.input_tokens for c in completed]
     outputs = [c.output_tokens for c in completed]
     truncations = sum(1 for c in completed if c.truncated)
@@ -517,6 +523,10 @@ def _advice(tokens: TokenStats, features: Sequence[FeatureCost], budgets: Sequen
         )
     advice += [Advice("budget_runout", _runout(line)) for line in budgets if line.exhausted_at is not None]
     return tuple(advice)
+
+
+def _reducer_advice(reducers: CostReducers) -> tuple[Advice, ...]:
+    return tuple(Advice("response_cache", cache_advice(feature)) for feature in unhelpful_caches(reducers))
 
 
 def _runout(line: BudgetLine) -> str:

@@ -128,6 +128,31 @@ def feature_efficiency_table(report: CostReport) -> Table:
     )
 
 
+def reducers_table(report: CostReport) -> Table:
+    """Per feature: the response cache (lookups, hit rate, exact and semantic hits, saved, embeddings, net) and
+    history truncation."""
+    return Table(
+        ("feature", "lookups", "hit rate", "exact", "semantic", "saved", "embeddings", "net saved", "truncated"),
+        tuple(
+            (
+                f.name,
+                count(f.lookups),
+                pct(f.hit_rate),
+                count(f.exact_hits),
+                count(f.semantic_hits),
+                usd(f.saved_usd),
+                usd(f.embedding_usd),
+                usd(f.net_saved_usd),
+                count(f.truncated_calls),
+            )
+            for f in report.reducers.features
+        ),
+    )
+
+
+REDUCERS_NONE = "no response caching or history truncation (costbrake features set NAME --cache ... --truncate on)"
+
+
 def model_table(report: CostReport) -> Table:
     return Table(
         ("model", "calls", "cost", "mean/call", "$/1k tok", "mean in", "mean out", "out/in", "trunc.", "cache"),
@@ -310,6 +335,7 @@ def render_text(report: CostReport) -> str:
     section(f"Top {len(report.top_users)} users", _layout_or(user_table(report), "no calls"))
     section("Token efficiency by model", _layout_or(model_table(report), "no calls"))
     section("Efficiency (all calls)", _pairs(efficiency_lines(report)))
+    section("Response cache and truncation by feature", _layout_or(reducers_table(report), REDUCERS_NONE))
     more = len(report.anomalies) - ANOMALIES_SHOWN
     section(
         f"Anomalies, last {ANOMALY_DAYS} days ({len(report.anomalies)})",
