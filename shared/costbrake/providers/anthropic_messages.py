@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 from costbrake.pricing import CHAT, usage_from_anthropic
 from costbrake.providers.base import ANTHROPIC, COUNT_TOKENS, MESSAGES, UpstreamResult
-from costbrake.providers.sse import iter_sse_events, text_bytes
+from costbrake.providers.sse import iter_sse_events, json_object, text_bytes, text_or_none
 from costbrake.providers.transport import RawResponse, forwardable_headers
 from costbrake.usage import Usage
 
@@ -43,7 +42,7 @@ class AnthropicMessagesAdapter:
         """UTF-8 bytes of the output a (partial) stream carried: each output token is at least one byte."""
         total = 0
         for event in iter_sse_events(body):
-            payload = _json_object(event.data.encode("utf-8"))
+            payload = json_object(event.data.encode("utf-8"))
             if payload is not None and payload.get("type") == "content_block_delta":
                 delta = payload.get("delta")
                 total += text_bytes({k: v for k, v in delta.items() if k != "type"}) if isinstance(delta, dict) else 0
@@ -81,13 +80,13 @@ def _result(raw: RawResponse) -> UpstreamResult:
 
 
 def _parse_message(body: bytes) -> tuple[Usage | None, str | None, str | None]:
-    message = _json_object(body)
+    message = json_object(body)
     if message is None:
         return None, None, None
     return (
         _usage(message.get("usage")),
-        _text_or_none(message.get("model")),
-        _text_or_none(message.get("stop_reason")),
+        text_or_none(message.get("model")),
+        text_or_none(message.get("stop_reason")),
     )
 
 
@@ -103,18 +102,18 @@ def parse_anthropic_sse(body: bytes) -> tuple[Usage | None, str | None, str | No
     model: str | None = None
     stop_reason: str | None = None
     for event in iter_sse_events(body):
-        payload = _json_object(event.data.encode("utf-8"))
+        payload = json_object(event.data.encode("utf-8"))
         if payload is None:
             continue
         kind = payload.get("type", event.event)
         if kind == "message_start" and isinstance(payload.get("message"), dict):
             message = payload["message"]
-            model = _text_or_none(message.get("model")) or model
+            model = text_or_none(message.get("model")) or model
             _merge_counts(counts, message.get("usage"))
         elif kind == "message_delta":
             delta = payload.get("delta")
             if isinstance(delta, dict):
-                stop_reason = _text_or_none(delta.get("stop_reason")) or stop_reason
+                stop_reason = text_or_none(delta.get("stop_reason")) or stop_reason
             if isinstance(payload.get("usage"), dict):
                 _merge_counts(counts, payload["usage"])
                 saw_final_counts = True
@@ -126,14 +125,6 @@ def _merge_counts(counts: dict[str, Any], update: Any) -> None:
         counts.update({field: value for field, value in update.items() if value is not None})
 
 
-def _json_object(data: bytes) -> dict[str, Any] | None:
-    try:
-        parsed = json.loads(data)
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
-
-
 def _usage(raw_usage: Any) -> Usage | None:
     if not isinstance(raw_usage, dict) or not raw_usage:
         return None
@@ -141,7 +132,3 @@ def _usage(raw_usage: Any) -> Usage | None:
         return usage_from_anthropic(raw_usage)
     except (KeyError, TypeError, ValueError):
         return None  # malformed counts: the gateway estimates and flags the record instead
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

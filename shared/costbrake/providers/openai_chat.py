@@ -8,7 +8,7 @@ from typing import Any
 
 from costbrake.pricing import CHAT, usage_from_openai
 from costbrake.providers.base import CHAT_COMPLETIONS, OPENAI, UpstreamResult
-from costbrake.providers.sse import SseEvent, encode_sse_events, iter_sse_events, text_bytes
+from costbrake.providers.sse import SseEvent, encode_sse_events, iter_sse_events, json_object, text_bytes, text_or_none
 from costbrake.providers.transport import RawResponse, forwardable_headers
 from costbrake.usage import Usage
 
@@ -109,7 +109,7 @@ def _parse_completion(body: bytes, *, web_searches: int = 0) -> tuple[Usage | No
         return None, None, None
     return (
         _usage(completion.get("usage"), completion.get("service_tier"), web_searches),
-        _text_or_none(completion.get("model")),
+        text_or_none(completion.get("model")),
         _first_finish_reason(completion.get("choices")),
     )
 
@@ -126,9 +126,9 @@ def parse_openai_sse(body: bytes, *, web_searches: int = 0) -> tuple[Usage | Non
     model: str | None = None
     finish_reason: str | None = None
     for chunk in _chunks(body):
-        model = _text_or_none(chunk.get("model")) or model
+        model = text_or_none(chunk.get("model")) or model
         finish_reason = _first_finish_reason(chunk.get("choices")) or finish_reason
-        service_tier = _text_or_none(chunk.get("service_tier")) or service_tier
+        service_tier = text_or_none(chunk.get("service_tier")) or service_tier
         if isinstance(chunk.get("usage"), dict):
             raw_usage = chunk["usage"]
     return _usage(raw_usage, service_tier, web_searches), model, finish_reason
@@ -146,7 +146,7 @@ def without_usage_chunk(body: bytes) -> bytes:
 
 
 def _is_usage_only_chunk(event: SseEvent) -> bool:
-    chunk = _json_object(event.data)
+    chunk = json_object(event.data)
     return chunk is not None and chunk.get("choices") == [] and isinstance(chunk.get("usage"), dict)
 
 
@@ -155,18 +155,10 @@ def _chunks(body: bytes) -> list[dict[str, Any]]:
     for event in iter_sse_events(body):
         if event.data.strip() == _DONE:
             break
-        chunk = _json_object(event.data)
+        chunk = json_object(event.data)
         if chunk is not None:
             chunks.append(chunk)
     return chunks
-
-
-def _json_object(data: str) -> dict[str, Any] | None:
-    try:
-        parsed = json.loads(data)
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
 
 
 def _first_finish_reason(choices: Any) -> str | None:
@@ -185,7 +177,3 @@ def _usage(raw_usage: Any, service_tier: Any = None, web_searches: int = 0) -> U
         return usage_from_openai(raw_usage, service_tier=service_tier, web_search_requests=web_searches)
     except (KeyError, TypeError, ValueError):
         return None  # malformed counts: the gateway estimates and flags the record instead
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None

@@ -9,7 +9,6 @@ whole response, usage included, in its last lifecycle event: ``response.complete
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +17,7 @@ from costbrake.pricing import CHAT, RESPONSES, usage_from_openai_responses
 from costbrake.providers.base import OPENAI, UpstreamResult
 from costbrake.providers.base import RESPONSES as RESPONSES_API
 from costbrake.providers.openai_chat import openai_headers
-from costbrake.providers.sse import iter_sse_events, text_bytes
+from costbrake.providers.sse import iter_sse_events, json_object, text_bytes, text_or_none
 from costbrake.providers.transport import RawResponse
 from costbrake.usage import Usage
 
@@ -42,7 +41,7 @@ class OpenAIResponsesAdapter:
     def result(self, raw: RawResponse, client_body: Mapping[str, Any]) -> UpstreamResult:
         response: dict[str, Any] | None = None
         if 200 <= raw.status < 300:
-            response = final_response(raw.body) if raw.is_event_stream else _json_object(raw.body)
+            response = final_response(raw.body) if raw.is_event_stream else json_object(raw.body)
         usage, model, finish = parse_response(response) if response is not None else (None, None, None)
         return UpstreamResult(
             status=raw.status,
@@ -65,7 +64,7 @@ class OpenAIResponsesAdapter:
         """
         total = 0
         for event in iter_sse_events(body):
-            payload = _json_object(event.data.encode("utf-8"))
+            payload = json_object(event.data.encode("utf-8"))
             if payload is None:
                 continue
             kind = str(payload.get("type") or event.event or "")
@@ -81,7 +80,7 @@ def final_response(body: bytes) -> dict[str, Any] | None:
     """The response object of a stream's last lifecycle event that carries one (None: the stream never ended)."""
     final: dict[str, Any] | None = None
     for event in iter_sse_events(body):
-        payload = _json_object(event.data.encode("utf-8"))
+        payload = json_object(event.data.encode("utf-8"))
         if payload is None:
             continue
         kind = payload.get("type", event.event)
@@ -93,7 +92,7 @@ def final_response(body: bytes) -> dict[str, Any] | None:
 def parse_response(response: Mapping[str, Any]) -> tuple[Usage | None, str | None, str | None]:
     """(usage, model, finish reason) of a response object: the finish reason is ``incomplete_details.reason``
     (``max_output_tokens``, ``content_filter``) when the response is incomplete, else its status."""
-    return _usage(response), _text_or_none(response.get("model")), _finish_reason(response)
+    return _usage(response), text_or_none(response.get("model")), _finish_reason(response)
 
 
 def web_search_calls(response: Mapping[str, Any]) -> int:
@@ -117,18 +116,6 @@ def _usage(response: Mapping[str, Any]) -> Usage | None:
 
 def _finish_reason(response: Mapping[str, Any]) -> str | None:
     details = response.get("incomplete_details")
-    if isinstance(details, dict) and _text_or_none(details.get("reason")):
+    if isinstance(details, dict) and text_or_none(details.get("reason")):
         return str(details["reason"])
-    return _text_or_none(response.get("status"))
-
-
-def _json_object(data: bytes) -> dict[str, Any] | None:
-    try:
-        parsed = json.loads(data)
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
-
-
-def _text_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return text_or_none(response.get("status"))

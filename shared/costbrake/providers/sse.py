@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 # SSE lines end with CRLF, LF or CR; str.splitlines() would also split on U+2028 inside JSON strings.
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -86,3 +88,16 @@ def text_bytes(value: object) -> int:
     if isinstance(value, list):
         return sum(text_bytes(item) for item in value)
     return 0
+
+
+def json_object(data: str | bytes) -> dict[str, Any] | None:
+    """A JSON object, or None for anything else (not JSON, or not an object): answers are read, never trusted."""
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
