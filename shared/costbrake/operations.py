@@ -12,7 +12,7 @@ from typing import Any
 from costbrake.clock import Clock
 from costbrake.config import Settings
 from costbrake.dal import Ledger
-from costbrake.gateway.service import hash_key
+from costbrake.keys import hash_key
 from costbrake.names import InvalidName, canonical_feature, canonical_user_id
 from costbrake.pipeline.alerts import SWITCH_FLIP, USER_BLOCK, Alert, SnsPublisher, alert_id
 from costbrake.pipeline.anomaly import FEATURE_PREFIX, USER_PREFIX, Severity

@@ -11,7 +11,7 @@ from decimal import Decimal
 import anthropic
 import openai
 import pytest
-from costbrake.gateway.service import hash_key
+from costbrake.keys import hash_key
 from costbrake.operations import block_user, set_switch
 from costbrake.records import CounterRef, Limits, SwitchState, UserProfile
 from costbrake.windows import Window, span

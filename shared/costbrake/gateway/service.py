@@ -51,6 +51,7 @@ from costbrake.gateway.requests import (
     validate,
 )
 from costbrake.gateway.reservation import CallCost, Reserver
+from costbrake.keys import hash_key, key_from_headers
 from costbrake.policy import budget_status, caller_user_id, end_user, global_budget, resolve_feature, user_limits
 from costbrake.pricing import CHAT, EMBEDDING, RESPONSES, ModelPrice, PriceTable, downgrade_target
 from costbrake.providers import adapter_for
@@ -93,17 +94,6 @@ _ROUTE_OF_MODE = {
     RESPONSES: "POST /v1/responses",
     EMBEDDING: "POST /v1/embeddings",
 }
-
-
-def hash_key(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def key_from_headers(headers: Mapping[str, str]) -> str | None:
-    authorization = headers.get("authorization", "")
-    if authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip() or None
-    return headers.get("x-api-key") or None
 
 
 class Gateway:

@@ -13,11 +13,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from costbrake.scopes import FEATURE_PREFIX, GLOBAL_SCOPE, USER_PREFIX
 from costbrake.windows import Window, WindowSpan, span
 
-GLOBAL_SCOPE = "global"
-FEATURE_PREFIX = "feature#"
-USER_PREFIX = "user#"
 HOUR = timedelta(hours=1)
 WEEK_HOURS = 7 * 24
 ZERO = Decimal(0)

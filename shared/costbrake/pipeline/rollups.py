@@ -14,10 +14,10 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from costbrake.scopes import GLOBAL_SCOPE
 from costbrake.windows import Window, span
 
 ROLLUP_WINDOWS = (Window.HOUR, Window.DAY)
-GLOBAL_SCOPE = "global"
 
 
 class MalformedCallRecord(ValueError):

@@ -27,10 +27,9 @@ from costbrake.records import CallRecord
 from costbrake.reports.inputs import ANOMALY_DAYS, ReportInputs
 from costbrake.reports.reconciliation import Reconciliation, reconciliation_of
 from costbrake.reports.reducers import CostReducers, cache_advice, reducers_of, unhelpful_caches
+from costbrake.scopes import FEATURE_PREFIX, GLOBAL_SCOPE
 from costbrake.windows import Window, span
 
-GLOBAL_SCOPE = "global"
-FEATURE_PREFIX = "feature#"
 TRUNCATION_ADVICE_ABOVE = Decimal("0.05")  # more truncated answers than this: advise
 CACHE_HELPFUL_FROM = Decimal("0.20")  # a lower hit rate means caching is not helping...
 CACHE_MIN_CALLS = 100  # ...once there are this many completed calls to judge by
