@@ -52,19 +52,28 @@ def is_canonical_feature(name: str) -> bool:
     return _FEATURE_NAME.fullmatch(name) is not None
 
 
+# Characters that render as nothing but are "printable" to Python: default-ignorable code points, Hangul fillers,
+# the braille blank. An id holding one looks like another id (a block escaped by spelling).
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0\U0001d159\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+
+
 def canonical_user_id(raw: str, field: str = "user") -> str:
     """The canonical spelling of an end-user id: ``" VICTIM "`` -> ``"victim"``; InvalidName if there is none."""
     text = raw.strip()
     if not text:
         raise InvalidName(f"{field} must not be empty.", field)
-    bad = next((char for char in text if not char.isprintable()), None)
+    bad = next((char for char in text if not char.isprintable() or _INVISIBLE.match(char)), None)
     if bad is not None:
         raise InvalidName(
             f"{field} {shown(raw)} contains the unprintable character U+{ord(bad):04X} "
             f"({unicodedata.name(bad, unicodedata.category(bad))}); end-user ids must be printable text.",
             field,
         )
-    user_id = unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+    # NFKC: compatibility forms (fullwidth, ligatures, circled letters) are the letters they stand for.
+    user_id = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
     size = len(user_id.encode())
     if size > USER_ID_MAX_BYTES:
         raise InvalidName(

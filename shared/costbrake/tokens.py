@@ -343,13 +343,10 @@ def estimate_openai_input_tokens(body: Mapping[str, Any]) -> InputEstimate:
         if isinstance(message.get("function_call"), Mapping):
             calls.append({"function": message["function_call"]})
         for call in calls:
+            # The whole call as JSON (id, type, name, arguments, punctuation): how it is rendered is not
+            # published, and every part of it can reach the model as tokens.
             parts.fixed += _OPENAI_TOKENS_PER_TOOL_CALL
-            function = call.get("function") if isinstance(call, Mapping) else None
-            if isinstance(function, Mapping):
-                parts.texts.append(str(function.get("name") or ""))
-                parts.texts.append(str(function.get("arguments") or ""))
-            else:
-                parts.texts.append(_json_text(call))
+            parts.texts.append(_json_text(call))
         if message.get("audio") is not None:  # a reference to an earlier audio reply: audio tokens
             parts.add_unsized("audio")
     tools = _as_list(body.get("tools")) + _as_list(body.get("functions"))

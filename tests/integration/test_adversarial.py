@@ -370,3 +370,19 @@ def test_given_40_threads_against_a_5_cent_budget_then_it_is_spent_to_90_percent
     assert spent <= TIGHT.hour_usd
     assert spent >= TIGHT.hour_usd * Decimal("0.9"), (spent, statuses.count(200))
     assert set(statuses) <= {200, 429}
+
+
+def test_given_a_history_with_many_tool_calls_when_billed_by_the_reference_tokenizer_then_within_its_reservation(
+    stack, adversary, openai_client, user_id
+):
+    call = lambda i: {"id": f"call_{i:04d}", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}  # noqa: E731
+    messages = [
+        {"role": "user", "content": "Look these up."},
+        {"role": "assistant", "content": None, "tool_calls": [call(i) for i in range(20)]},
+        *({"role": "tool", "tool_call_id": f"call_{i:04d}", "content": "found"} for i in range(20)),
+    ]
+
+    openai_client(adversary(ROOMY)).chat.completions.create(model="gpt-4o-mini", max_tokens=10, messages=messages)
+
+    (record,) = calls_of(stack, user_id)  # the fixture checks cost <= reserved
+    assert record.input_tokens > 100

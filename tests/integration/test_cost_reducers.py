@@ -17,6 +17,7 @@ import pytest
 from costbrake.gateway.asgi import build_app
 from costbrake.gateway.service import Gateway
 from costbrake.local.app_server import AppServer
+from costbrake.records import Limits
 from costbrake.wiring import gateway_from_settings
 from helpers import calls_of, open_reservations_of, user_windows
 
@@ -197,6 +198,31 @@ def test_given_a_semantic_feature_when_a_near_duplicate_is_asked_then_it_hits_ab
     assert len(embeddings) == 3 and all(c.cost_usd > 0 and c.model.startswith("text-embedding") for c in embeddings)
     (hit,) = [c for c in records if c.cache_hit]
     assert hit.cache_similarity is not None and hit.cache_similarity >= Decimal("0.8")
+    assert_books_balance(stack, user_id)
+
+
+def test_given_a_semantic_feature_when_the_rate_limit_refuses_then_no_embedding_is_made(
+    stack, mock, feature, cached, make_key, user_id
+):
+    name = feature("--cache", "semantic", "--semantic-threshold", "0.8")
+    key = make_key(user_id, feature=name, limits=Limits(rpm=2, day_usd=Decimal("5")))
+    client = openai.OpenAI(base_url=f"{cached[0]}/v1", api_key=key, max_retries=0)
+    embeddings_before = provider_calls(mock, "/v1/embeddings")
+    statuses = []
+
+    for index in range(6):
+        try:
+            client.chat.completions.create(
+                model="gpt-4o-mini",
+                max_tokens=10,
+                messages=[{"role": "user", "content": f"Question {index} on billing?"}],
+            )
+            statuses.append(200)
+        except openai.RateLimitError:
+            statuses.append(429)
+
+    assert statuses.count(200) == 2 and statuses.count(429) == 4
+    assert provider_calls(mock, "/v1/embeddings") == embeddings_before + 2  # a refused request reached nothing
     assert_books_balance(stack, user_id)
 
 

@@ -17,6 +17,7 @@ import openai
 import pytest
 from costbrake.gateway.asgi import build_app
 from costbrake.local.app_server import AppServer
+from costbrake.pricing import PriceTable
 from costbrake.wiring import gateway_from_settings
 from helpers import calls_of, cost_comment, hand_priced, open_reservations_of
 
@@ -163,3 +164,47 @@ def test_given_a_stream_longer_than_api_gateways_old_29_second_limit_then_it_com
     (record,) = calls_of(stack, user_id)
     assert record.status == "ok" and not record.usage_estimated and record.finish_reason == "stop"
     assert record.cost_usd == hand_priced("gpt-4o-mini", record.input_tokens, record.output_tokens)
+
+
+def test_given_a_priority_stream_its_client_leaves_then_it_is_charged_at_the_priority_rate_it_was_reserved_at(
+    stack, gpt, user_id, mock, slow_stream
+):
+    slow_stream(gap=0.2, tokens=200)
+    before = len(mock.billed)
+
+    stream = gpt.chat.completions.create(
+        model="gpt-4o", messages=PROMPT, max_tokens=500, stream=True, service_tier="priority"
+    )
+    request_id = stream.response.headers["x-costbrake-request-id"]
+    list(zip(range(2), stream, strict=False))
+    stream.close()
+
+    record = eventually(lambda: stack.ledger.get_call(request_id))
+    (billed,) = mock.billed[before:]
+    priority = PriceTable.default().get("gpt-4o").tier_rates("priority").rates
+    assert billed.service_tier == "priority"
+    assert record.cost_usd >= billed.usage["prompt_tokens"] * priority.input  # never below the provider's bill
+    assert record.cost_usd <= record.reserved_usd
+
+
+def test_given_a_provider_connection_that_breaks_mid_stream_then_the_call_is_charged_its_worst_case(
+    stack, gpt, user_id, mock
+):
+    mock.drop_connection_next(after_bytes=600)  # the status line, headers and a few events, then nothing
+
+    # The status line was sent already: the client sees the stream end early, then the cost comment (with error=).
+    with httpx.stream(
+        "POST",
+        f"{gpt.base_url}chat/completions",
+        json={"model": "gpt-4o", "messages": PROMPT, "max_tokens": 300, "stream": True},
+        headers={"authorization": f"Bearer {gpt.api_key}"},
+        timeout=30,
+    ) as response:
+        lines = list(response.iter_lines())
+
+    assert lines[-2].startswith(": costbrake cost_usd=") and "error=" in lines[-2]
+
+    (record,) = eventually(lambda: calls_of(stack, user_id))
+    assert record.status == "error" and record.usage_estimated
+    assert record.cost_usd == record.reserved_usd > 0  # it may have generated everything: never free
+    assert not open_reservations_of(stack, user_id)

@@ -185,3 +185,32 @@ def test_given_a_reasoning_model_and_max_tokens_when_bounding_then_the_bound_goe
 
     assert "max_tokens" not in upstream
     assert upstream["max_completion_tokens"] == bounds.max_output_tokens == 300
+
+
+@pytest.mark.parametrize("tier", [["priority"], {"tier": "flex"}, 2])
+def test_given_a_service_tier_that_is_not_a_string_when_bounding_then_400_not_a_crash(tier):
+    with pytest.raises(InvalidRequest):
+        bound("openai", chat(service_tier=tier), "gpt-4o")
+    with pytest.raises(InvalidRequest):
+        bound("anthropic", {**chat(max_tokens=10), "service_tier": tier}, "claude-haiku-4-5")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("mcp_servers", [{"type": "url", "url": "https://example.com/sse", "name": "x"}]), ("container", "cntr_1")],
+)
+def test_given_tools_that_loop_at_the_provider_when_bounding_then_refused_as_unbounded(field, value):
+    with pytest.raises(InvalidRequest) as refused:
+        bound("anthropic", {**chat(max_tokens=10), field: value}, "claude-sonnet-4-5")
+
+    assert refused.value.param == field
+
+
+def test_given_a_search_model_when_bounding_then_its_results_are_bounded_by_the_context_window():
+    price = PriceTable.default().get("gpt-4o-search-preview")
+    feature = replace(FEATURE, max_input_tokens=price.max_input_tokens)
+
+    bounds, _ = bound("openai", chat(max_tokens=10), "gpt-4o-search-preview", feature)
+
+    assert bounds.unsized and bounds.input_tokens == price.max_input_tokens
+    assert bounds.web_search_uses == 1

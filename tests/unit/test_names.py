@@ -284,3 +284,16 @@ def test_given_non_ascii_user_when_lines_planned_then_label_is_header_safe_and_c
     assert line.label == "user jos%C3%A9, hour"
     assert line.scope == "user#josé"
     assert line.label.isascii()
+
+
+@pytest.mark.parametrize(
+    "spelling", ["\uff56\uff49\uff43\uff54\uff49\uff4d", "\uff36\uff49\uff43\uff54\uff49\uff4d ", "VICTIM"]
+)  # fullwidth "victim", fullwidth "Victim " and upper case
+def test_given_a_compatibility_spelling_of_an_id_when_canonicalised_then_it_is_the_same_user(spelling):
+    assert canonical_user_id(spelling) == "victim"
+
+
+@pytest.mark.parametrize("invisible", ["\u034f", "\u115f", "\u3164", "\u2800", "\ufe0f", "\u00ad"])
+def test_given_an_id_with_a_character_that_renders_as_nothing_when_canonicalised_then_refused(invisible):
+    with pytest.raises(InvalidName):
+        canonical_user_id(f"victim{invisible}")

@@ -119,12 +119,15 @@ def bound_call(
         estimate = estimate_openai_input_tokens(body)
         refuse_audio(body)
         uses = 1 if ("web_search_options" in body or "search" in price.model) else 0
+        if uses:  # the search results the model reads are input tokens the request does not carry
+            estimate = InputEstimate(estimate.tokens, (*estimate.unsized, "web search results"))
         extra_passes = 0
         tier = _openai_tier(body, auto_tiers[OPENAI])
         cache_ttl = None  # OpenAI's prompt cache bills no write premium
         predicted = _predicted_output_tokens(body)
     else:
         estimate = estimate_anthropic_input_tokens(body)
+        refuse_remote_tools(body)
         uses, extra_passes, unsized_tools = _anthropic_server_tools(body)
         estimate = InputEstimate(estimate.tokens, estimate.unsized + unsized_tools)
         tier = _anthropic_tier(body, auto_tiers[ANTHROPIC])
@@ -147,8 +150,9 @@ def bound_call(
     )
     if bounds.max_output_tokens < bounds.min_output_tokens(body):
         raise InvalidRequest(
-            f"Extended thinking needs max_tokens above {MIN_THINKING_BUDGET}; feature '{feature.name}' allows "
-            f"{bounds.max_output_tokens}.",
+            f"Extended thinking needs max_tokens above {MIN_THINKING_BUDGET}; this request may use "
+            f"{bounds.max_output_tokens} (its max_tokens within feature '{feature.name}''s cap of "
+            f"{feature.max_output_tokens}).",
             param="max_tokens",
         )
     bounds.apply(body)
@@ -293,17 +297,33 @@ def _openai_tier(body: Mapping[str, Any], default_tier: str) -> str:
     tier = body.get("service_tier")
     if tier is None or tier == "auto":
         return default_tier  # "auto" is served at the project's default tier
-    if tier not in _OPENAI_SERVICE_TIERS:
+    if not isinstance(tier, str) or tier not in _OPENAI_SERVICE_TIERS:
         raise InvalidRequest(f"service_tier must be one of {sorted(_OPENAI_SERVICE_TIERS)}.", param="service_tier")
     return {"scale": "default", "fast": "priority"}.get(str(tier), str(tier))
 
 
 def _anthropic_tier(body: Mapping[str, Any], auto_tier: str) -> str:
     tier = body.get("service_tier", "auto")
-    if tier not in _ANTHROPIC_SERVICE_TIERS:
+    if not isinstance(tier, str) or tier not in _ANTHROPIC_SERVICE_TIERS:
         raise InvalidRequest(f"service_tier must be one of {sorted(_ANTHROPIC_SERVICE_TIERS)}.", param="service_tier")
     # "auto" uses Priority Tier capacity where the organisation has it (the deployment says so).
     return auto_tier if tier == "auto" else "standard"
+
+
+def refuse_remote_tools(body: Mapping[str, Any]) -> None:
+    """Anthropic's MCP connector and code-execution containers run tool loops at the provider whose passes and
+    results the request does not bound: refused rather than under-reserved."""
+    for field, what in (("mcp_servers", "MCP servers"), ("container", "a code-execution container")):
+        if body.get(field) not in (None, "", []):
+            raise InvalidRequest(
+                f"{what} run tool loops costbrake cannot bound before the call; call the tools from your code.",
+                param=field,
+            )
+
+
+def hides_reasoning(api: str, body: Mapping[str, Any]) -> bool:
+    """Whether the model may spend output tokens the stream never shows (OpenAI reasoning models)."""
+    return api.startswith(OPENAI) and str(body.get("model", "")).startswith(_COMPLETION_TOKENS_PREFIXES)
 
 
 def refuse_audio(body: Mapping[str, Any]) -> None:

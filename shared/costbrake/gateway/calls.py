@@ -87,6 +87,7 @@ class PreparedCall:
     context: CallContext
     headers: Mapping[str, str]
     cache: CacheLookup | None  # None: the feature does not cache (or the deployment has no cache table)
+    counted: bool = False  # its request of the user's rate limit is counted already (before a semantic lookup)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from functools import partial
 from typing import Any, TypeVar
@@ -77,6 +77,7 @@ class Relay:
         miss = _Miss()
         if self._cache is not None and prepared.cache is not None and prepared.cache.eligible:
             answer, similarity = await self._look_up(self._cache, prepared, miss)
+            prepared = miss.prepared or prepared
             if answer is not None:
                 return await self._hit(prepared, answer, similarity)
         call = await _in_thread(self._gateway.reserve, prepared)
@@ -112,6 +113,9 @@ class Relay:
         answer = replayable(await _in_thread(cache.get, prepared, lookup.answer_key), prepared)
         if answer is not None or lookup.semantic_text is None:
             return answer, None
+        # The embedding is spend the request causes: a rate-limited (or blocked) caller must not reach it.
+        prepared = await _in_thread(self._gateway.count_request, prepared)
+        miss.prepared = prepared
         vector = await self._embed(prepared, lookup.semantic_text)
         if vector is None:
             return None, None
@@ -264,15 +268,15 @@ class Relay:
             raw = RawResponse(upstream.status, upstream.headers, bytes(carried))
             result = adapter.result(raw, call.plan.body)
             headers = await _shielded(self._settler.answered, call, result)
-            await self._store(call, result, headers["x-costbrake-cost-usd"])  # before the last event goes out
+            # The whole stream as the provider sent it (a replay filters it for its own client, usage chunk too).
+            stored = replace(result, body=raw.body)
+            await self._store(call, stored, headers["x-costbrake-cost-usd"])  # before the last event goes out
             if held or rest:
                 yield held + rest
             yield cost_comment(headers["x-costbrake-cost-usd"], call.request_id)
-        except ProviderFailed as failure:  # the provider stalled or broke mid-stream
-            cost = await _shielded(
-                self._settler.cut_short, call, adapter, bytes(carried), "upstream_error", str(failure)
-            )
-            yield cost_comment(format(cost, "f"), call.request_id, error=failure.code)
+        except ProviderFailed as failure:  # the provider stalled or broke mid-stream: it may have generated it all
+            await _shielded(self._settler.failed, call, failure)
+            yield cost_comment(format(call.worst_case, "f"), call.request_id, error=failure.code)
         except BaseException:  # the client left (cancelled), or the gateway broke: settle what was carried
             if not call.settled:
                 await _shielded(self._settler.cut_short, call, adapter, bytes(carried), CLIENT_DISCONNECTED, None)
@@ -288,6 +292,7 @@ class _Miss:
 
     vector: list[float] | None = None
     slot: int = 0
+    prepared: PreparedCall | None = None  # the call with its request counted before the embedding
 
 
 def _call_headers(call: AdmittedCall) -> dict[str, str]:

@@ -70,10 +70,12 @@ from costbrake.records import (
     CallRecord,
     Feature,
     OverCap,
+    RateCharge,
     SettingsSnapshot,
     SwitchState,
     UserProfile,
 )
+from costbrake.windows import WindowSpan
 
 logger = Logger(child=True)
 
@@ -194,6 +196,7 @@ class Gateway:
     def reserve(self, prepared: PreparedCall, *, count_request: bool = True) -> AdmittedCall:
         """Reserve a prepared call's worst case: from here it must be settled exactly once (``Settler``)."""
         context = prepared.context
+        count_request = count_request and not prepared.counted
         reservation = self._reserve(
             prepared.plan, prepared.snapshot, context.received_at, context.request_id, count_request
         )
@@ -217,22 +220,37 @@ class Gateway:
     def record_hit(self, prepared: PreparedCall, answer: CachedAnswer, similarity: float | None) -> CallRecord:
         """A call answered from the response cache: charged nothing, counted as one request of the user's rate
         limit (a blocked user is refused as ever), recorded with what it saved."""
-        plan, now = prepared.plan, prepared.context.received_at
-        user_id = plan.caller.user_id
-        profile = self._user_view(user_id, []).profile
-        _refuse_blocked(user_id, profile, now)
-        rate = rate_charge(user_id, user_limits(self.settings, prepared.snapshot, profile).rpm, now)
+        rate = None if prepared.counted else self._rate_of(prepared)
         latency_ms = int((self._monotonic() - prepared.context.started) * 1000)
         record = hit_record(prepared, answer, similarity, latency_ms)
         if not self.ledger.record_free_call(record, rate[0] if rate else None):
             assert rate is not None
-            raise RateLimited(
-                f"Rate limit reached: {rate[0].limit} requests per minute for this user.",
-                retry_after=rate[1].seconds_left(self.clock.now()),
-                scope="user",
-                window="minute",
-            )
+            raise self._rate_limited(rate)
         return record
+
+    def count_request(self, prepared: PreparedCall) -> PreparedCall:
+        """Count the call's request of the user's rate limit now, before anything it causes is spent (the
+        semantic cache's embedding): a rate-limited or blocked caller reaches no provider."""
+        rate = self._rate_of(prepared)
+        if rate is not None and not self.ledger.count_request(prepared.context.request_id, rate[0]):
+            raise self._rate_limited(rate)
+        return replace(prepared, counted=True)
+
+    def _rate_of(self, prepared: PreparedCall) -> tuple[RateCharge, WindowSpan] | None:
+        """The user's requests-per-minute charge of a prepared call (a blocked user is refused here)."""
+        plan, now = prepared.plan, prepared.context.received_at
+        user_id = plan.caller.user_id
+        profile = self._user_view(user_id, []).profile
+        _refuse_blocked(user_id, profile, now)
+        return rate_charge(user_id, user_limits(self.settings, prepared.snapshot, profile).rpm, now)
+
+    def _rate_limited(self, rate: tuple[RateCharge, WindowSpan]) -> RateLimited:
+        return RateLimited(
+            f"Rate limit reached: {rate[0].limit} requests per minute for this user.",
+            retry_after=rate[1].seconds_left(self.clock.now()),
+            scope="user",
+            window="minute",
+        )
 
     def admit_free(
         self, api: str, raw_body: bytes | str | None, headers: Mapping[str, str], request_id: str
@@ -253,12 +271,7 @@ class Gateway:
         provider_key = self._provider_keys.key_for(adapter.name)  # before the request is counted
         rate = rate_charge(caller.user_id, user_limits(self.settings, snapshot, profile).rpm, now)
         if rate is not None and not self.ledger.count_request(request_id, rate[0]):
-            raise RateLimited(
-                f"Rate limit reached: {rate[0].limit} requests per minute for this user.",
-                retry_after=rate[1].seconds_left(self.clock.now()),
-                scope="user",
-                window="minute",
-            )
+            raise self._rate_limited(rate)
         forwarded = {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
         return FreeCall(adapter.api, body, caller, request_id, provider_key, forwarded)
 

@@ -17,8 +17,9 @@ from aws_lambda_powertools import Logger
 from costbrake.dal import Ledger
 from costbrake.errors import LedgerUnavailable, ProviderFailed
 from costbrake.gateway import telemetry
+from costbrake.gateway.bounds import hides_reasoning
 from costbrake.gateway.calls import AdmittedCall, Reservation
-from costbrake.pricing import ModelPrice, cost_of
+from costbrake.pricing import ModelPrice, cost_of, worst_case_cost
 from costbrake.providers.base import ProviderAdapter, UpstreamResult
 from costbrake.records import CallRecord
 from costbrake.usage import Usage
@@ -75,17 +76,32 @@ class Settler:
     def cut_short(
         self, call: AdmittedCall, adapter: ProviderAdapter, streamed: bytes, reason: str, error: str | None
     ) -> Decimal:
-        """A stream that ended before its usage arrived: charged the input bound plus what it carried, and the
-        server-side web searches it may have made (each billed when made)."""
+        """A stream its client left before the usage arrived: charged the input bound plus what it carried (the
+        whole output bound for a reasoning model), at the rates it was reserved at, and the server-side web
+        searches it may have made; never more than the reservation."""
         bounds = call.bounds
-        output = min(bounds.output_tokens, adapter.streamed_output_bytes(streamed))
+        # Reasoning models think in tokens the stream never shows: all of the output bound may be spent.
+        streamed_output = adapter.streamed_output_bytes(streamed)
+        hidden = hides_reasoning(call.plan.api, call.plan.body)
+        output = bounds.output_tokens if hidden else min(bounds.output_tokens, streamed_output)
         usage = Usage(
             input_tokens=bounds.input_tokens,
             output_tokens=output,
             estimated=True,
             web_search_requests=bounds.web_search_uses,
         )
-        cost = min(cost_of(call.plan.price, usage), call.worst_case)
+        # Priced as the reservation is (requested tier, cache-write rate, searches): never below the bill.
+        cost = min(
+            worst_case_cost(
+                call.plan.price,
+                bounds.input_tokens,
+                output,
+                service_tier=bounds.service_tier,
+                cache_write_ttl=bounds.cache_write_ttl,
+                web_search_uses=bounds.web_search_uses,
+            ),
+            call.worst_case,
+        )
         result = UpstreamResult(200, b"", "text/event-stream", usage, None, reason, None)
         self._settle(call, result, cost, 200 if error is None else 502, error, usage)
         return cost

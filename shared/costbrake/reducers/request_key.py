@@ -46,7 +46,6 @@ NOT_IN_KEY = frozenset(
         "stream",
         "stream_options",
         "service_tier",
-        "store",  # OpenAI: keep the completion for later retrieval
         "safety_identifier",
         "prompt_cache_key",  # provider prompt-cache routing
         "prompt_cache_retention",
@@ -98,6 +97,8 @@ def stateful_reason(api: str, body: Mapping[str, Any]) -> str | None:
             return "a Responses conversation changes with every turn"
         if body.get("background") is True:
             return "a background response is a queued job, not an answer"
+        if body.get("prompt") not in (None, ""):
+            return "a stored prompt template can change at the provider"
     if api == MESSAGES:
         if body.get("container") not in (None, ""):
             return "a code-execution container keeps state"
