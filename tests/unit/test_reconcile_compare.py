@@ -234,3 +234,26 @@ def test_given_reconciled_days_when_emitted_then_one_emf_record_per_day_in_its_o
 
     assert '"Namespace": "CostbrakeReconciliation"' in line and '"provider": "openai"' in line
     assert '"Dimensions": [["provider"]]' in line
+
+
+def test_given_calls_charged_an_estimate_when_reconciled_then_the_variance_is_explained_as_estimated_not_unguarded():
+    # Clients that left mid-stream: the ledger has the input bound (more input) but less of the output the
+    # provider billed. That is not spend that went around costbrake.
+    provider = Tokens(input=MILLION, output=100_000)
+    charged = Tokens(input=1_300_000, output=10_000)
+    rows = [replace(ledger("gpt-4.1", charged, "2.68"), estimated_calls=10)]
+
+    day = run(report(("gpt-4.1", provider, "2.8")), rows)
+
+    assert day.unguarded_usd == 0
+    kinds = [f.kind for f in day.findings]
+    assert Explanation.UNGUARDED_SPEND not in kinds and Explanation.ESTIMATED_USAGE in kinds
+
+
+def test_given_a_search_model_whose_fees_the_provider_books_apart_when_reconciled_then_no_price_drift_is_claimed():
+    tokens = Tokens(input=MILLION, output=MILLION // 10)
+
+    day = run(report(("gpt-4o-search-preview", tokens, "3.5")), [ledger("gpt-4o-search-preview", tokens, "4.5")])
+
+    (line,) = day.lines
+    assert line.drift_usd is None

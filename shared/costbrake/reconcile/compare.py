@@ -196,7 +196,8 @@ def _line(model: str, theirs: _Side, ours: _Side, policy: VariancePolicy, prices
     unguarded = _unguarded(model, theirs, ours, excess, prices)
     drift: Decimal | None = None
     factor: Decimal | None = None
-    if theirs.usd is not None and ledger_usd > 0 and deficit.total == 0:
+    # Search fees are in a search model's ledger cost but on a line of their own at the provider: no drift there.
+    if theirs.usd is not None and ledger_usd > 0 and deficit.total == 0 and "search" not in model:
         matched = theirs.usd - unguarded  # the provider's dollars for the tokens costbrake saw too
         difference = matched - ledger_usd
         tolerance = max(policy.drift_tolerance_usd, policy.drift_tolerance_fraction * ledger_usd)
@@ -229,6 +230,11 @@ def _unguarded(model: str, theirs: _Side, ours: _Side, excess: Tokens, prices: P
         return Decimal(0)
     if ours.calls == 0 and ours.tokens.total == 0 and theirs.usd is not None:
         return theirs.usd
+    if ours.estimated:
+        # Calls charged an estimate (a client that left mid-stream: the input bound, the output it saw) differ
+        # from the bill by type and by amount; outside spend cannot be told apart from them on this line. The
+        # dollar variance stays, explained as estimated usage (and alerted as a variance above the threshold).
+        return Decimal(0)
     excess_value = table_value(prices, model, excess)
     if excess_value is None:
         return Decimal(0)
