@@ -23,6 +23,8 @@ MIN_CACHE_TTL_SECONDS = 60
 MAX_CACHE_TTL_SECONDS = 365 * 86_400
 MAX_TOKENS = 10_000_000  # above every model's context window: a cap beyond it is a typo
 LOW_THRESHOLD = Decimal("0.9")  # below this a semantic cache serves wrong answers too often (said, not refused)
+# Changing any of these retires the answers the response cache holds for the feature.
+CACHE_SETTINGS = frozenset({"cache", "cache_ttl_seconds", "semantic_threshold"})
 _ATTEMPTS = 3  # a feature created or removed by someone else meanwhile: read again and retry
 
 
@@ -83,6 +85,7 @@ def set_feature_settings(
     reason: str = "",
     *,
     create: bool = False,
+    flush_cache: bool = False,
 ) -> tuple[Feature, Feature]:
     """Apply ``changes`` to the feature ``name``; returns (before, after). ``before`` equals ``after`` when
     nothing changed (no write, no audit entry). A feature without configuration is configured (with the
@@ -90,7 +93,7 @@ def set_feature_settings(
     ValueError for an invalid setting or name, UnknownFeature, FeatureChanged."""
     validate(changes)
     named = changes.named()
-    if not named:
+    if not named and not flush_cache:
         raise ValueError("name at least one setting to change (see `costbrake features set --help`)")
     for _ in range(_ATTEMPTS):
         features = ledger.load_settings().features
@@ -102,6 +105,10 @@ def set_feature_settings(
             current = default_feature(settings, canonical_feature(name))
         updated = replace(current, **named)
         changed = [field for field in named if getattr(current, field) != getattr(updated, field)]
+        if flush_cache or (key in features and set(changed) & CACHE_SETTINGS):
+            # Answers stored under the old settings (a longer TTL, a looser threshold) are not served again.
+            updated = replace(updated, cache_generation=current.cache_generation + 1)
+            changed.append("cache_generation")
         if not changed and key in features:
             return current, current
         now = clock.now()

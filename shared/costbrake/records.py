@@ -120,6 +120,7 @@ class Feature:
     cache_ttl_seconds: int = DEFAULT_CACHE_TTL_SECONDS
     semantic_threshold: Decimal = DEFAULT_SEMANTIC_THRESHOLD  # cosine similarity a semantic hit needs
     truncate: bool = False  # drop the oldest turns of a history above max_input_tokens instead of refusing it
+    cache_generation: int = 0  # bumped when the cache settings change or it is flushed: stored answers retire
 
     @property
     def exact_cache(self) -> bool:

@@ -102,6 +102,31 @@ def test_given_an_exact_feature_when_the_same_call_is_made_twice_then_the_second
     assert_books_balance(stack, user_id)
 
 
+def test_given_cached_answers_when_the_cache_settings_change_or_are_flushed_then_they_are_not_served_again(
+    cli, cached, feature, gpt
+):
+    name = feature("--cache", "exact", "--cache-ttl", "86400")
+    client = gpt(name)
+
+    def ask() -> str:
+        return client.chat.completions.with_raw_response.create(
+            model="gpt-4o-mini",
+            messages=[{"role": "user", "content": "What is a budget?"}],
+            max_tokens=20,
+            temperature=0,
+        ).headers["x-costbrake-cache"]
+
+    before = [ask(), ask()]
+    cli("features", "set", name, "--cache-ttl", "60", "--reason", "too long")
+    cached[1].forget_cached()
+    after_ttl = [ask(), ask()]
+    cli("features", "set", name, "--flush-cache", "--reason", "a wrong answer was cached")
+    cached[1].forget_cached()
+    after_flush = ask()
+
+    assert before == ["miss", "hit"] and after_ttl == ["miss", "hit"] and after_flush == "miss"
+
+
 def test_given_an_exact_feature_when_a_call_is_not_deterministic_or_bypasses_then_it_is_not_cached(
     stack, mock, feature, gpt, user_id
 ):

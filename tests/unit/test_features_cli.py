@@ -76,8 +76,8 @@ def test_given_settings_changes_when_shown_then_each_is_audited_with_who_why_and
         "at": changed["at"],
         "actor": "bob",
         "action": "settings",
-        "from": "cache=exact, truncate=off",
-        "to": "cache=off, truncate=on",
+        "from": "cache=exact, truncate=off, cache_generation=0",  # a cache change retires the stored answers
+        "to": "cache=off, truncate=on, cache_generation=1",
         "reason": "hit rate 3%",
     }
 

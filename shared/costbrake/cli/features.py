@@ -37,6 +37,7 @@ def feature_settings_json(feature: Feature) -> dict[str, Any]:
         "cache_ttl_seconds": feature.cache_ttl_seconds,
         "semantic_threshold": format(feature.semantic_threshold, "f"),
         "truncate": feature.truncate,
+        "cache_generation": feature.cache_generation,
     }
 
 
@@ -133,6 +134,7 @@ def features_show(obj: Context, name: str, as_json: bool) -> None:
 @click.option("--max-input-tokens", type=int, help="Input cap: refused above it (or truncated with --truncate on).")
 @click.option("--max-output-tokens", type=int, help="Output cap of one call.")
 @click.option("--over-cap", type=click.Choice([o.value for o in OverCap]), help="Output asked above the cap.")
+@click.option("--flush-cache", is_flag=True, help="Stop serving every answer cached so far (also on any cache change).")
 @click.option("--reason", default="", help="Why; recorded in the audit trail.")
 @actor_option
 @pass_context
@@ -147,6 +149,7 @@ def features_set(
     max_input_tokens: int | None,
     max_output_tokens: int | None,
     over_cap: str | None,
+    flush_cache: bool,
     reason: str,
     actor: str | None,
 ) -> None:
@@ -165,7 +168,15 @@ def features_set(
     )
     try:
         before, after = set_feature_settings(
-            obj.ledger, obj.clock, obj.settings, _feature_name(name), changes, who(actor), reason, create=create
+            obj.ledger,
+            obj.clock,
+            obj.settings,
+            _feature_name(name),
+            changes,
+            who(actor),
+            reason,
+            create=create,
+            flush_cache=flush_cache,
         )
     except (UnknownFeature, ValueError, FeatureChanged) as error:
         raise click.ClickException(str(error)) from error

@@ -156,6 +156,7 @@ def _feature(item: m.FeatureItem) -> Feature:
         cache_ttl_seconds=int(item.cache_ttl_seconds or DEFAULT_CACHE_TTL_SECONDS),
         semantic_threshold=item.semantic_threshold or DEFAULT_SEMANTIC_THRESHOLD,
         truncate=bool(item.truncate),
+        cache_generation=int(item.cache_generation or 0),
     )
 
 
@@ -820,6 +821,7 @@ def _feature_item(feature: Feature, actor: str, now: datetime) -> m.FeatureItem:
         cache_ttl_seconds=feature.cache_ttl_seconds,
         semantic_threshold=feature.semantic_threshold,
         truncate=feature.truncate,
+        cache_generation=feature.cache_generation,
         updated_at=now.isoformat(),
         updated_by=actor,
     )
@@ -837,6 +839,7 @@ def _feature_settings_actions(feature: Feature, actor: str, now: datetime) -> li
         f.cache_ttl_seconds.set(feature.cache_ttl_seconds),
         f.semantic_threshold.set(feature.semantic_threshold),
         f.truncate.set(feature.truncate),
+        f.cache_generation.set(feature.cache_generation),
         f.updated_at.set(now.isoformat()),
         f.updated_by.set(actor),
     ]

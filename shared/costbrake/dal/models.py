@@ -87,6 +87,7 @@ class FeatureItem(SettingsItem, discriminator="feature"):
     cache = UnicodeAttribute(null=True)  # CacheMode
     cache_ttl_seconds = NumberAttribute(null=True)
     semantic_threshold = DecimalAttribute(null=True)
+    cache_generation = NumberAttribute(null=True)
     truncate = BooleanAttribute(null=True)
 
 

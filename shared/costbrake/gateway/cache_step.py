@@ -20,6 +20,7 @@ from costbrake.dal.cache import AnswerForm, CachedAnswer, CacheUnavailable, Resp
 from costbrake.gateway.calls import AdmittedCall, PreparedCall
 from costbrake.providers.base import ProviderAdapter, UpstreamResult
 from costbrake.providers.sse import SseSplitter
+from costbrake.records import Feature
 
 logger = Logger(child=True)
 
@@ -34,7 +35,7 @@ class CacheStep:
 
     def get(self, prepared: PreparedCall, answer_key: str) -> CachedAnswer | None:
         try:
-            return self.cache.get(prepared.plan.feature.name, answer_key, self._now())
+            return self.cache.get(cache_partition(prepared.plan.feature), answer_key, self._now())
         except CacheUnavailable:
             logger.warning("response cache read failed: a miss", extra={"request_id": prepared.context.request_id})
             return None
@@ -45,7 +46,7 @@ class CacheStep:
             return None
         try:
             return self.cache.semantic_search(
-                feature.name, lookup.semantic_scope, vector, feature.semantic_threshold, self._now()
+                cache_partition(feature), lookup.semantic_scope, vector, feature.semantic_threshold, self._now()
             )
         except (CacheUnavailable, ValueError):  # the table, or a vector that cannot be compared
             logger.warning("semantic search failed: a miss", extra={"request_id": prepared.context.request_id})
@@ -59,7 +60,7 @@ class CacheStep:
         feature, now = plan.feature, self._now()
         try:
             outcome = self.cache.put(
-                feature.name,
+                cache_partition(feature),
                 lookup.answer_key,
                 api=plan.api,
                 model=result.served_model or plan.price.model,
@@ -76,7 +77,7 @@ class CacheStep:
                 return False
             if call.semantic_vector is not None and lookup.semantic_scope is not None:
                 self.cache.add_semantic(
-                    feature.name,
+                    cache_partition(feature),
                     lookup.semantic_scope,
                     vector=call.semantic_vector,
                     answer_key=lookup.answer_key,
@@ -133,3 +134,8 @@ def _split(body: bytes) -> Iterable[bytes]:
     rest = splitter.rest()
     if rest:
         yield rest
+
+
+def cache_partition(feature: Feature) -> str:
+    """Where a feature's answers are stored: its name and cache generation (a new generation starts empty)."""
+    return f"{feature.name}@{feature.cache_generation}"
