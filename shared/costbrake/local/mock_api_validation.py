@@ -26,6 +26,7 @@ from costbrake.local.mock_validation import (
     _missing,
     _openai_number,
     _wrong_type,
+    stream_and_tier_problem,
 )
 
 MIN_RESPONSES_OUTPUT_TOKENS = 16
@@ -80,15 +81,7 @@ def invalid_responses_request(body: Mapping[str, Any]) -> Problem | None:
     problem = _responses_tools(body.get("tools"))
     if problem is not None:
         return problem
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        return _wrong_type("stream", "a boolean", stream)
-    if body.get("stream_options") is not None and stream is not True:
-        return Problem("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
-    tier = body.get("service_tier")
-    if tier is not None and tier not in _RESPONSES_TIERS:
-        return _bad_value("service_tier", tier, _RESPONSES_TIERS)
-    return None
+    return stream_and_tier_problem(body, _RESPONSES_TIERS)
 
 
 def _responses_item(path: str, item: Any) -> Problem | None:

@@ -100,14 +100,19 @@ def _openai(body: Mapping[str, Any]) -> Problem | None:
             "max_tokens",
             "unsupported_parameter",
         )
+    return stream_and_tier_problem(body, _OPENAI_TIERS)
+
+
+def stream_and_tier_problem(body: Mapping[str, Any], tiers: Sequence[str]) -> Problem | None:
+    """OpenAI's checks of ``stream``, ``stream_options`` and ``service_tier`` (chat and Responses alike)."""
     stream = body.get("stream")
     if stream is not None and not isinstance(stream, bool):
         return _wrong_type("stream", "a boolean", stream)
     if body.get("stream_options") is not None and stream is not True:
         return Problem("The 'stream_options' parameter is only allowed when 'stream' is enabled.", "stream_options")
     tier = body.get("service_tier")
-    if tier is not None and tier not in _OPENAI_TIERS:
-        return _bad_value("service_tier", tier, _OPENAI_TIERS)
+    if tier is not None and (not isinstance(tier, str) or tier not in tiers):
+        return _bad_value("service_tier", tier, tiers)
     return None
 
 
