@@ -7,8 +7,15 @@ SAM_CLI_VERSION := 1.170.0
 SAM := $(SAM_VENV)/bin/sam
 CLAUDE_TOKENIZER := .tools/claude/tokenizer.json
 PYTEST_ARGS ?=
-# Unit tests first: the integration stack (session-scoped, with background threads) starts after them.
-TESTS ?= tests/unit tests/infra tests/integration
+# Two pytest runs: unit and infra tests, then the integration tests. The integration stack (session-scoped: moto's
+# server, the gateway's threads, the pipeline) changes process-wide state, so no process runs a test after it.
+UNIT_TESTS ?= tests/unit tests/infra
+INTEGRATION_TESTS ?= tests/integration
+# Each run on pytest-xdist workers (one per core; TEST_WORKERS=0: in one process). A test file runs whole on one
+# worker (module fixtures, each worker's own integration stack), files in collection order: the longest first
+# (tests/conftest.py).
+TEST_WORKERS ?= auto
+PYTEST := $(VENV)/bin/pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 # Not project code; ruff only honours .gitignore inside a git checkout, so exclude them explicitly.
 RUFF_EXCLUDE := --extend-exclude .tools,.aws-sam
 
@@ -50,7 +57,8 @@ browser:
 
 test: export COSTBRAKE_SAM := $(CURDIR)/$(SAM)
 test: venv tools browser
-	$(VENV)/bin/pytest -p no:cacheprovider $(PYTEST_ARGS) $(TESTS)
+	$(if $(strip $(UNIT_TESTS)),$(PYTEST) $(PYTEST_ARGS) $(UNIT_TESTS))
+	$(if $(strip $(INTEGRATION_TESTS)),$(PYTEST) $(PYTEST_ARGS) $(INTEGRATION_TESTS))
 
 lint: venv
 	$(VENV)/bin/ruff check $(RUFF_EXCLUDE) .

@@ -17,8 +17,9 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from costbrake.clock import ManualClock
 from costbrake.config import Settings
-from costbrake.dal.ledger import _call_item
+from costbrake.dal.calls import call_item
 from costbrake.dal.rollups import MAX_TRANSACTION_ITEMS, RollupStore
+from costbrake.dal.tables import Tables
 from costbrake.local import moto_fixes
 from costbrake.local.faults import RequestCounter
 from costbrake.local.template import create_tables, load_template
@@ -55,7 +56,7 @@ def _record(call: CallRecord, sequence: int) -> dict[str, Any]:
         "dynamodb": {
             "ApproximateCreationDateTime": int(call.timestamp.timestamp()),
             "Keys": {"request_id": {"S": call.request_id}},
-            "NewImage": _call_item(call).serialize(),
+            "NewImage": call_item(call).serialize(),
             "SequenceNumber": str(10**20 + sequence),
             "SizeBytes": 700,
             "StreamViewType": "NEW_IMAGE",
@@ -83,15 +84,16 @@ class _Moto:
     def __enter__(self) -> _Moto:
         self._mock = mock_aws()
         self._mock.start()
-        moto_fixes.install()
+        self._undo_fixes = moto_fixes.install()
         create_tables(boto3.client("dynamodb", region_name="us-east-1"), load_template(), "bench")
         settings = Settings(ledger_table="bench-LedgerTable", calls_table="bench-CallsTable")
-        self.store = RollupStore.connect(settings, sleep=lambda _: None)
+        self.store = RollupStore.of(Tables.connect(settings), settings, sleep=lambda _: None)
         self.requests = RequestCounter().install(self.store.client)
         self.processor = RollupBatchProcessor(self.store, ManualClock(START))
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._undo_fixes()
         self._mock.stop()
 
     def deliver(self, batch: list[dict[str, Any]]) -> None:

@@ -24,7 +24,7 @@ from costbrake.gateway.asgi import build_app
 from costbrake.local.app_client import AppClient
 from costbrake.local.faults import RequestCounter
 from costbrake.local.stack import LocalStack
-from costbrake.operations import create_key
+from costbrake.operations.keys import create_key
 from costbrake.records import CacheMode, Feature
 from costbrake.reducers.semantic import SemanticEntry, best_match, decode_vector, encode_vector
 from costbrake.wiring import gateway_from_settings
@@ -59,20 +59,20 @@ def _timed_calls(client: AppClient, key: str, prompts: list[str], counter: Reque
 
 def lookups(stack: LocalStack) -> dict[str, Any]:
     """Calls without cache, exact misses and exact hits through the in-process app."""
-    assert stack.ledger is not None and stack.settings is not None
+    assert stack.stores is not None and stack.settings is not None
     settings = stack.settings.model_copy(update={"cache_table": stack.table_names["ResponseCacheTable"]})
-    gateway = gateway_from_settings(settings, stack.clock, stack.ledger)
+    gateway = gateway_from_settings(settings, stack.clock, stack.stores)
     now = stack.clock.now()
     for name, mode in (("bench-nocache", CacheMode.OFF), ("bench-exact", CacheMode.EXACT)):
-        stack.ledger.put_feature(Feature(name=name, cache=mode), "bench", now)
+        stack.stores.admin.put_feature(Feature(name=name, cache=mode), "bench", now)
     keys = {
         name: create_key(
-            stack.ledger, stack.clock, user_id=f"{name}-user", tier="enterprise", service=False, feature=name
+            stack.stores.admin, stack.clock, user_id=f"{name}-user", tier="enterprise", service=False, feature=name
         )
         for name in ("bench-nocache", "bench-exact")
     }
     stack.pause_pipeline()  # the pipeline shares the client: count the gateway's requests only
-    counter = RequestCounter().install(stack.ledger.client)
+    counter = RequestCounter().install(stack.stores.tables.client)
     results: dict[str, Any] = {}
     with AppClient(build_app(gateway)) as client:
         warmup = [f"warm-up {i}" for i in range(5)]
@@ -87,9 +87,9 @@ def lookups(stack: LocalStack) -> dict[str, Any]:
 
 def semantic_search(stack: LocalStack) -> dict[str, Any]:
     """One scope filled to the bound, searched through DynamoDB (Query + decode + compare) and in memory alone."""
-    assert stack.ledger is not None and stack.settings is not None
+    assert stack.stores is not None and stack.settings is not None
     settings = stack.settings.model_copy(update={"cache_table": stack.table_names["ResponseCacheTable"]})
-    cache = ResponseCache(settings, shared=stack.ledger.connection)
+    cache = ResponseCache(stack.stores.tables, settings.cache_semantic_entries)
     bound, dimensions = settings.cache_semantic_entries, settings.cache_embedding_dimensions
     rng = random.Random(12)
     now = int(stack.clock.now().timestamp())

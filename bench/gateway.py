@@ -21,7 +21,7 @@ from costbrake.gateway.asgi import build_app
 from costbrake.local.app_client import AppClient
 from costbrake.local.faults import ConflictInjector, RequestCounter
 from costbrake.local.stack import LocalStack
-from costbrake.operations import create_key
+from costbrake.operations.keys import create_key
 
 import bench.gateway_cpu as gateway_cpu
 import bench.lambda_import as lambda_import
@@ -40,12 +40,14 @@ def _post(client: AppClient, key: str, body: dict[str, Any]) -> Any:
 
 def round_trips_and_write_units(stack: LocalStack) -> dict[str, Any]:
     """DynamoDB requests of a first and of warm calls, and the write units of one warm call (in-process app)."""
-    assert stack.ledger is not None and stack.gateway is not None
-    key = create_key(stack.ledger, stack.clock, user_id="bench-warm", tier="enterprise", service=False, feature="chat")
+    assert stack.stores is not None and stack.gateway is not None
+    key = create_key(
+        stack.stores.admin, stack.clock, user_id="bench-warm", tier="enterprise", service=False, feature="chat"
+    )
     body = {"model": "gpt-4o-mini", "messages": PROMPT, "max_tokens": 200}
-    # The pipeline shares the ledger's client: without it, every request counted is the gateway's.
+    # Paused, the pipeline's requests (on a client of their own) do not queue in moto before the gateway's.
     stack.pause_pipeline()
-    counter = RequestCounter().install(stack.ledger.client)
+    counter = RequestCounter().install(stack.stores.tables.client)
     with AppClient(build_app(stack.gateway)) as client:
         cold = _post(client, key.secret, body)
         assert cold.status_code == 200, cold.text
@@ -55,7 +57,7 @@ def round_trips_and_write_units(stack: LocalStack) -> dict[str, Any]:
             response = _post(client, key.secret, body)
             assert response.status_code == 200, response.text
         warm = {"per_request": counter.total / WARM_REQUESTS, "calls": dict(counter.calls)}
-        capture = WriteCapture().install(stack.ledger.client)
+        capture = WriteCapture().install(stack.stores.tables.client)
         try:
             response = _post(client, key.secret, body)
             assert response.status_code == 200, response.text
@@ -73,14 +75,14 @@ def round_trips_and_write_units(stack: LocalStack) -> dict[str, Any]:
 
 def contention(stack: LocalStack, concurrency: int, calls: int) -> dict[str, float]:
     """``calls`` requests from ``concurrency`` threads, many users, one feature, with conflicts injected."""
-    assert stack.ledger is not None and stack.gateway is not None
-    key = create_key(stack.ledger, stack.clock, user_id=None, tier=None, service=True, feature="chat")
+    assert stack.stores is not None and stack.gateway is not None
+    key = create_key(stack.stores.admin, stack.clock, user_id=None, tier=None, service=True, feature="chat")
     bodies = [
         {"model": "gpt-4o-mini", "messages": PROMPT, "max_tokens": 100, "user": f"u{i % 200}"} for i in range(calls)
     ]
-    stats = stack.ledger.stats
+    stats = stack.stores.spend.stats
     before = (stats.transactions, stats.conflicts, stats.retries)
-    injector = ConflictInjector(hold_seconds=HOLD_MS / 1000).install(stack.ledger.client)
+    injector = ConflictInjector(hold_seconds=HOLD_MS / 1000).install(stack.stores.tables.client)
     statuses: list[int] = []
     lock = threading.Lock()
     started = time.perf_counter()
@@ -115,9 +117,9 @@ def contention(stack: LocalStack, concurrency: int, calls: int) -> dict[str, flo
 
 
 def _shard_feature(stack: LocalStack, name: str, shards: int) -> None:
-    assert stack.ledger is not None
-    feature = stack.ledger.load_settings().features[name]
-    stack.ledger.put_feature(replace(feature, shards=shards), "bench", stack.clock.now())
+    assert stack.stores is not None
+    feature = stack.stores.admin.load_settings().features[name]
+    stack.stores.admin.put_feature(replace(feature, shards=shards), "bench", stack.clock.now())
 
 
 def _mark(ok: bool) -> str:

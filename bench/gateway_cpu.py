@@ -25,11 +25,14 @@ import anyio
 import httpx
 from costbrake.clock import SystemClock
 from costbrake.config import Settings
-from costbrake.dal.ledger import ReservationInfo, TransactionStats
+from costbrake.dal.retry import TransactionStats
+from costbrake.dal.spend import ReservationInfo
 from costbrake.gateway.asgi import build_app
 from costbrake.gateway.provider_keys import ProviderKeys
 from costbrake.gateway.service import Gateway
-from costbrake.operations import create_key, seed_defaults, set_user_limits
+from costbrake.operations.budgets import seed_defaults
+from costbrake.operations.keys import create_key
+from costbrake.operations.users import set_user_limits
 from costbrake.pricing import ModelPrice, PriceTable
 from costbrake.records import (
     ApiKey,
@@ -55,7 +58,7 @@ BODY = {"model": "gpt-4o-mini", "messages": PROMPT, "max_tokens": 200}
 
 @dataclass
 class InMemoryLedger:
-    """The ``Ledger`` methods the gateway (and seeding a key) calls, on dictionaries: no I/O, no conditions
+    """The store methods the gateway (and seeding a key) calls, on dictionaries: no I/O, no conditions
     beyond the limits a reservation checks."""
 
     keys: dict[str, ApiKey] = field(default_factory=dict)
@@ -197,7 +200,7 @@ def _gateway(settings: Settings) -> tuple[Gateway, str]:
     seed_defaults(ledger, clock, settings)
     key = create_key(ledger, clock, user_id="bench-cpu", tier="enterprise", service=False, feature="chat")
     set_user_limits(ledger, clock, "bench-cpu", Limits(rpm=10_000_000), "bench")
-    gateway = Gateway(settings, ledger, PriceTable.default(), clock, ProviderKeys(settings))
+    gateway = Gateway(settings, ledger, ledger, PriceTable.default(), clock, ProviderKeys(settings))
     return gateway, key.secret
 
 

@@ -17,7 +17,8 @@ from decimal import Decimal
 from typing import Any
 
 from costbrake.local.stack import LocalStack
-from costbrake.operations import create_key, set_user_limits
+from costbrake.operations.keys import create_key
+from costbrake.operations.users import set_user_limits
 from costbrake.records import Limits
 
 from bench.gateway_cpu import BODY
@@ -80,11 +81,16 @@ def measure(runs: tuple[tuple[int, int], ...] = RUNS) -> list[dict[str, Any]]:
             gateway_output=subprocess.DEVNULL,
             echo=alerts.append,
         ) as stack:
-            assert stack.ledger is not None
+            assert stack.stores is not None
             key = create_key(
-                stack.ledger, stack.clock, user_id="bench-latency", tier="enterprise", service=False, feature="chat"
+                stack.stores.admin,
+                stack.clock,
+                user_id="bench-latency",
+                tier="enterprise",
+                service=False,
+                feature="chat",
             )
-            set_user_limits(stack.ledger, stack.clock, "bench-latency", Limits(rpm=10_000_000), "bench")
+            set_user_limits(stack.stores.admin, stack.clock, "bench-latency", Limits(rpm=10_000_000), "bench")
             auth = {"authorization": f"Bearer {key.secret}"}
             for concurrency, requests in runs:
                 direct = load(f"{upstream.url}/v1/chat/completions", concurrency, requests)

@@ -15,7 +15,8 @@ from typing import Any
 
 import openai
 from costbrake.local.stack import LocalStack
-from costbrake.operations import create_key, set_user_limits
+from costbrake.operations.keys import create_key
+from costbrake.operations.users import set_user_limits
 from costbrake.policy import budget_status
 from costbrake.records import Limits
 
@@ -29,11 +30,11 @@ USER = "bench-utilisation"
 
 def run(report: Any = print) -> dict[str, Any]:
     with LocalStack(settings_overrides={"global_month_usd": Decimal("1000")}, mock_only=True) as stack:
-        assert stack.ledger is not None and stack.settings is not None and stack.mock_provider is not None
+        assert stack.stores is not None and stack.settings is not None and stack.mock_provider is not None
         stack.mock_provider.reply_tokens = REPLY_TOKENS
-        key = create_key(stack.ledger, stack.clock, user_id=USER, tier="free", service=False, feature="chat")
+        key = create_key(stack.stores.admin, stack.clock, user_id=USER, tier="free", service=False, feature="chat")
         limits = Limits(hour_usd=BUDGET, day_usd=BUDGET, month_usd=BUDGET, rpm=10_000)
-        set_user_limits(stack.ledger, stack.clock, USER, limits, "bench")
+        set_user_limits(stack.stores.admin, stack.clock, USER, limits, "bench")
         client = openai.OpenAI(base_url=f"{stack.url}/v1", api_key=key.secret)
 
         def call(index: int) -> str:
@@ -50,7 +51,7 @@ def run(report: Any = print) -> dict[str, Any]:
 
         with ThreadPoolExecutor(max_workers=THREADS) as pool:
             outcomes = Counter(pool.map(call, range(CALLS)))
-        status = budget_status(stack.ledger, stack.settings, stack.clock.now(), USER, "chat", None)
+        status = budget_status(stack.stores.admin, stack.settings, stack.clock.now(), USER, "chat", None)
     hour = next(w for w in status["windows"] if w["scope"] == f"user {USER}" and w["window"] == "hour")
     spent, reserved = Decimal(hour["spent_usd"]), Decimal(hour["reserved_usd"])
     results = {

@@ -8,8 +8,8 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from costbrake.clock import SystemClock
 from costbrake.config import load_settings
-from costbrake.dal.rollups import RollupStore
 from costbrake.pipeline.aggregator import RollupBatchProcessor, stream_handler
+from costbrake.wiring import stores_from_settings
 
 logger = Logger(service="costbrake-aggregator")
 _handle: Callable[[dict[str, Any], Any], PartialItemFailureResponse] | None = None
@@ -19,5 +19,5 @@ _handle: Callable[[dict[str, Any], Any], PartialItemFailureResponse] | None = No
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     global _handle
     if _handle is None:
-        _handle = stream_handler(RollupBatchProcessor(RollupStore.connect(load_settings()), SystemClock()))
+        _handle = stream_handler(RollupBatchProcessor(stores_from_settings(load_settings()).rollups, SystemClock()))
     return _handle(event, context)

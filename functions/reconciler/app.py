@@ -11,27 +11,27 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from costbrake.clock import SystemClock
 from costbrake.config import load_settings
-from costbrake.dal import Ledger
 from costbrake.reconcile.alerts import emf_lines
 from costbrake.reconcile.deployment import reconcile_deployment
 from costbrake.reconcile.settings import ReconcileSettings
+from costbrake.wiring import Stores, stores_from_settings
 
 logger = Logger(service="costbrake-reconciler")
-_ledger: Ledger | None = None
+_stores: Stores | None = None
 
 
 @logger.inject_lambda_context
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    global _ledger
+    global _stores
     settings = load_settings()
     reconcile_settings = ReconcileSettings()
     if not reconcile_settings.configured:
         result = {"enabled": False, "message": "reconciliation is off: no admin-key secret configured"}
         logger.info("reconciliation is off", extra=result)
         return result
-    if _ledger is None:
-        _ledger = Ledger(settings)
-    outcome = reconcile_deployment(_ledger, settings, reconcile_settings, SystemClock(), publish=True)
+    if _stores is None:
+        _stores = stores_from_settings(settings)
+    outcome = reconcile_deployment(_stores, settings, reconcile_settings, SystemClock(), publish=True)
     for line in emf_lines(outcome.days):
         print(line)
     summary = {

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
-from costbrake.names import header_safe
 from costbrake.records import (
     ApiKey,
     Charge,
@@ -17,6 +16,7 @@ from costbrake.records import (
     Limits,
     RateCharge,
 )
+from costbrake.scopes import GLOBAL, Scope
 from costbrake.windows import Window, WindowSpan, span
 
 _SHARD_QUANTUM = Decimal("0.000001")
@@ -26,18 +26,26 @@ _SHARD_QUANTUM = Decimal("0.000001")
 class BudgetLine:
     """One limit a call must stay within: a scope's spend in one UTC window, maybe split into shards."""
 
-    label: str  # what a client or operator reads, e.g. "user alice, day"
-    scope: str  # counter scope, e.g. "user#alice"
+    scope: Scope
     limit: Decimal
-    span: WindowSpan
+    span: WindowSpan  # the UTC window: its kind (hour, day, month) and which one
     shards: int = 1
+
+    @property
+    def window(self) -> Window:
+        return self.span.window
+
+    @property
+    def label(self) -> str:
+        """What a client or operator reads, e.g. "user alice, day" (header-safe: it goes out in a header)."""
+        return f"{self.scope.label}, {self.window}"
 
     @property
     def sharded(self) -> bool:
         return self.shards > 1
 
     def counter(self, shard: int | None) -> CounterRef:
-        return CounterRef(self.scope, self.span.key, shard if self.sharded else None)
+        return CounterRef(self.scope.counter_key, self.span.key, shard if self.sharded else None)
 
     def counters(self) -> list[CounterRef]:
         return [self.counter(shard) for shard in range(self.shards)] if self.sharded else [self.counter(None)]
@@ -66,11 +74,7 @@ def budget_lines(
     now: datetime,
 ) -> list[BudgetLine]:
     """Every spend limit that applies to this call (user hour/day/month, feature, key hour/day/month, global)."""
-    lines = []
-    for window, limit in _windows(user_limits):
-        if limit is not None:
-            label = f"user {header_safe(user_id)}, {window}"  # the label goes out in a response header
-            lines.append(BudgetLine(label, f"user#{user_id}", limit, span(window, now)))
+    lines = user_lines(user_id, user_limits, now)
     month = span(Window.MONTH, now)
     if feature.month_usd is not None:
         lines.append(feature_month_line(feature, feature.month_usd, month))
@@ -80,13 +84,18 @@ def budget_lines(
     return lines
 
 
+def user_lines(user_id: str, limits: Limits, now: datetime) -> list[BudgetLine]:
+    """The user's own spend limits (hour, day, month) that are set."""
+    return _lines(Scope.user(user_id), limits, now)
+
+
 def key_lines(key: ApiKey, now: datetime) -> list[BudgetLine]:
     """The key's own limits: everything its calls spend, whichever end users a service key names."""
-    return [
-        BudgetLine(f"key {key.key_id}, {window}", f"key#{key.key_id}", limit, span(window, now))
-        for window, limit in _windows(key.limits)
-        if limit is not None
-    ]
+    return _lines(Scope.key(key.key_id), key.limits, now)
+
+
+def _lines(scope: Scope, limits: Limits, now: datetime) -> list[BudgetLine]:
+    return [BudgetLine(scope, limit, span(window, now)) for window, limit in _windows(limits) if limit is not None]
 
 
 def _windows(limits: Limits) -> tuple[tuple[Window, Decimal | None], ...]:
@@ -97,13 +106,12 @@ def rate_charge(user_id: str, rpm: int | None, now: datetime) -> tuple[RateCharg
     if rpm is None:
         return None
     minute = span(Window.MINUTE, now)
-    return RateCharge(CounterRef(f"user#{user_id}", minute.key), rpm, minute.expires_at), minute
+    return RateCharge(CounterRef(Scope.user(user_id).counter_key, minute.key), rpm, minute.expires_at), minute
 
 
 def feature_month_line(feature: Feature, month_usd: Decimal, month: WindowSpan) -> BudgetLine:
-    label = f"feature {header_safe(feature.name)}, month"
-    return BudgetLine(label, f"feature#{feature.name}", month_usd, month, feature.shards)
+    return BudgetLine(Scope.feature(feature.name), month_usd, month, feature.shards)
 
 
 def global_month_line(budget: GlobalBudget, month: WindowSpan) -> BudgetLine:
-    return BudgetLine("global, month", "global", budget.month_usd, month, budget.shards)
+    return BudgetLine(GLOBAL, budget.month_usd, month, budget.shards)

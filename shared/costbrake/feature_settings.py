@@ -13,9 +13,9 @@ from typing import Any
 
 from costbrake.clock import Clock
 from costbrake.config import Settings
-from costbrake.dal import Ledger
+from costbrake.dal.admin import AdminStore
 from costbrake.names import canonical_feature
-from costbrake.operations import UnknownFeature, default_feature, feature_key
+from costbrake.operations.features import UnknownFeature, default_feature, feature_key
 from costbrake.records import AuditEntry, CacheMode, Feature, OverCap
 
 SETTINGS_ACTION = "settings"
@@ -76,7 +76,7 @@ def _shown(value: Any) -> str:
 
 
 def set_feature_settings(
-    ledger: Ledger,
+    admin: AdminStore,
     clock: Clock,
     settings: Settings,
     name: str,
@@ -96,7 +96,7 @@ def set_feature_settings(
     if not named and not flush_cache:
         raise ValueError("name at least one setting to change (see `costbrake features set --help`)")
     for _ in range(_ATTEMPTS):
-        features = ledger.load_settings().features
+        features = admin.load_settings().features
         key = feature_key(name)
         current = features.get(key)
         if current is None:
@@ -122,6 +122,6 @@ def set_feature_settings(
             settings_text(updated, shown),
             reason,
         )
-        if ledger.update_feature_settings(updated, audit, create=creating):
+        if admin.update_feature_settings(updated, audit, create=creating):
             return current, updated
     raise FeatureChanged(f"feature {name!r} kept changing while its settings were written; run the command again")

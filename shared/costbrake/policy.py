@@ -10,9 +10,9 @@ from typing import Any
 
 from costbrake.budgets import budget_lines, feature_month_line, global_month_line
 from costbrake.config import Settings
-from costbrake.dal import Ledger
-from costbrake.decimals import plain_decimal
+from costbrake.dal.reads import LedgerReader
 from costbrake.errors import AuthenticationFailed, InvalidRequest, PermissionDenied
+from costbrake.formatting import plain_decimal
 from costbrake.names import InvalidName, canonical_feature, canonical_user_id, same_user_id
 from costbrake.records import ApiKey, Feature, GlobalBudget, Limits, SettingsSnapshot, UserProfile
 from costbrake.windows import Window, span
@@ -146,7 +146,7 @@ def global_budget(settings: Settings, snapshot: SettingsSnapshot) -> GlobalBudge
 
 
 def budget_status(
-    ledger: Ledger, settings: Settings, now: datetime, user_id: str, feature_name: str, key: ApiKey | None
+    ledger: LedgerReader, settings: Settings, now: datetime, user_id: str, feature_name: str, key: ApiKey | None
 ) -> dict[str, Any]:
     """Exact spent / reserved / remaining per window for a user (read from the counters, not a cache)."""
     snapshot = ledger.load_settings()
@@ -169,7 +169,7 @@ def budget_status(
         spent = sum((s.spent for s in states), Decimal(0))
         windows.append(
             {
-                "scope": line.label.rsplit(",", 1)[0],
+                "scope": line.scope.label,
                 "window": line.span.window.value,
                 "limit_usd": plain_decimal(line.limit),
                 "spent_usd": plain_decimal(spent),
@@ -203,7 +203,7 @@ class ScopeBudget:
 
 
 def monthly_budgets(
-    ledger: Ledger, settings: Settings, now: datetime, snapshot: SettingsSnapshot | None = None
+    ledger: LedgerReader, settings: Settings, now: datetime, snapshot: SettingsSnapshot | None = None
 ) -> list[ScopeBudget]:
     """This month's spend against the global budget and every feature budget (all shards summed)."""
     snapshot = snapshot or ledger.load_settings()
@@ -220,7 +220,7 @@ def monthly_budgets(
         states = [counters[ref] for ref in line.counters() if ref in counters]
         result.append(
             ScopeBudget(
-                scope=line.scope,
+                scope=line.scope.counter_key,
                 month_usd=line.limit,
                 spent_usd=sum((s.spent for s in states), Decimal(0)),
                 committed_usd=sum((s.committed for s in states), Decimal(0)),

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from costbrake.errors import UnknownModel
+from costbrake.formatting import plain_decimal
 from costbrake.pricing import MODES, PRICED_TIERS, STANDARD, ModelPrice, PriceDataError, PriceTable, TokenRates
 
 SUPPORTED_PROVIDERS = ("openai", "anthropic")
@@ -166,7 +167,7 @@ def _rate_items(rates: TokenRates) -> Iterator[tuple[str, Decimal]]:
 
 def per_million(rate: Decimal) -> str:
     """A per-token rate as USD per million tokens, exact and without trailing zeros (2.5, 0.075, 10)."""
-    return format((rate * MILLION).normalize(), "f")
+    return plain_decimal(rate * MILLION)
 
 
 def rates_per_million(rates: TokenRates) -> dict[str, str]:
@@ -277,7 +278,7 @@ def field_changes(old: ModelPrice, new: ModelPrice) -> list[FieldChange]:
 def _text(value: int | Decimal | None) -> str:
     if value is None:
         return ""
-    return format(value.normalize(), "f") if isinstance(value, Decimal) else str(value)
+    return plain_decimal(value) if isinstance(value, Decimal) else str(value)
 
 
 def _tier_label(threshold: int | None) -> str:

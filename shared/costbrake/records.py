@@ -225,3 +225,6 @@ class CallRecord:
     truncated_messages: int = 0  # history messages (Responses input items) dropped to fit the input cap
     cache_status: str | None = None
     cache_similarity: Decimal | None = None  # a semantic hit's cosine similarity
+    # Server-side web searches billed per use: their fees are in cost_usd, but providers report them apart
+    # from the model's tokens (reconciliation).
+    web_search_requests: int = 0

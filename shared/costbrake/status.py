@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from costbrake.budgets import BudgetLine, feature_month_line, global_month_line
+from costbrake.budgets import BudgetLine, feature_month_line, global_month_line, user_lines
 from costbrake.config import Settings
-from costbrake.dal import Ledger
+from costbrake.dal.reads import LedgerReader
 from costbrake.dal.rollups import RollupStore
 from costbrake.policy import DEFAULT_TIER, global_budget, user_limits
 from costbrake.projection import Projection, project, run_rate_per_day
-from costbrake.records import CounterRef, CounterState, Limits, SettingsSnapshot, UserProfile
+from costbrake.records import CounterRef, CounterState, SettingsSnapshot, UserProfile
 from costbrake.top import Progress, costs_in, days_back, ranked
 from costbrake.windows import Window, WindowSpan, span
 
@@ -133,16 +133,6 @@ def worst_first(standings: Iterable[Standing]) -> list[Standing]:
     return sorted(standings, key=key)
 
 
-def user_lines(user_id: str, limits: Limits, now: datetime) -> list[BudgetLine]:
-    """The user's own spend limits (hour, day, month) that are set."""
-    by_window = {Window.HOUR: limits.hour_usd, Window.DAY: limits.day_usd, Window.MONTH: limits.month_usd}
-    return [
-        BudgetLine(f"user {user_id}, {window}", f"user#{user_id}", limit, span(window, now))
-        for window, limit in by_window.items()
-        if limit is not None
-    ]
-
-
 def limit_sources(snapshot: SettingsSnapshot, profile: UserProfile) -> dict[str, str]:
     """Where each of the user's limits comes from: their override, their tier, or the deployment's default
     (the order ``policy.user_limits`` applies them in)."""
@@ -181,16 +171,18 @@ def month_top_users(
 
 
 def read_standings(
-    ledger: Ledger, rollups: RollupStore, now: datetime, budgets: Sequence[tuple[str, str, BudgetLine]]
+    ledger: LedgerReader, rollups: RollupStore, now: datetime, budgets: Sequence[tuple[str, str, BudgetLine]]
 ) -> list[Standing]:
     """The standing of each (kind, name, line), worst first."""
     counters = ledger.get_counters([ref for _, _, line in budgets for ref in line.counters()])
-    rates = read_run_rates(rollups, [line.scope for _, _, line in budgets], now)
-    return worst_first(standing(kind, name, line, counters, rates[line.scope], now) for kind, name, line in budgets)
+    rates = read_run_rates(rollups, [line.scope.counter_key for _, _, line in budgets], now)
+    return worst_first(
+        standing(kind, name, line, counters, rates[line.scope.counter_key], now) for kind, name, line in budgets
+    )
 
 
 def read_status(
-    ledger: Ledger,
+    ledger: LedgerReader,
     rollups: RollupStore,
     settings: Settings,
     now: datetime,
@@ -215,7 +207,7 @@ def read_status(
 
 
 def user_standings(
-    ledger: Ledger, rollups: RollupStore, settings: Settings, now: datetime, profile: UserProfile
+    ledger: LedgerReader, rollups: RollupStore, settings: Settings, now: datetime, profile: UserProfile
 ) -> list[Standing]:
     """One user's hour, day and month limits (those set), worst first."""
     limits = user_limits(settings, ledger.load_settings(), profile)

@@ -13,11 +13,11 @@ import boto3
 import pytest
 from costbrake.clock import ManualClock
 from costbrake.config import Settings
-from costbrake.dal import Ledger
 from costbrake.local.template import create_tables
 from costbrake.reconcile import deployment
 from costbrake.reconcile.figures import ProviderCost, ProviderReport, ProviderUsage, Tokens
 from costbrake.reconcile.settings import ReconcileSettings
+from costbrake.wiring import stores_from_settings
 from moto import mock_aws
 from template_refs import resolve
 
@@ -145,7 +145,7 @@ def test_given_reconciler_policy_when_a_run_alerts_and_keeps_status_then_every_d
     settings = Settings(
         ledger_table=tables["LedgerTable"], calls_table=tables["CallsTable"], dynamodb_endpoint_url=None
     )
-    ledger = Ledger(settings)
+    stores = stores_from_settings(settings)
     sns = boto3.client("sns", region_name="us-east-1")
     settings = settings.model_copy(update={"alert_topic_arn": sns.create_topic(Name="alerts")["TopicArn"]})
     monkeypatch.setattr(deployment, "admin_clients", lambda *_: [_FakeAdmin()])
@@ -161,22 +161,13 @@ def test_given_reconciler_policy_when_a_run_alerts_and_keeps_status_then_every_d
         if "Item" in params or "Key" in params:
             written.append((params.get("Item") or params["Key"])["pk"]["S"])
 
-    for client in {id(c): c for c in (ledger.client, boto3.client("dynamodb", region_name="us-east-1"))}.values():
+    for client in {
+        id(c): c for c in (stores.tables.client, boto3.client("dynamodb", region_name="us-east-1"))
+    }.values():
         client.meta.events.register("before-parameter-build.dynamodb", record)
-    from costbrake.reconcile import store
-
-    monkeypatch.setattr(store.ReconciliationItem, "_connection", None)
-    store_client_hook = store.bind
-
-    def bind_and_watch(*args: Any, **kwargs: Any) -> Any:
-        connection = store_client_hook(*args, **kwargs)
-        connection.client.meta.events.register("before-parameter-build.dynamodb", record)
-        return connection
-
-    monkeypatch.setattr(store, "bind", bind_and_watch)
     reconcile_settings = ReconcileSettings(openai_admin_key="sk-admin-x")  # type: ignore[arg-type]
 
-    result = deployment.reconcile_deployment(ledger, settings, reconcile_settings, ManualClock(NOW), publish=True)
+    result = deployment.reconcile_deployment(stores, settings, reconcile_settings, ManualClock(NOW), publish=True)
 
     assert [a.type for a in result.alerts] == ["unguarded_spend", "reconciliation"]
     assert ("dynamodb:Query", "CallsTable.Arn/index/calls-by-day") in requests

@@ -10,9 +10,9 @@ import boto3
 import pytest
 from costbrake.clock import ManualClock
 from costbrake.config import Settings
-from costbrake.dal import Ledger
 from costbrake.local.template import create_tables
 from costbrake.pipeline.reporter import publish_weekly_report
+from costbrake.wiring import stores_from_settings
 from moto import mock_aws
 from template_refs import resolve
 
@@ -103,7 +103,7 @@ def test_given_reporter_policy_when_the_report_runs_then_every_dynamodb_request_
     settings = Settings(
         ledger_table=tables["LedgerTable"], calls_table=tables["CallsTable"], dynamodb_endpoint_url=None
     )
-    ledger = Ledger(settings)
+    stores = stores_from_settings(settings)
     sns = boto3.client("sns", region_name="us-east-1")
     topic_arn = sns.create_topic(Name="costbrake-alerts")["TopicArn"]
     logical_ids = {physical: logical for logical, physical in tables.items()}
@@ -117,9 +117,9 @@ def test_given_reporter_policy_when_the_report_runs_then_every_dynamodb_request_
                 resource += f"/index/{params['IndexName']}"
             requests.add((f"dynamodb:{model.name}", resource))
 
-    ledger.client.meta.events.register("before-parameter-build.dynamodb", record)
+    stores.tables.client.meta.events.register("before-parameter-build.dynamodb", record)
 
-    publish_weekly_report(ledger, settings, ManualClock(datetime(2026, 11, 24, 8, tzinfo=UTC)), sns, topic_arn)
+    publish_weekly_report(stores, settings, ManualClock(datetime(2026, 11, 24, 8, tzinfo=UTC)), sns, topic_arn)
 
     assert ("dynamodb:Query", "CallsTable.Arn/index/calls-by-day") in requests  # the hook saw the period read
     assert requests <= grants(reporter, template)

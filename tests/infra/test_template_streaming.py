@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.eventually import eventually
 from template_refs import resolve, substitute
 
 ADAPTER_LAYER = re.compile(r"^arn:aws:lambda:\$\{AWS::Region\}:753240598075:layer:LambdaAdapterLayerArm64:(\d+)$")
@@ -125,8 +126,7 @@ def test_given_sam_transform_when_run_twice_then_each_run_creates_a_new_deployme
     first = sam_transform()
     # SAM hashes int(time.time()) into the deployment id under AlwaysDeploy: the second run is in a later second.
     started = int(time.time())
-    while int(time.time()) == started:
-        time.sleep(0.05)
+    eventually(lambda: int(time.time()), until=lambda now: now != started, timeout=2, what="the next second")
     second = sam_transform()
 
     deployments = [set(resources_of_type(cfn, "AWS::ApiGateway::Deployment")) for cfn in (first, second)]

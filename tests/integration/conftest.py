@@ -6,6 +6,7 @@ import json
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -16,10 +17,15 @@ import openai
 import pytest
 from click.testing import CliRunner, Result
 from costbrake.cli import main
+from costbrake.gateway.asgi import build_app
+from costbrake.gateway.service import Gateway
+from costbrake.local.app_server import AppServer
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.stack import LocalStack
-from costbrake.operations import create_key, set_user_limits
+from costbrake.operations.keys import create_key
+from costbrake.operations.users import set_user_limits
 from costbrake.records import Limits
+from costbrake.wiring import gateway_from_settings
 
 # Short provider timeout so the timeout test is quick; the cache is short so switch flips land fast.
 STACK_SETTINGS = {
@@ -70,9 +76,9 @@ def make_key(stack: LocalStack) -> Callable[..., str]:
     ) -> str:
         """A key: ``feature`` (its default) and ``features`` are what it may charge (none: "default" only);
         ``limits`` the user's own, ``key_limits`` the key's."""
-        assert stack.ledger is not None
+        assert stack.stores is not None
         new = create_key(
-            stack.ledger,
+            stack.stores.admin,
             stack.clock,
             user_id=user,
             tier="free",
@@ -83,7 +89,7 @@ def make_key(stack: LocalStack) -> Callable[..., str]:
             limits=key_limits,
         )
         if user and limits:
-            set_user_limits(stack.ledger, stack.clock, user, limits, "test")
+            set_user_limits(stack.stores.admin, stack.clock, user, limits, "test")
         return new.secret
 
     return make
@@ -148,3 +154,22 @@ def cli(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Cli:
     for name, value in stack.env_exports().items():
         monkeypatch.setenv(name, value)
     return Cli(CliRunner())
+
+
+@pytest.fixture(scope="session")
+def serve_gateway(stack: LocalStack) -> Callable[..., AbstractContextManager[tuple[str, Gateway]]]:
+    """``with serve_gateway(**settings) as (url, gateway)``: one more gateway app for the block, with settings of
+    its own, on the stack's stores and mock provider (``own_stores=True``: stores built from its settings)."""
+
+    @contextmanager
+    def serve(*, own_stores: bool = False, **overrides: Any) -> Iterator[tuple[str, Gateway]]:
+        assert stack.settings is not None
+        settings = stack.settings.model_copy(update=overrides)
+        gateway = gateway_from_settings(settings, stack.clock, None if own_stores else stack.stores)
+        server = AppServer(build_app(gateway))
+        try:
+            yield server.start(), gateway
+        finally:
+            server.stop()
+
+    return serve

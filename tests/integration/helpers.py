@@ -17,8 +17,8 @@ def hand_priced(model: str, input_tokens: int, output_tokens: int) -> Decimal:
 
 
 def user_windows(stack: LocalStack, user_id: str) -> list[dict[str, str]]:
-    assert stack.ledger is not None and stack.settings is not None
-    status = budget_status(stack.ledger, stack.settings, stack.clock.now(), user_id, "default", None)
+    assert stack.stores is not None and stack.settings is not None
+    status = budget_status(stack.stores.admin, stack.settings, stack.clock.now(), user_id, "default", None)
     return [w for w in status["windows"] if w["scope"] == f"user {user_id}"]
 
 
@@ -30,17 +30,17 @@ def assert_nothing_spent_or_held(stack: LocalStack, user_id: str) -> None:
 
 
 def open_reservations_of(stack: LocalStack, user_id: str) -> list[str]:
-    assert stack.ledger is not None
+    assert stack.stores is not None
     return [
         res.request_id
-        for res in stack.ledger.open_reservations()
+        for res in stack.stores.reservations.open_reservations()
         if any(pk == f"ctr#user#{user_id}" for pk, _, _ in res.charges)
     ]
 
 
 def calls_of(stack: LocalStack, user_id: str) -> list:
-    assert stack.ledger is not None
-    return [record for record in stack.ledger.scan_calls() if record.user_id == user_id]
+    assert stack.stores is not None
+    return [record for record in stack.stores.calls.scan_calls() if record.user_id == user_id]
 
 
 COST_COMMENT = re.compile(r"^: costbrake cost_usd=(?P<cost>[0-9.]+) request_id=(?P<request_id>[0-9a-f]+)")

@@ -18,7 +18,7 @@ import anthropic
 import openai
 import pytest
 from costbrake.local.mock_provider import MockProvider
-from costbrake.operations import default_feature
+from costbrake.operations.features import default_feature
 from costbrake.pricing import PriceTable, cost_of
 from costbrake.records import Limits, SwitchState
 from costbrake.usage import Usage
@@ -133,7 +133,7 @@ def test_given_20_parallel_control_character_calls_against_a_5_cent_budget_then_
 def roomy_feature(stack, user_id) -> str:
     """A feature whose input cap admits a whole context window (documents, server-tool results)."""
     feature = replace(default_feature(stack.settings, f"wide-{user_id}"), max_input_tokens=1_000_000)
-    stack.ledger.put_feature(feature, "test", stack.clock.now())
+    stack.stores.admin.put_feature(feature, "test", stack.clock.now())
     stack.gateway.forget_cached()
     return feature.name
 
@@ -333,7 +333,7 @@ def test_given_a_downgraded_feature_when_a_dated_snapshot_is_asked_for_then_the_
 ):
     name = f"down-{user_id}"
     feature = replace(default_feature(stack.settings, name), state=SwitchState.DOWNGRADE, reason="test")
-    stack.ledger.put_feature(feature, "test", stack.clock.now())
+    stack.stores.admin.put_feature(feature, "test", stack.clock.now())
     stack.gateway.forget_cached()
     client = openai_client(adversary(ROOMY, feature=name))
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import httpx2 as httpx
 import pytest
-from costbrake.operations import default_feature
+from costbrake.operations.features import default_feature
 from costbrake.records import OverCap
 from helpers import assert_nothing_spent_or_held
 
@@ -120,11 +119,11 @@ def test_given_absurd_max_tokens_on_clamping_feature_then_upstream_gets_the_cap(
 
 def test_given_absurd_max_tokens_on_refusing_feature_then_400_and_nothing_spent(stack, make_key, mock, user_id):
     feature = default_feature(stack.settings, f"strict-{uuid.uuid4().hex[:6]}")
-    stack.ledger.put_feature(
+    stack.stores.admin.put_feature(
         type(feature)(**{**feature.__dict__, "over_cap": OverCap.REFUSE}), "pytest", stack.clock.now()
     )
     key = make_key(user_id, feature=feature.name)
-    time.sleep(stack.settings.settings_cache_seconds)  # warm gateways pick up new settings within this
+    stack.gateway.forget_cached()  # the gateway reads the change now, not after its cache time
     upstream_before = len(mock.requests)
 
     response = httpx.post(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,21 +10,14 @@ import anthropic
 import openai
 import pytest
 from costbrake.keys import hash_key
-from costbrake.operations import block_user, set_switch
+from costbrake.operations.features import switch_feature
+from costbrake.operations.users import block_user
 from costbrake.records import CounterRef, Limits, SwitchState, UserProfile
 from costbrake.windows import Window, span
 from helpers import calls_of, hand_priced, open_reservations_of, user_windows
+from support.eventually import eventually
 
 PROMPT = [{"role": "user", "content": "Write a haiku about budgets."}]
-
-
-def until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
 
 
 def test_given_spent_hour_budget_when_sdk_calls_then_429_insufficient_quota_without_retry(
@@ -77,7 +68,9 @@ def test_given_feature_switched_off_when_called_then_403_with_reason_and_back_on
     feature = f"feat-{uuid.uuid4().hex[:8]}"
     client = openai_client(make_key(user_id, feature=feature))
     client.chat.completions.create(model="gpt-4o-mini", messages=PROMPT, max_tokens=10)
-    set_switch(stack.ledger, stack.clock, stack.settings, feature, SwitchState.OFF, "runaway loop", "pytest")
+    switch_feature(
+        stack.stores.admin, stack.clock, stack.settings, feature, SwitchState.OFF, "runaway loop", "pytest", create=True
+    )
 
     def refused() -> bool:
         try:
@@ -86,12 +79,15 @@ def test_given_feature_switched_off_when_called_then_403_with_reason_and_back_on
             return "runaway loop" in error.message
         return False
 
-    assert until(refused), "the flip did not take effect within seconds"
+    # Warm gateways see the flip within their cache time (1 s here): no flush, that is what is tested.
+    eventually(refused, timeout=5, interval=0.1, what="the flip to off reaching the gateway")
     calls_after_flip = len(mock.requests)
     assert refused() and len(mock.requests) == calls_after_flip  # an off feature sends nothing upstream
-    set_switch(stack.ledger, stack.clock, stack.settings, feature, SwitchState.ON, "fixed", "pytest")
-    assert until(lambda: not refused())
-    history = stack.ledger.switch_history(feature)
+    switch_feature(
+        stack.stores.admin, stack.clock, stack.settings, feature, SwitchState.ON, "fixed", "pytest", create=True
+    )
+    eventually(lambda: not refused(), timeout=5, interval=0.1, what="the flip back on reaching the gateway")
+    history = stack.stores.admin.switch_history(feature)
     assert [(h["from"], h["to"], h["actor"]) for h in history] == [("on", "off", "pytest"), ("off", "on", "pytest")]
 
 
@@ -100,8 +96,17 @@ def test_given_feature_in_downgrade_when_sonnet_requested_then_haiku_serves_and_
 ):
     feature = f"feat-{uuid.uuid4().hex[:8]}"
     client = anthropic_client(make_key(user_id, feature=feature))
-    set_switch(stack.ledger, stack.clock, stack.settings, feature, SwitchState.DOWNGRADE, "95% of budget", "pytest")
-    time.sleep(stack.settings.settings_cache_seconds)  # a flip reaches warm gateways within their cache time
+    switch_feature(
+        stack.stores.admin,
+        stack.clock,
+        stack.settings,
+        feature,
+        SwitchState.DOWNGRADE,
+        "95% of budget",
+        "pytest",
+        create=True,
+    )
+    stack.gateway.forget_cached()  # the gateway reads the change now, not after its cache time
 
     raw = client.messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=40, messages=PROMPT)
     message = raw.parse()
@@ -182,10 +187,12 @@ def test_given_header_in_another_spelling_when_called_then_charged_to_the_canoni
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=PROMPT, max_tokens=10, extra_headers={"X-Costbrake-Feature": mine.upper()}
     )
-    record = stack.ledger.get_call(raw.headers["x-costbrake-request-id"])
+    record = stack.stores.calls.get_call(raw.headers["x-costbrake-request-id"])
     assert record is not None and record.feature == mine
 
-    set_switch(stack.ledger, stack.clock, stack.settings, mine, SwitchState.OFF, "runaway loop", "pytest")
+    switch_feature(
+        stack.stores.admin, stack.clock, stack.settings, mine, SwitchState.OFF, "runaway loop", "pytest", create=True
+    )
 
     def refused(spelling: str) -> bool:
         try:
@@ -196,7 +203,8 @@ def test_given_header_in_another_spelling_when_called_then_charged_to_the_canoni
             return "runaway loop" in error.message
         return False
 
-    assert until(lambda: refused(mine)), "the flip did not take effect within seconds"
+    stack.gateway.forget_cached()  # the flip's propagation is tested above: here, how the feature is spelled
+    assert refused(mine)
     # (Surrounding whitespace is canonicalised too, but the SDKs' HTTP client will not send it in a header.)
     for spelling in (mine.upper(), mine.capitalize(), mine.swapcase()):
         assert refused(spelling), spelling
@@ -244,8 +252,8 @@ def test_given_blocked_user_when_a_service_key_names_them_in_another_spelling_th
     stack, make_key, openai_client, anthropic_client, mock
 ):
     victim = f"victim-{uuid.uuid4().hex[:8]}"
-    stack.ledger.put_user(UserProfile(victim, "free"))
-    block_user(stack.ledger, stack.clock, victim, stack.clock.now() + timedelta(hours=1), "abuse", "pytest")
+    stack.stores.admin.put_user(UserProfile(victim, "free"))
+    block_user(stack.stores.admin, stack.clock, victim, stack.clock.now() + timedelta(hours=1), "abuse", "pytest")
     secret = make_key(service=True, features=["chat"])
     openai_sdk, anthropic_sdk = openai_client(secret, max_retries=0), anthropic_client(secret, max_retries=0)
     sent = len(mock.requests)
@@ -267,7 +275,7 @@ def test_given_blocked_user_when_a_service_key_names_them_in_another_spelling_th
     assert invisible.value.param == "user" and "U+200B" in invisible.value.message
     assert "metadata.user_id" in bidi.value.message and "U+202E" in bidi.value.message
     assert len(mock.requests) == sent
-    assert [r for r in stack.ledger.scan_calls() if victim in r.user_id] == []
+    assert [r for r in stack.stores.calls.scan_calls() if victim in r.user_id] == []
 
 
 def test_given_service_key_with_an_hour_budget_when_spent_across_invented_user_ids_then_refused(
@@ -291,9 +299,9 @@ def test_given_service_key_with_an_hour_budget_when_spent_across_invented_user_i
     assert error.code == "insufficient_quota" and error.response.headers["x-should-retry"] == "false"
     assert error.response.headers["x-costbrake-limit-scope"] == f"key {key_id}"
     assert error.response.headers["x-costbrake-limit-window"] == "hour"
-    records = [r for r in stack.ledger.scan_calls() if r.key_id == key_id]
+    records = [r for r in stack.stores.calls.scan_calls() if r.key_id == key_id]
     assert len({r.user_id for r in records}) == admitted  # every call named a fresh user
     assert sum(r.cost_usd for r in records) <= limit
-    hour = stack.ledger.get_counters([CounterRef(f"key#{key_id}", span(Window.HOUR, stack.clock.now()).key)])
+    hour = stack.stores.spend.get_counters([CounterRef(f"key#{key_id}", span(Window.HOUR, stack.clock.now()).key)])
     [state] = hour.values()
     assert state.committed == state.spent == sum(r.cost_usd for r in records)  # nothing stays reserved

@@ -7,7 +7,6 @@ Traffic is seeded through the official SDKs; the CLI's numbers are checked again
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -19,9 +18,11 @@ import boto3
 import openai
 import pytest
 from costbrake.dal.rollups import RollupStore
+from costbrake.dal.tables import Tables
 from costbrake.projection import Projection, project, run_rate_per_day
 from costbrake.records import CallRecord
 from costbrake.windows import Window, WindowSpan, span
+from support.eventually import eventually
 
 PROMPT = [{"role": "user", "content": "How much did that answer cost?"}]
 ROLLUP_DEADLINE_SECONDS = 15
@@ -51,7 +52,7 @@ def calls(stack, openai_client, anthropic_client) -> Callable[..., list[CallReco
                 raw = openai_client(secret).chat.completions.with_raw_response.create(
                     model=model, messages=PROMPT, max_tokens=max_tokens
                 )
-            record = stack.ledger.get_call(raw.headers["x-costbrake-request-id"])
+            record = stack.stores.calls.get_call(raw.headers["x-costbrake-request-id"])
             assert record is not None and record.cost_usd == Decimal(raw.headers["x-costbrake-cost-usd"]) > 0
             records.append(record)
         return records
@@ -61,20 +62,19 @@ def calls(stack, openai_client, anthropic_client) -> Callable[..., list[CallReco
 
 def wait_for_rollups(stack, expected_calls: dict[str, list[CallRecord]]) -> None:
     """Until the stream pipeline has rolled up every call of each scope (daily rollups), or fail."""
-    store = RollupStore.connect(stack.settings)
-    deadline = time.monotonic() + ROLLUP_DEADLINE_SECONDS
-    while True:
-        missing = {}
+    store = RollupStore.of(Tables.connect(stack.settings), stack.settings)
+
+    def missing() -> dict[str, tuple[int, int]]:
+        """(rolled up, expected) calls of each scope not complete yet."""
+        gaps = {}
         for scope, records in expected_calls.items():
             days = {span(Window.DAY, r.timestamp).key for r in records}
             counted = sum(t.calls for t in store.rollups_for(scope, days).values())
             if counted != len(records):
-                missing[scope] = (counted, len(records))
-        if not missing:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"rollups incomplete after {ROLLUP_DEADLINE_SECONDS} s: {missing}")
-        time.sleep(0.2)
+                gaps[scope] = (counted, len(records))
+        return gaps
+
+    eventually(missing, until=lambda gaps: not gaps, timeout=ROLLUP_DEADLINE_SECONDS, interval=0.2, what="rollups")
 
 
 def cost(records: Iterable[CallRecord]) -> Decimal:
@@ -117,20 +117,20 @@ def alert_queue(stack) -> Callable[..., dict[str, Any]]:
     received: list[dict[str, Any]] = []
 
     def find(type_: str, scope: str, **details: str) -> dict[str, Any]:
-        deadline = time.monotonic() + 5
-        while True:
-            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-                received.append(json.loads(message["Body"]))
-            matching = [
+        def matching(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            return [
                 a
-                for a in received
+                for a in alerts
                 if a["type"] == type_ and a["scope"] == scope and details.items() <= a["details"].items()
             ]
-            if matching:
-                return matching[-1]
-            if time.monotonic() > deadline:
-                pytest.fail(f"no {type_} alert about {scope}: {[(a['type'], a['scope']) for a in received]}")
-            time.sleep(0.1)
+
+        def receive() -> list[dict[str, Any]]:
+            for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+                received.append(json.loads(message["Body"]))
+            return received
+
+        eventually(receive, until=matching, timeout=5, interval=0.1, what=f"a {type_} alert about {scope}")
+        return matching(received)[-1]
 
     return find
 
@@ -144,7 +144,7 @@ def test_given_seeded_traffic_when_status_then_each_budget_shows_the_records_spe
     heavy, light = new_user(), new_user()
     # Feature counters run while the feature has a budget: give it one now, the real one once the cost is known.
     cli("budgets", "set", "--feature", feature, "--month", "1")
-    time.sleep(stack.settings.settings_cache_seconds)  # the gateways' cached settings include it
+    stack.gateway.forget_cached()  # the gateway reads the change now, not after its cache time
     heavy_calls = calls(make_key(heavy, feature=feature), "gpt-4o-mini", n=3, max_tokens=60)
     light_calls = calls(make_key(light, feature=feature), "claude-haiku-4-5", n=1, max_tokens=30)
     feature_calls = heavy_calls + light_calls
@@ -239,13 +239,13 @@ def test_given_user_when_show_set_tier_block_and_unblock_then_limits_standing_an
     cli("users", "set-tier", user, "enterprise")
     moved = cli.json("users", "show", user)
     cli("users", "block", user, "--for", "1h", "--reason", "runaway loop", "--actor", "oncall")
-    time.sleep(stack.settings.settings_cache_seconds)
+    stack.gateway.forget_cached()
     with pytest.raises(openai.PermissionDeniedError, match=r"runaway loop \(oncall\)"):
         openai_client(secret).chat.completions.create(model="gpt-4o-mini", messages=PROMPT, max_tokens=5)
     blocked = cli.json("users", "show", user)
     block_alert = alert_queue("user_block", f"user#{user}", reason="runaway loop")
     cli("users", "unblock", user, "--reason", "loop fixed", "--actor", "oncall")
-    time.sleep(stack.settings.settings_cache_seconds)
+    stack.gateway.forget_cached()
     after = calls(secret, "gpt-4o-mini", n=1)
 
     assert shown["tier"] == "pro" and shown["blocked"] is False
@@ -289,7 +289,7 @@ def test_given_cli_key_when_listed_and_revoked_then_sdk_is_refused_and_list_says
 
     listed = cli.json("keys", "list", "--user", user)
     out = cli("keys", "revoke", created["key_id"])
-    time.sleep(stack.settings.settings_cache_seconds)
+    stack.gateway.forget_cached()
 
     assert [(k["key_id"], k["name"], k["revoked"]) for k in listed] == [(created["key_id"], "ci job", False)]
     assert "revoked" in out
@@ -312,7 +312,7 @@ def test_given_cli_switch_off_when_sdk_calls_then_403_and_the_flip_is_listed_aud
 
     assert "unknown feature" in cli.fails("switch", "set", feature, "off", "--reason", "typo?").output
     out = cli("switch", "set", feature, "off", "--reason", "cost incident", "--actor", "oncall", "--create")
-    time.sleep(stack.settings.settings_cache_seconds)
+    stack.gateway.forget_cached()
 
     assert "off" in out
     with pytest.raises(anthropic.PermissionDeniedError, match="cost incident"):
@@ -353,7 +353,7 @@ def test_given_budgets_set_when_shown_then_each_target_reports_its_limits_and_st
     tier = f"tier-{uuid.uuid4().hex[:6]}"
     user = new_user()
     cli("budgets", "set", "--feature", feature, "--month", "12.5")  # its counters run from now on
-    time.sleep(stack.settings.settings_cache_seconds)
+    stack.gateway.forget_cached()
     records = calls(make_key(user, feature=feature), "gpt-4o-mini", n=2)
     wait_for_rollups(stack, {f"feature#{feature}": records})
     cli("budgets", "set", "--tier", tier, "--hour", "2", "--day", "8", "--rpm", "30")
@@ -408,7 +408,7 @@ def test_given_keys_create_with_features_when_sdk_calls_then_only_those_features
     assert feature in {f["name"] for f in cli.json("switch", "list")}  # configured with the defaults
     client = openai_client(created["secret"], max_retries=0)
     raw = client.chat.completions.with_raw_response.create(model="gpt-4o-mini", messages=PROMPT, max_tokens=5)
-    record = stack.ledger.get_call(raw.headers["x-costbrake-request-id"])
+    record = stack.stores.calls.get_call(raw.headers["x-costbrake-request-id"])
     assert record is not None and (record.feature, record.user_id) == (feature, user)
     with pytest.raises(openai.PermissionDeniedError, match=f"it may charge '{feature}', 'chat'"):
         client.chat.completions.create(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +37,7 @@ def litellm_file(tmp_path: Path) -> Path:
 def restored_price(stack) -> Iterator[None]:
     """The stack is shared: whatever a test did to MODEL's price is undone."""
     yield
-    stack.ledger.delete_price(MODEL, "test-teardown", stack.clock.now())
+    stack.stores.admin.delete_price(MODEL, "test-teardown", stack.clock.now())
 
 
 def test_given_imported_price_when_sdk_calls_then_the_call_is_recorded_at_the_new_price(
@@ -47,7 +46,7 @@ def test_given_imported_price_when_sdk_calls_then_the_call_is_recorded_at_the_ne
     dry_run = cli("pricing", "import", str(litellm_file))
     applied = json.loads(cli("pricing", "import", str(litellm_file), "--apply", "--actor", "pricing-test", "--json"))
     shown = json.loads(cli("pricing", "show", MODEL, "--json"))
-    time.sleep(stack.settings.settings_cache_seconds + 0.2)
+    stack.gateway.forget_cached()  # the gateway reads the change now, not after its cache time
 
     raw = openai_client(make_key(user_id)).chat.completions.with_raw_response.create(
         model=MODEL, messages=PROMPT, max_completion_tokens=40
@@ -60,7 +59,7 @@ def test_given_imported_price_when_sdk_calls_then_the_call_is_recorded_at_the_ne
     assert shown["source"] == "ledger override (replaces packaged)"
     assert shown["usd_per_million"]["input"] == "2.2" and shown["packaged"]["usd_per_million"]["input"] == "1.1"
     assert shown["history"][-1]["actor"] == "pricing-test"
-    record = stack.ledger.get_call(raw.headers["x-costbrake-request-id"])
+    record = stack.stores.calls.get_call(raw.headers["x-costbrake-request-id"])
     assert record is not None and record.model == MODEL and record.input_tokens > 0
     assert record.cost_usd == record.input_tokens * NEW_INPUT + record.output_tokens * NEW_OUTPUT
     assert Decimal(raw.headers["x-costbrake-cost-usd"]) == record.cost_usd

@@ -10,9 +10,9 @@ from decimal import Decimal
 import anthropic
 import openai
 import pytest
-from costbrake.operations import create_key
+from costbrake.formatting import usd
+from costbrake.operations.keys import create_key
 from costbrake.policy import monthly_budgets
-from costbrake.reports.text import usd
 from costbrake.windows import Window, span
 
 PROMPT = [{"role": "user", "content": "Summarise the quarterly numbers in two sentences, please."}]
@@ -26,7 +26,9 @@ def traffic(stack):
     users = [f"rep-{uuid.uuid4().hex[:6]}" for _ in range(2)]
     calls: dict[str, tuple[str, Decimal]] = {}
     for user, count in zip(users, (4, 1), strict=True):
-        key = create_key(stack.ledger, stack.clock, user_id=user, tier="pro", service=False, feature=feature).secret
+        key = create_key(
+            stack.stores.admin, stack.clock, user_id=user, tier="pro", service=False, feature=feature
+        ).secret
         gpt = openai.OpenAI(base_url=f"{stack.url}/v1", api_key=key, max_retries=0)
         claude = anthropic.Anthropic(base_url=stack.url, api_key=key, max_retries=0)
         for n in range(count):
@@ -50,7 +52,7 @@ def test_given_known_traffic_when_reporting_then_totals_equal_the_sum_of_the_cal
     report = _report(cli)
 
     start, end = datetime.fromisoformat(report["start"]), datetime.fromisoformat(report["end"])
-    in_period = [c for c in stack.ledger.scan_calls() if start <= c.timestamp < end]
+    in_period = [c for c in stack.stores.calls.scan_calls() if start <= c.timestamp < end]
     assert len(in_period) >= len(traffic[2])
     assert Decimal(report["totals"]["cost_usd"]) == sum(c.cost_usd for c in in_period)
     assert report["totals"]["calls"] == len(in_period)
@@ -69,7 +71,7 @@ def test_given_known_traffic_when_reporting_then_the_feature_and_its_users_are_e
     assert Decimal(row["cost_usd"]) == sum(costs)
     assert Decimal(row["mean_cost_usd"]) == (sum(costs) / 5).quantize(EIGHT_DP)
     assert Decimal(row["p95_cost_usd"]) == costs[-1]  # nearest rank: ceil(0.95 x 5) = 5th of 5
-    records = [stack.ledger.get_call(request_id) for request_id in calls]
+    records = [stack.stores.calls.get_call(request_id) for request_id in calls]
     assert Decimal(row["tokens"]["mean_input_tokens"]) == Decimal(sum(r.input_tokens for r in records)) / 5
     by_user = {u["user_id"]: u for u in report["top_users"]}
     for user in users:
@@ -81,7 +83,7 @@ def test_given_known_traffic_when_reporting_then_the_month_projection_follows_fr
     report = _report(cli)
 
     end = datetime.fromisoformat(report["end"])
-    (budget,) = [b for b in monthly_budgets(stack.ledger, stack.settings, end) if b.scope == "global"]
+    (budget,) = [b for b in monthly_budgets(stack.stores.admin, stack.settings, end) if b.scope == "global"]
     line = report["global_budget"]
     rate = Decimal(report["totals"]["cost_usd"]) / 1  # the period is one day
     days_left = Decimal(int((span(Window.MONTH, end).end - end).total_seconds())) / 86_400

@@ -21,7 +21,7 @@ PROMPT = [{"role": "user", "content": "Explain DynamoDB transactions to a new en
 
 @pytest.fixture
 def conflicts(stack):
-    injector = ConflictInjector(hold_seconds=0.01).install(stack.ledger.client)
+    injector = ConflictInjector(hold_seconds=0.01).install(stack.stores.tables.client)
     yield injector
     injector.uninstall()
 

@@ -14,11 +14,8 @@ from decimal import Decimal
 import anthropic
 import openai
 import pytest
-from costbrake.gateway.asgi import build_app
 from costbrake.gateway.service import Gateway
-from costbrake.local.app_server import AppServer
 from costbrake.records import Limits
-from costbrake.wiring import gateway_from_settings
 from helpers import calls_of, open_reservations_of, user_windows
 
 QUESTION = "How do I reset my password?"
@@ -27,14 +24,11 @@ UNRELATED = "How do I change my email address?"  # ~0.37
 
 
 @pytest.fixture(scope="module")
-def cached(stack) -> Iterator[tuple[str, Gateway]]:
+def cached(stack, serve_gateway) -> Iterator[tuple[str, Gateway]]:
     """(base URL, gateway) of a gateway with the response cache, on the session stack's ledger and provider."""
-    settings = stack.settings.model_copy(update={"cache_table": stack.table_names["ResponseCacheTable"]})
-    gateway = gateway_from_settings(settings, stack.clock, stack.ledger)
-    assert gateway.response_cache is not None
-    server = AppServer(build_app(gateway))
-    yield server.start(), gateway
-    server.stop()
+    with serve_gateway(cache_table=stack.table_names["ResponseCacheTable"]) as served:
+        assert served[1].response_cache is not None
+        yield served
 
 
 @pytest.fixture

@@ -32,9 +32,9 @@ def test_given_call_killed_after_reserving_when_swept_after_expiry_then_budget_i
         client.chat.completions.create(**BODY)
     assert busy.value.code == "budget_busy"  # held, not spent: a retry after the sweep can succeed
 
-    early = sweep(stack.ledger, stack.clock)
+    early = sweep(stack.stores.reservations, stack.clock)
     later = ManualClock(stack.clock.now() + timedelta(seconds=stack.settings.reservation_ttl_seconds + 1))
-    swept = sweep(stack.ledger, later)
+    swept = sweep(stack.stores.reservations, later)
 
     assert early.released == 0 and swept.released >= 1
     assert not open_reservations_of(stack, user_id)

@@ -31,7 +31,7 @@ def test_given_texts_when_sdk_creates_embeddings_then_cost_is_prompt_tokens_time
     assert [len(item.embedding) for item in answer.data] == [256, 256, 256]
     cost = Decimal(raw.headers["x-costbrake-cost-usd"])
     assert cost == input_priced("text-embedding-3-small", answer.usage.prompt_tokens) > 0
-    record = stack.ledger.get_call(raw.headers["x-costbrake-request-id"])
+    record = stack.stores.calls.get_call(raw.headers["x-costbrake-request-id"])
     assert (record.input_tokens, record.output_tokens, record.cost_usd) == (answer.usage.prompt_tokens, 0, cost)
     assert record.estimated_input_tokens >= answer.usage.prompt_tokens  # the reservation's bound held
     assert not open_reservations_of(stack, user_id)
@@ -46,7 +46,7 @@ def test_given_token_arrays_when_embedding_then_the_reservation_counts_them_exac
     raw = client.embeddings.with_raw_response.create(model="text-embedding-3-large", input=tokens)
 
     assert raw.parse().usage.prompt_tokens == 7
-    record = stack.ledger.get_call(raw.headers["x-costbrake-request-id"])
+    record = stack.stores.calls.get_call(raw.headers["x-costbrake-request-id"])
     assert record.estimated_input_tokens == 7
     assert record.cost_usd == input_priced("text-embedding-3-large", 7)
 
@@ -132,3 +132,18 @@ def test_given_an_invalid_count_tokens_body_when_forwarded_then_the_providers_40
         )
 
     assert "budget_tokens" in refused.value.message
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "claude-no-such-model"])
+def test_given_a_model_anthropic_does_not_serve_when_counting_tokens_then_400_and_nothing_forwarded_or_counted(
+    make_key, anthropic_client, user_id, mock, model
+):
+    client = anthropic_client(make_key(user_id, limits=Limits(rpm=1)), max_retries=0)
+    before = len(mock.requests)
+
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        client.messages.count_tokens(model=model, messages=MESSAGES)
+
+    assert refused.value.body["error"]["type"] == "invalid_request_error"
+    assert len(mock.requests) == before
+    client.messages.count_tokens(model="claude-haiku-4-5", messages=MESSAGES)  # the refusal used no request

@@ -8,11 +8,6 @@ from decimal import Decimal
 import httpx2 as httpx
 import openai
 import pytest
-from costbrake.config import Settings
-from costbrake.dal import Ledger
-from costbrake.gateway.asgi import build_app
-from costbrake.local.app_server import AppServer
-from costbrake.wiring import gateway_from_settings
 from helpers import assert_nothing_spent_or_held, calls_of, open_reservations_of
 
 PROMPT = [{"role": "user", "content": "hello"}]
@@ -52,25 +47,19 @@ def test_given_provider_timeout_when_called_then_504_charged_the_worst_case_and_
     assert not open_reservations_of(stack, user_id)
 
 
-def test_given_unreachable_ledger_when_called_then_503_and_nothing_sent_upstream(stack, make_key, mock, user_id):
+def test_given_unreachable_ledger_when_called_then_503_and_nothing_sent_upstream(
+    serve_gateway, make_key, mock, user_id
+):
     key = make_key(user_id)
-    dead = Settings(
-        **{**stack.settings.model_dump(), "dynamodb_endpoint_url": "http://127.0.0.1:9", "settings_cache_seconds": 0}
-    )
-    broken = gateway_from_settings(dead, stack.clock)
-    local = AppServer(build_app(broken))
-    local.start()
     upstream_before = len(mock.requests)
-    try:
+    dead = {"dynamodb_endpoint_url": "http://127.0.0.1:9", "settings_cache_seconds": 0}
+    with serve_gateway(own_stores=True, **dead) as (url, _):
         response = httpx.post(
-            f"{local.url}/v1/chat/completions",
+            f"{url}/v1/chat/completions",
             json={"model": "gpt-4o-mini", "messages": PROMPT, "max_tokens": 5},
             headers={"x-api-key": key},
             timeout=30,
         )
-    finally:
-        local.stop()
-        Ledger(stack.settings)  # re-bind the models to the live stack
 
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "ledger_unavailable"
@@ -89,7 +78,7 @@ def test_given_stream_whose_usage_never_arrives_then_record_is_flagged_and_charg
         request_id = response.headers["x-costbrake-request-id"]
         list(response.iter_lines())
 
-    record = stack.ledger.get_call(request_id)
+    record = stack.stores.calls.get_call(request_id)
     assert record.usage_estimated and record.status == "ok"
     assert (record.input_tokens, record.output_tokens) == (record.estimated_input_tokens, 200)
     assert record.cost_usd == record.reserved_usd  # never less than what the call could have cost

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from decimal import Decimal
 
-from costbrake.operations import DEFAULT_TIERS
+from costbrake.operations.budgets import DEFAULT_TIERS
 from costbrake.simulate.traffic import INCIDENT_FEATURE, QUICK_SHAPE
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 import anthropic
 import openai
 import pytest
+from support.eventually import eventually
 
 
 def _alive(pid: int) -> bool:
@@ -93,8 +94,12 @@ def test_given_costbrake_local_when_ctrl_c_then_it_stops_cleanly_with_its_child_
     process_id = int(local_process["pid"])
 
     os.kill(process_id, signal.SIGINT)
-    deadline = time.monotonic() + 20
-    while (_alive(process_id) or _alive(gateway) or _alive(moto)) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(
+        lambda: [pid for pid in (process_id, gateway, moto) if _alive(pid)],
+        until=lambda alive: not alive,
+        timeout=20,
+        interval=0.1,
+        what="costbrake local and its children exiting",
+    )
 
     assert not _alive(gateway) and not _alive(moto)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import replace
 from decimal import Decimal
 
 from costbrake.dal.rollups import RollupStore
-from costbrake.operations import default_feature
+from costbrake.dal.tables import Tables
+from costbrake.operations.features import default_feature
 from costbrake.records import Limits, SwitchState
 from costbrake.windows import Window, span
 from helpers import calls_of
@@ -27,7 +27,7 @@ def test_given_sdk_calls_when_the_stream_is_drained_then_user_rollups_equal_the_
     stack.stream_poller.drain()
 
     records = calls_of(stack, user_id)
-    store = RollupStore.connect(stack.settings)
+    store = RollupStore.of(Tables.connect(stack.settings), stack.settings)
     windows = {span(Window.HOUR, r.timestamp).key for r in records} | {
         span(Window.DAY, r.timestamp).key for r in records
     }
@@ -46,18 +46,18 @@ def test_given_feature_at_95_percent_of_budget_when_monitor_runs_then_it_downgra
     feature = f"report-{uuid.uuid4().hex[:6]}"
     client = anthropic_client(make_key(user_id, feature=feature, limits=Limits(hour_usd=Decimal(5), rpm=100)))
     budgeted = replace(default_feature(stack.settings, feature), month_usd=Decimal(1), shards=1)
-    stack.ledger.put_feature(budgeted, "pytest", stack.clock.now())
-    time.sleep(stack.settings.settings_cache_seconds)
+    stack.stores.admin.put_feature(budgeted, "pytest", stack.clock.now())
+    stack.gateway.forget_cached()  # the gateway reads the change now, not after its cache time
     for _ in range(8):
         client.messages.create(model="claude-sonnet-4-5", max_tokens=200, messages=PROMPT)
     spent = sum((r.cost_usd for r in calls_of(stack, user_id)), Decimal(0))
     # The budget turns out to be smaller than what was spent so far would need: 96 % used.
     budget = (spent / Decimal("0.96")).quantize(Decimal("0.000001"))
-    stack.ledger.put_feature(replace(budgeted, month_usd=budget), "pytest", stack.clock.now())
+    stack.stores.admin.put_feature(replace(budgeted, month_usd=budget), "pytest", stack.clock.now())
     stack.stream_poller.drain()
 
     response = stack.monitor.evaluate()
-    time.sleep(stack.settings.settings_cache_seconds)
+    stack.gateway.forget_cached()
     raw = client.messages.with_raw_response.create(model="claude-sonnet-4-5", max_tokens=20, messages=PROMPT)
 
     flips = [a for a in response.actions if getattr(a, "feature", None) == feature]
@@ -66,5 +66,5 @@ def test_given_feature_at_95_percent_of_budget_when_monitor_runs_then_it_downgra
     assert ("budget_threshold", f"feature#{feature}") in alerts and ("switch_flip", f"feature#{feature}") in alerts
     assert raw.headers["x-costbrake-model"] == "claude-haiku-4-5"
     assert raw.headers["x-costbrake-downgraded-from"] == "claude-sonnet-4-5"
-    history = stack.ledger.switch_history(feature)
+    history = stack.stores.admin.switch_history(feature)
     assert history[-1]["to"] == "downgrade" and history[-1]["actor"] == "costbrake-anomaly"

@@ -10,7 +10,7 @@ from decimal import Decimal
 import anthropic
 import openai
 import pytest
-from costbrake.operations import default_feature
+from costbrake.operations.features import default_feature
 from costbrake.pricing import PriceTable
 from costbrake.records import Limits
 from helpers import calls_of, cost_comment, hand_priced, open_reservations_of
@@ -29,7 +29,7 @@ ROOMY = Limits(hour_usd=Decimal("50"), day_usd=Decimal("50"), month_usd=Decimal(
 def roomy_feature(stack, user_id) -> str:
     """A feature whose input cap admits a whole context window (previous responses, web search results)."""
     feature = replace(default_feature(stack.settings, f"wide-{user_id}"), max_input_tokens=1_000_000)
-    stack.ledger.put_feature(feature, "test", stack.clock.now())
+    stack.stores.admin.put_feature(feature, "test", stack.clock.now())
     stack.gateway.forget_cached()
     return feature.name
 
@@ -49,7 +49,7 @@ def test_given_text_input_when_sdk_creates_a_response_then_cost_header_is_usage_
     cost = Decimal(raw.headers["x-costbrake-cost-usd"])
     assert cost == hand_priced("gpt-4o-mini", usage.input_tokens, usage.output_tokens) > 0
     assert raw.headers["x-costbrake-model"] == "gpt-4o-mini"
-    record = stack.ledger.get_call(raw.headers["x-costbrake-request-id"])
+    record = stack.stores.calls.get_call(raw.headers["x-costbrake-request-id"])
     assert (record.status, record.cost_usd, record.input_tokens, record.output_tokens) == (
         "ok",
         cost,
@@ -81,7 +81,7 @@ def test_given_a_reasoning_model_when_it_reasons_then_reasoning_tokens_are_price
     usage = raw.parse().usage
 
     assert usage.output_tokens_details.reasoning_tokens > 0
-    record = stack.ledger.get_call(raw.headers["x-costbrake-request-id"])
+    record = stack.stores.calls.get_call(raw.headers["x-costbrake-request-id"])
     assert record.reasoning_tokens == usage.output_tokens_details.reasoning_tokens
     assert Decimal(raw.headers["x-costbrake-cost-usd"]) == hand_priced(
         "gpt-5-mini", usage.input_tokens, usage.output_tokens
@@ -106,7 +106,7 @@ def test_given_stream_true_when_sdk_streams_a_response_then_events_pass_and_the_
     cost, commented_id = cost_comment(lines)
     assert text and commented_id == request_id
     assert cost == hand_priced("gpt-4o", usage["input_tokens"], usage["output_tokens"])
-    record = stack.ledger.get_call(request_id)
+    record = stack.stores.calls.get_call(request_id)
     assert record.stream and record.cost_usd == cost and not record.usage_estimated
     assert not open_reservations_of(stack, user_id)
 
@@ -200,7 +200,7 @@ def test_given_a_feature_that_allows_the_context_window_when_continuing_a_respon
 
     usage = raw.parse().usage
     assert usage.input_tokens > first.usage.input_tokens + first.usage.output_tokens  # the context was billed
-    record = stack.ledger.get_call(raw.headers["x-costbrake-request-id"])
+    record = stack.stores.calls.get_call(raw.headers["x-costbrake-request-id"])
     assert record.estimated_input_tokens >= PriceTable.default().get("gpt-4o-mini").max_input_tokens
     assert record.cost_usd == hand_priced("gpt-4o-mini", usage.input_tokens, usage.output_tokens)
 

@@ -23,7 +23,7 @@ def test_given_user_key_when_openai_sdk_completes_then_cost_header_matches_price
     assert cost == hand_priced("gpt-4o-mini", usage.prompt_tokens, usage.completion_tokens) > 0
     assert raw.headers["x-costbrake-model"] == "gpt-4o-mini"
     assert Decimal(raw.headers["x-costbrake-budget-remaining-usd"]) < Decimal("1")  # free tier: $1/hour
-    record = stack.ledger.get_call(raw.headers["x-costbrake-request-id"])
+    record = stack.stores.calls.get_call(raw.headers["x-costbrake-request-id"])
     assert (record.user_id, record.status, record.cost_usd) == (user_id, "ok", cost)
     assert (record.input_tokens, record.output_tokens) == (usage.prompt_tokens, usage.completion_tokens)
     assert record.reserved_usd >= cost
@@ -46,7 +46,7 @@ def test_given_stream_with_include_usage_when_openai_sdk_streams_then_usage_arri
     usage = chunks[-1].usage
     assert text and usage is not None
     assert cost == hand_priced("gpt-4o", usage.prompt_tokens, usage.completion_tokens)
-    record = stack.ledger.get_call(request_id)
+    record = stack.stores.calls.get_call(request_id)
     assert record.stream and record.cost_usd == cost and not record.usage_estimated
 
 
@@ -63,7 +63,7 @@ def test_given_plain_stream_when_openai_sdk_streams_then_gateway_still_prices_it
 
     assert mock.requests[-1].body["stream_options"] == {"include_usage": True}  # asked upstream anyway
     assert all(chunk.choices for chunk in chunks)  # the usage-only chunk the client did not ask for is not passed on
-    record = stack.ledger.get_call(request_id)
+    record = stack.stores.calls.get_call(request_id)
     assert record.output_tokens > 0 and not record.usage_estimated
     assert record.cost_usd == hand_priced("gpt-4o", record.input_tokens, record.output_tokens)
 
@@ -95,7 +95,7 @@ def test_given_stream_when_anthropic_sdk_streams_then_cumulative_usage_is_priced
     call = client.get(f"/v1/calls/{headers['x-costbrake-request-id']}", cast_to=object)
     cost = Decimal(call["cost_usd"])  # type: ignore[index]
     assert cost == hand_priced("claude-sonnet-4-5", final.usage.input_tokens, final.usage.output_tokens)
-    assert stack.ledger.get_call(headers["x-costbrake-request-id"]).cost_usd == cost
+    assert stack.stores.calls.get_call(headers["x-costbrake-request-id"]).cost_usd == cost
 
 
 def test_given_any_key_when_listing_models_then_priced_models_are_listed(make_key, openai_client, user_id):

@@ -9,17 +9,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
 
 import anthropic
 import httpx2 as httpx
 import openai
 import pytest
-from costbrake.gateway.asgi import build_app
-from costbrake.local.app_server import AppServer
 from costbrake.pricing import PriceTable
-from costbrake.wiring import gateway_from_settings
 from helpers import calls_of, cost_comment, hand_priced, open_reservations_of
+from support.eventually import eventually
 
 PROMPT = [{"role": "user", "content": "Tell a long story about budgets."}]
 GAP = 0.1  # seconds between two upstream events
@@ -37,30 +34,15 @@ def slow_stream(mock) -> Iterator[Callable[[float, int], None]]:
 
 
 @pytest.fixture(scope="module")
-def patient_gateway(stack) -> Iterator[str]:
+def patient_gateway(serve_gateway) -> Iterator[str]:
     """The same ledger and provider behind a gateway with production-sized provider timeouts."""
-    settings = stack.settings.model_copy(
-        update={"provider_timeout_seconds": 120.0, "provider_idle_timeout_seconds": 5.0}
-    )
-    server = AppServer(build_app(gateway_from_settings(settings, stack.clock, stack.ledger)))
-    yield server.start()
-    server.stop()
+    with serve_gateway(provider_timeout_seconds=120.0, provider_idle_timeout_seconds=5.0) as (url, _):
+        yield url
 
 
 @pytest.fixture
 def gpt(patient_gateway, make_key, user_id) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{patient_gateway}/v1", api_key=make_key(user_id), max_retries=0)
-
-
-def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """``check()``'s first truthy value, polled until ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            assert value, "the condition did not hold in time"
-            return value
-        time.sleep(0.05)
 
 
 def test_given_a_3_second_stream_when_the_openai_sdk_reads_it_then_the_first_token_arrives_long_before_the_last(
@@ -119,7 +101,7 @@ def test_given_a_stream_when_it_ends_then_its_last_line_is_an_sse_comment_with_t
 
     cost, request_id = cost_comment(lines)
     assert request_id == response.headers["x-costbrake-request-id"]
-    record = stack.ledger.get_call(request_id)
+    record = stack.stores.calls.get_call(request_id)
     assert record.cost_usd == cost > 0 and not record.usage_estimated
     call = httpx.get(f"{stack.url}/v1/calls/{request_id}", headers={"x-api-key": key}).json()
     assert Decimal(call["cost_usd"]) == cost and call["usage"]["output_tokens"] == record.output_tokens
@@ -138,7 +120,7 @@ def test_given_a_client_that_leaves_mid_stream_then_the_upstream_stops_and_the_c
     stream.close()  # the user closed the tab
     left_at = time.monotonic()
 
-    record = eventually(lambda: stack.ledger.get_call(request_id))
+    record = eventually(lambda: stack.stores.calls.get_call(request_id))
     (upstream,) = eventually(lambda: mock.streamed[streams_before:])
     assert time.monotonic() - left_at < 5  # noticed within a few events, not at the stream's end (10 s)
     assert upstream.events_sent < upstream.events_total / 2  # the provider stopped generating
@@ -179,7 +161,7 @@ def test_given_a_priority_stream_its_client_leaves_then_it_is_charged_at_the_pri
     list(zip(range(2), stream, strict=False))
     stream.close()
 
-    record = eventually(lambda: stack.ledger.get_call(request_id))
+    record = eventually(lambda: stack.stores.calls.get_call(request_id))
     (billed,) = mock.billed[before:]
     priority = PriceTable.default().get("gpt-4o").tier_rates("priority").rates
     assert billed.service_tier == "priority"

@@ -11,10 +11,16 @@ import boto3
 import pytest
 from costbrake.clock import ManualClock
 from costbrake.config import Settings
-from costbrake.dal import Ledger
+from costbrake.gateway.service import Gateway
+from costbrake.local import moto_fixes
+from costbrake.local.mock_provider import MockProvider
 from costbrake.local.template import create_tables, load_template
+from costbrake.operations.budgets import seed_defaults
+from costbrake.operations.keys import create_key
 from costbrake.records import CallRecord
+from costbrake.wiring import Stores, gateway_from_settings, stores_from_settings
 from moto import mock_aws
+from pydantic import SecretStr
 
 
 @pytest.fixture
@@ -28,11 +34,18 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def ledger(settings: Settings) -> Iterator[Ledger]:
+def fixed_moto() -> Iterator[None]:
+    """moto with the local stack's fixes (``moto_fixes``) for this test only: no test depends on another's order."""
+    with moto_fixes.patched():
+        yield
+
+
+@pytest.fixture
+def stores(settings: Settings, fixed_moto: None) -> Iterator[Stores]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_tables(client, load_template(), "unit")
-        yield Ledger(settings, sleep=lambda _: None)
+        yield stores_from_settings(settings, sleep=lambda _: None)
 
 
 @pytest.fixture
@@ -69,5 +82,56 @@ def call_record() -> Callable[..., CallRecord]:
             "latency_ms": 5,
         }
         return CallRecord(**(fields | overrides))
+
+    return make
+
+
+@pytest.fixture
+def mock() -> Iterator[MockProvider]:
+    """The mock provider (OpenAI's and Anthropic's HTTP APIs) on a loopback port of its own."""
+    with MockProvider() as provider:
+        yield provider
+
+
+@pytest.fixture
+def mock_settings(settings: Settings, mock: MockProvider) -> Settings:
+    """``settings`` with both providers at the mock provider, with keys."""
+    return settings.model_copy(
+        update={
+            "openai_base_url": mock.base_url,
+            "anthropic_base_url": mock.base_url,
+            "openai_api_key": SecretStr("mock"),
+            "anthropic_api_key": SecretStr("mock"),
+        }
+    )
+
+
+@pytest.fixture
+def make_gateway(stores: Stores, clock: ManualClock) -> Callable[..., Gateway]:
+    """``make(settings, secret=…, user_id=…)``: a gateway over the unit tables, built as Lambda builds it, after
+    the default tiers and features are seeded and a user key with ``secret`` is stored (``tier``, ``feature``
+    and ``features`` as ``create_key`` takes them)."""
+
+    def make(
+        settings: Settings,
+        *,
+        secret: str,
+        user_id: str,
+        tier: str = "pro",
+        feature: str | None = "chat",
+        features: tuple[str, ...] = (),
+    ) -> Gateway:
+        seed_defaults(stores.admin, clock, settings)
+        create_key(
+            stores.admin,
+            clock,
+            user_id=user_id,
+            tier=tier,
+            service=False,
+            feature=feature,
+            features=features,
+            secret=secret,
+        )
+        return gateway_from_settings(settings, clock, stores)
 
     return make

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from costbrake.operations import set_switch
+from costbrake.operations.features import switch_feature
 from costbrake.pipeline.actions import (
     ACTOR,
     ActionPolicy,
@@ -187,19 +187,19 @@ def test_given_actuator_failing_when_responded_then_claim_released_so_the_retry_
 
 
 def test_given_ledger_backed_actuator_when_flip_carried_out_then_switch_history_records_who_why_when(
-    ledger, clock, settings
+    stores, clock, settings
 ):
     class LedgerActuator:  # how the anomaly Lambda wires actions to the operator operations
         def flip_switch(self, flip: SwitchFlip, actor: str) -> None:
-            set_switch(ledger, clock, settings, flip.feature, flip.state, flip.reason, actor)
+            switch_feature(stores.admin, clock, settings, flip.feature, flip.state, flip.reason, actor, create=True)
 
         def block_user(self, block: UserBlock, actor: str) -> None:
             raise AssertionError("no user block expected")
 
     run([threshold("feature#chat", 95)], InMemoryDeduplicator(), LedgerActuator(), now=clock.now())
 
-    assert ledger.load_settings().features["chat"].state is DOWNGRADE
-    [entry] = ledger.switch_history("chat")
+    assert stores.admin.load_settings().features["chat"].state is DOWNGRADE
+    [entry] = stores.admin.switch_history("chat")
     assert (entry["actor"], entry["from"], entry["to"]) == (ACTOR, "on", "downgrade")
     assert entry["reason"] == "automatic downgrade: feature#chat spent 95% of its budget"
     assert entry["at"] == clock.now().isoformat()

@@ -17,9 +17,9 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from costbrake.config import load_settings
-from costbrake.dal.ledger import _call_item
+from costbrake.dal.calls import call_item
 from costbrake.dal.rollups import RollupStore
-from costbrake.local import moto_fixes
+from costbrake.dal.tables import Tables
 from costbrake.local.faults import ConflictInjector
 from costbrake.local.lambda_gateway import LambdaContext
 from costbrake.pipeline.aggregator import RollupBatchProcessor, parse_stream_record
@@ -33,9 +33,9 @@ START = datetime(2026, 11, 24, 9, 50, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(ledger, settings) -> RollupStore:
-    moto_fixes.install()  # moto's own TransactWriteItems copies the whole table per item: minutes for these batches
-    return RollupStore.connect(settings, sleep=lambda _: None)
+def store(stores, settings) -> RollupStore:
+    # ``ledger`` brings moto_fixes: moto's own TransactWriteItems copies the whole table per item (minutes here).
+    return RollupStore.of(Tables.connect(settings), settings, sleep=lambda _: None)
 
 
 @pytest.fixture
@@ -74,7 +74,7 @@ def stream_record(record: CallRecord, sequence: int, event_name: str = "INSERT")
         "StreamViewType": "NEW_IMAGE",
     }
     if event_name != "REMOVE":
-        dynamodb["NewImage"] = _call_item(record).serialize()
+        dynamodb["NewImage"] = call_item(record).serialize()
     stream = {
         "eventID": f"{sequence:032x}",
         "eventName": event_name,
@@ -247,7 +247,7 @@ def test_given_only_poison_records_when_delivered_then_the_invocation_fails_for_
         deliver(processor, [poison])
 
 
-def test_given_lambda_environment_when_handler_invoked_then_partial_response(ledger, settings, calls, monkeypatch):
+def test_given_lambda_environment_when_handler_invoked_then_partial_response(stores, settings, calls, monkeypatch):
     monkeypatch.setenv("COSTBRAKE_LEDGER_TABLE", settings.ledger_table)
     monkeypatch.setenv("COSTBRAKE_CALLS_TABLE", settings.calls_table)
     for endpoint in ("COSTBRAKE_DYNAMODB_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"):
@@ -267,7 +267,7 @@ def test_given_lambda_environment_when_handler_invoked_then_partial_response(led
         load_settings.cache_clear()
 
     assert response == {"batchItemFailures": [{"itemIdentifier": poison["dynamodb"]["SequenceNumber"]}]}
-    store = RollupStore.connect(settings)
+    store = RollupStore.of(Tables.connect(settings), settings)
     assert store.rollups_for("user#user0", ["d#2026-11-24"])["d#2026-11-24"].calls == 1
 
 

@@ -15,13 +15,11 @@ import boto3
 import pytest
 from costbrake.config import load_settings
 from costbrake.dal.rollups import RollupStore
+from costbrake.dal.tables import Tables
 from costbrake.gateway.asgi import build_app
 from costbrake.local.app_client import AppClient
 from costbrake.local.lambda_gateway import LambdaContext, request_of
 from costbrake.local.mock_provider import MockProvider
-from costbrake.operations import create_key, seed_defaults
-from costbrake.wiring import gateway_from_settings
-from pydantic import SecretStr
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
 API_EVENTS = [  # events/ also holds a stream batch and a schedule event for the pipeline functions
@@ -33,20 +31,10 @@ PIPELINE_EVENTS = {"stream_batch.json": "aggregator", "schedule.json": "sweeper"
 
 
 @pytest.fixture
-def gateway_app(ledger, settings, clock) -> Iterator[tuple[AppClient, MockProvider]]:
-    with MockProvider() as mock:
-        local = settings.model_copy(
-            update={
-                "openai_base_url": mock.base_url,
-                "anthropic_base_url": mock.base_url,
-                "openai_api_key": SecretStr("mock"),
-                "anthropic_api_key": SecretStr("mock"),
-            }
-        )
-        seed_defaults(ledger, clock, local)
-        create_key(ledger, clock, user_id="sample-user", tier="free", service=False, feature="chat", secret=SAMPLE_KEY)
-        with AppClient(build_app(gateway_from_settings(local, clock, ledger))) as client:
-            yield client, mock
+def gateway_app(make_gateway, mock_settings, mock) -> Iterator[tuple[AppClient, MockProvider]]:
+    gateway = make_gateway(mock_settings, secret=SAMPLE_KEY, user_id="sample-user", tier="free")
+    with AppClient(build_app(gateway)) as client:
+        yield client, mock
 
 
 def test_given_events_folder_then_every_event_is_an_api_route_sample_or_a_known_pipeline_sample():
@@ -84,7 +72,7 @@ def test_given_sample_event_when_handled_then_200_with_the_routes_answer(gateway
 
 
 @pytest.fixture
-def function_app(ledger, settings, monkeypatch):
+def function_app(stores, settings, monkeypatch):
     """Loads functions/<name>/app.py as Lambda would, with the deployment's environment pointing at moto."""
     monkeypatch.setenv("COSTBRAKE_LEDGER_TABLE", settings.ledger_table)
     monkeypatch.setenv("COSTBRAKE_CALLS_TABLE", settings.calls_table)
@@ -112,7 +100,7 @@ def test_given_sample_stream_batch_when_aggregated_then_no_failures_and_rollups_
     assert response == {"batchItemFailures": []}
     image = event["Records"][0]["dynamodb"]["NewImage"]
     day = "d#" + image["timestamp"]["S"][:10]
-    totals = RollupStore.connect(settings).rollups_for("global", [day])
+    totals = RollupStore.of(Tables.connect(settings), settings).rollups_for("global", [day])
     assert totals[day].calls == len(event["Records"])
 
 
@@ -124,7 +112,7 @@ def test_given_sample_schedule_event_when_swept_then_the_sweeper_answers(functio
 
 
 def test_given_reporter_schedule_event_when_handled_then_the_weeks_report_reaches_a_subscriber(
-    function_app, ledger, call_record, monkeypatch
+    function_app, stores, call_record, monkeypatch
 ):
     sns, sqs = boto3.client("sns", region_name="us-east-1"), boto3.client("sqs", region_name="us-east-1")
     topic_arn = sns.create_topic(Name="costbrake-alerts")["TopicArn"]
@@ -135,7 +123,7 @@ def test_given_reporter_schedule_event_when_handled_then_the_weeks_report_reache
     now = datetime.now(UTC)  # the handler reads the system clock, as in Lambda
     for n, (cost, age) in enumerate([("0.75", timedelta(hours=2)), ("4", timedelta(days=5)), ("9", timedelta(days=9))]):
         record = call_record(request_id=f"sample-{n}", cost_usd=Decimal(cost), timestamp=now - age)
-        ledger.settle(record.request_id, [], record.cost_usd, record)
+        stores.spend.settle(record.request_id, [], record.cost_usd, record)
     event = json.loads((EVENTS_DIR / "reporter_schedule.json").read_text())
     context = LambdaContext("costbrake-reporter", "sample", 300, time.monotonic())
 

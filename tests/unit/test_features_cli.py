@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 from costbrake.cli import main
 from costbrake.feature_settings import FeatureChanges, set_feature_settings
-from costbrake.operations import UnknownFeature, configure_features, switch_by_operator
+from costbrake.operations.features import UnknownFeature, configure_features, switch_feature
 from costbrake.records import DEFAULT_SEMANTIC_THRESHOLD, AuditEntry, CacheMode, OverCap, SwitchState
 
 
 @pytest.fixture
-def run(ledger, monkeypatch):
+def run(stores, monkeypatch):
     """Runs `costbrake` against the unit tables (moto in-process)."""
     monkeypatch.setenv("COSTBRAKE_LEDGER_TABLE", "unit-LedgerTable")
     monkeypatch.setenv("COSTBRAKE_CALLS_TABLE", "unit-CallsTable")
@@ -31,10 +31,10 @@ def run(ledger, monkeypatch):
     return invoke
 
 
-def test_given_a_stored_feature_without_reducer_settings_when_loaded_then_they_read_as_off(ledger, clock, settings):
-    configure_features(ledger, clock, settings, ["chat"], "test")
+def test_given_a_stored_feature_without_reducer_settings_when_loaded_then_they_read_as_off(stores, clock, settings):
+    configure_features(stores.admin, clock, settings, ["chat"], "test")
 
-    feature = ledger.load_settings().features["chat"]
+    feature = stores.admin.load_settings().features["chat"]
 
     assert (feature.cache, feature.truncate, feature.semantic_threshold) == (
         CacheMode.OFF,
@@ -44,14 +44,14 @@ def test_given_a_stored_feature_without_reducer_settings_when_loaded_then_they_r
     assert not feature.exact_cache and not feature.semantic_cache
 
 
-def test_given_operator_sets_reducers_when_loaded_then_the_gateway_snapshot_carries_them(run, ledger):
+def test_given_operator_sets_reducers_when_loaded_then_the_gateway_snapshot_carries_them(run, stores):
     run("features", "set", "faq", "--create", "--cache", "semantic", "--cache-ttl", "7200")
     run(
         "features", "set", "faq", "--semantic-threshold", "0.93", "--truncate", "on", "--max-input-tokens", "8000",
         "--max-output-tokens", "500", "--over-cap", "refuse", "--reason", "FAQ traffic", "--actor", "lead",
     )  # fmt: skip
 
-    feature = ledger.load_settings().features["faq"]
+    feature = stores.admin.load_settings().features["faq"]
 
     assert feature.cache is CacheMode.SEMANTIC and feature.exact_cache and feature.semantic_cache
     assert feature.cache_ttl_seconds == 7200
@@ -60,7 +60,7 @@ def test_given_operator_sets_reducers_when_loaded_then_the_gateway_snapshot_carr
     assert (feature.max_input_tokens, feature.max_output_tokens, feature.over_cap) == (8000, 500, OverCap.REFUSE)
 
 
-def test_given_settings_changes_when_shown_then_each_is_audited_with_who_why_and_what_changed(run, ledger):
+def test_given_settings_changes_when_shown_then_each_is_audited_with_who_why_and_what_changed(run, stores):
     run("features", "set", " FAQ ", "--create", "--cache", "exact", "--actor", "alice")
     change = ("--cache", "off", "--truncate", "on", "--reason", "hit rate 3%", "--actor", "bob")
     result = run("features", "set", "faq", *change)
@@ -83,38 +83,40 @@ def test_given_settings_changes_when_shown_then_each_is_audited_with_who_why_and
 
 
 def test_given_switch_flips_and_settings_changes_when_histories_read_then_switch_history_has_only_flips(
-    run, ledger, clock, settings
+    run, stores, clock, settings
 ):
     run("features", "set", "chat", "--create", "--cache", "exact")
-    switch_by_operator(ledger, clock, settings, "chat", SwitchState.OFF, "incident", "oncall")
+    switch_feature(stores.admin, clock, settings, "chat", SwitchState.OFF, "incident", "oncall")
 
-    assert [row["to"] for row in ledger.switch_history("chat")] == ["off"]
-    assert sorted(entry.action for entry in ledger.feature_history("chat")) == ["settings", "switch"]
+    assert [row["to"] for row in stores.admin.switch_history("chat")] == ["off"]
+    assert sorted(entry.action for entry in stores.admin.feature_history("chat")) == ["settings", "switch"]
 
 
-def test_given_a_switched_off_feature_when_its_settings_change_then_the_switch_and_budget_stay(ledger, clock, settings):
-    configure_features(ledger, clock, settings, ["chat"], "test")
-    stale_feature = ledger.load_settings().features["chat"]
-    switch_by_operator(ledger, clock, settings, "chat", SwitchState.OFF, "incident", "oncall")
+def test_given_a_switched_off_feature_when_its_settings_change_then_the_switch_and_budget_stay(stores, clock, settings):
+    configure_features(stores.admin, clock, settings, ["chat"], "test")
+    stale_feature = stores.admin.load_settings().features["chat"]
+    switch_feature(stores.admin, clock, settings, "chat", SwitchState.OFF, "incident", "oncall")
 
     # Written from a copy read before the flip: only the settings' attributes are updated.
-    audit_before = len(ledger.feature_history("chat"))
+    audit_before = len(stores.admin.feature_history("chat"))
 
     changed = replace(stale_feature, cache=CacheMode.EXACT)
-    assert ledger.update_feature_settings(changed, AuditEntry(clock.now(), "t", "settings", "", "x"), create=False)
+    assert stores.admin.update_feature_settings(
+        changed, AuditEntry(clock.now(), "t", "settings", "", "x"), create=False
+    )
 
-    feature = ledger.load_settings().features["chat"]
+    feature = stores.admin.load_settings().features["chat"]
     assert feature.state is SwitchState.OFF and feature.reason == "incident"
     assert feature.cache is CacheMode.EXACT
-    assert len(ledger.feature_history("chat")) == audit_before + 1
+    assert len(stores.admin.feature_history("chat")) == audit_before + 1
 
 
-def test_given_an_unconfigured_feature_when_set_without_create_then_it_is_refused(run, ledger, clock, settings):
+def test_given_an_unconfigured_feature_when_set_without_create_then_it_is_refused(run, stores, clock, settings):
     result = run("features", "set", "nope", "--cache", "exact", ok=False)
 
     assert "--create" in result.output
     with pytest.raises(UnknownFeature):
-        set_feature_settings(ledger, clock, settings, "nope", FeatureChanges(truncate=True), "t")
+        set_feature_settings(stores.admin, clock, settings, "nope", FeatureChanges(truncate=True), "t")
 
 
 @pytest.mark.parametrize(
@@ -129,14 +131,14 @@ def test_given_an_unconfigured_feature_when_set_without_create_then_it_is_refuse
         ([], "at least one setting"),
     ],
 )
-def test_given_an_invalid_setting_when_set_then_it_is_refused_and_nothing_changes(run, ledger, args, message):
+def test_given_an_invalid_setting_when_set_then_it_is_refused_and_nothing_changes(run, stores, args, message):
     run("features", "set", "chat", "--create", "--cache", "exact")
 
     result = run("features", "set", "chat", *args, ok=False)
 
     assert message in result.output
-    assert ledger.load_settings().features["chat"].cache is CacheMode.EXACT
-    assert len(ledger.feature_history("chat")) == 1
+    assert stores.admin.load_settings().features["chat"].cache is CacheMode.EXACT
+    assert len(stores.admin.feature_history("chat")) == 1
 
 
 def test_given_an_invalid_name_when_created_then_it_is_refused(run):
@@ -145,13 +147,13 @@ def test_given_an_invalid_name_when_created_then_it_is_refused(run):
     assert "not a feature name" in result.output
 
 
-def test_given_the_same_values_when_set_again_then_nothing_is_written(run, ledger):
+def test_given_the_same_values_when_set_again_then_nothing_is_written(run, stores):
     run("features", "set", "chat", "--create", "--cache", "exact")
 
     result = run("features", "set", "chat", "--cache", "exact")
 
     assert "unchanged" in result.stdout
-    assert len(ledger.feature_history("chat")) == 1
+    assert len(stores.admin.feature_history("chat")) == 1
 
 
 def test_given_a_low_semantic_threshold_when_set_then_the_operator_is_warned(run):

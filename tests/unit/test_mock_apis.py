@@ -8,7 +8,6 @@ import http.client
 import json
 import math
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -21,12 +20,6 @@ from costbrake.local.mock_usage import WEB_SEARCH_RESULT_TOKENS
 QUESTION = "How much did the deep analysis feature cost last week?"
 MESSAGES: Any = [{"role": "user", "content": QUESTION}]
 TOOL: Any = {"type": "function", "name": "get_weather", "parameters": {"type": "object", "properties": {}}}
-
-
-@pytest.fixture
-def mock() -> Iterator[MockProvider]:
-    with MockProvider() as provider:
-        yield provider
 
 
 @pytest.fixture

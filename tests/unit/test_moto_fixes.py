@@ -1,4 +1,5 @@
-"""The local moto server's fixes keep DynamoDB's behaviour: all-or-nothing transactions, normalised numbers."""
+"""The local moto server's fixes keep DynamoDB's behaviour: all-or-nothing transactions, normalised numbers;
+applied for a block (or a test, the ``fixed_moto`` fixture) they are gone after it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import pytest
 from botocore.exceptions import ClientError
 from costbrake.local import moto_fixes
 from moto import mock_aws
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
 
 
 @pytest.fixture
-def dynamodb() -> Iterator[object]:
+def dynamodb(fixed_moto: None) -> Iterator[object]:
     with mock_aws():
-        moto_fixes.install()
         client = boto3.client("dynamodb", region_name="us-east-1")
         client.create_table(
             TableName="t",
@@ -84,3 +86,39 @@ def test_given_amounts_that_cancel_out_when_added_then_stored_as_zero_and_addabl
     assert _n(dynamodb, "z") == "0"
     dynamodb.transact_write_items(TransactItems=[add("z", "3")])
     assert _n(dynamodb, "z") == "3"
+
+
+def _moto_methods() -> tuple[object, ...]:
+    return DynamoDBBackend.transact_write_items, DynamoType.__add__, DynamoType.__sub__
+
+
+def test_given_the_fixes_applied_for_a_block_when_it_ends_then_moto_is_as_it_was():
+    before = _moto_methods()
+
+    with moto_fixes.patched():
+        during = _moto_methods()
+
+    assert during == (moto_fixes.transact_write_items, moto_fixes._add, moto_fixes._sub)
+    assert _moto_methods() == before
+
+
+def test_given_installs_nested_when_undone_in_turn_then_each_undo_restores_what_it_found():
+    before = _moto_methods()
+    undo_outer = moto_fixes.install()
+    undo_inner = moto_fixes.install()
+
+    undo_inner()
+    still_fixed = _moto_methods()
+    undo_outer()
+
+    assert still_fixed == (moto_fixes.transact_write_items, moto_fixes._add, moto_fixes._sub)
+    assert _moto_methods() == before
+
+
+def test_given_a_failing_block_when_it_raises_then_the_fixes_are_undone_all_the_same():
+    before = _moto_methods()
+
+    with pytest.raises(RuntimeError), moto_fixes.patched():
+        raise RuntimeError("boom")
+
+    assert _moto_methods() == before

@@ -27,6 +27,7 @@ from costbrake.policy import (
     resolve_feature,
 )
 from costbrake.records import ApiKey, Feature, GlobalBudget, Limits, SettingsSnapshot, SwitchState
+from costbrake.scopes import Scope
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
 CHAT_OFF = Feature("chat", state=SwitchState.OFF, reason="incident")
@@ -257,7 +258,7 @@ def test_given_key_with_hour_day_month_budgets_when_lines_planned_then_one_line_
         now=NOW,
     )
 
-    by_label = {line.label: (line.scope, line.limit, line.span.key) for line in lines}
+    by_label = {line.label: (line.scope.counter_key, line.limit, line.span.key) for line in lines}
     assert by_label == {
         "key k1, hour": ("key#k1", Decimal("1"), "h#2026-11-24T10"),
         "key k1, day": ("key#k1", Decimal("5"), "d#2026-11-24"),
@@ -282,7 +283,7 @@ def test_given_non_ascii_user_when_lines_planned_then_label_is_header_safe_and_c
     )[0]
 
     assert line.label == "user jos%C3%A9, hour"
-    assert line.scope == "user#josé"
+    assert line.scope == Scope.user("josé") and line.scope.counter_key == "user#josé"
     assert line.label.isascii()
 
 

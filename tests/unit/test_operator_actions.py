@@ -8,26 +8,25 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from costbrake.dal.ledger import ReservationInfo
+from costbrake.dal.spend import ReservationInfo
 from costbrake.names import InvalidName
-from costbrake.operations import (
+from costbrake.operations.announce import announce
+from costbrake.operations.features import (
     UnknownFeature,
-    UnknownKey,
+    configure_features,
+    set_feature_budget,
+    switch_feature,
+    unconfigured_features,
+)
+from costbrake.operations.keys import UnknownKey, create_key, set_key_limits
+from costbrake.operations.users import (
     UnknownTier,
     UnknownUser,
-    announce,
     block_user,
-    configure_features,
-    create_key,
     find_user,
-    set_feature_budget,
-    set_key_limits,
-    set_switch,
     set_user_limits,
     set_user_tier,
-    switch_by_operator,
     unblock_user,
-    unconfigured_features,
 )
 from costbrake.pipeline.actions import ActionPolicy, Controls, SwitchFlip, decide
 from costbrake.pipeline.alerts import ALERT_JSON_SCHEMA
@@ -49,20 +48,20 @@ class RecordingSns:
 
 
 @pytest.fixture
-def alice(ledger) -> UserProfile:
+def alice(stores) -> UserProfile:
     profile = UserProfile("alice", "free", overrides=Limits(day_usd=Decimal(3)))
-    ledger.put_user(profile)
+    stores.admin.put_user(profile)
     return profile
 
 
 def test_given_known_user_when_blocked_then_profile_says_until_and_why_with_who_and_alert_announces_it(
-    ledger, clock, alice
+    stores, clock, alice
 ):
     until = clock.now() + timedelta(hours=2)
 
-    profile, alert = block_user(ledger, clock, "alice", until, "runaway loop", "oncall")
+    profile, alert = block_user(stores.admin, clock, "alice", until, "runaway loop", "oncall")
 
-    assert ledger.get_user("alice") == profile
+    assert stores.admin.get_user("alice") == profile
     assert profile.blocked_until == until and profile.blocked_reason == "runaway loop (oncall)"
     assert profile.overrides == alice.overrides  # the rest of the profile stays
     assert (alert.type, alert.scope, alert.generated_at) == ("user_block", "user#alice", clock.now())
@@ -71,68 +70,86 @@ def test_given_known_user_when_blocked_then_profile_says_until_and_why_with_who_
     validate(alert.to_message(), ALERT_JSON_SCHEMA)
 
 
-def test_given_end_in_the_past_when_blocked_then_refused_and_nothing_changes(ledger, clock, alice):
+def test_given_end_in_the_past_when_blocked_then_refused_and_nothing_changes(stores, clock, alice):
     with pytest.raises(ValueError, match="future"):
-        block_user(ledger, clock, "alice", clock.now() - timedelta(minutes=1), "late", "oncall")
+        block_user(stores.admin, clock, "alice", clock.now() - timedelta(minutes=1), "late", "oncall")
 
-    assert ledger.get_user("alice") == alice
+    assert stores.admin.get_user("alice") == alice
 
 
-def test_given_unknown_user_when_blocked_then_unknown_user(ledger, clock):
+def test_given_unknown_user_when_blocked_then_unknown_user(stores, clock):
     with pytest.raises(UnknownUser, match="'nobody'"):
-        block_user(ledger, clock, "nobody", clock.now() + timedelta(hours=1), "typo", "oncall")
+        block_user(stores.admin, clock, "nobody", clock.now() + timedelta(hours=1), "typo", "oncall")
 
-    assert ledger.get_user("nobody") is None
+    assert stores.admin.get_user("nobody") is None
 
 
-def test_given_user_without_profile_who_spent_this_month_when_found_then_default_tier_profile(ledger, clock):
+def test_given_the_pipeline_blocks_a_user_unknown_to_the_ledger_then_blocked_on_the_default_tier(stores, clock):
+    until = clock.now() + timedelta(hours=1)
+
+    profile, _ = block_user(stores.admin, clock, "Spiker", until, "user spike", "costbrake-anomaly", create=True)
+
+    assert stores.admin.get_user("spiker") == profile
+    assert (profile.tier, profile.blocked_until) == ("default", until)
+    assert profile.blocked_reason == "user spike (costbrake-anomaly)"
+
+
+def test_given_a_key_created_for_a_new_user_without_a_tier_then_the_user_is_on_the_default_tier(stores, clock):
+    create_key(stores.admin, clock, user_id="newcomer", tier=None, service=False)
+
+    assert stores.admin.get_user("newcomer") == UserProfile("newcomer", "default")
+
+
+def test_given_user_without_profile_who_spent_this_month_when_found_then_default_tier_profile(stores, clock):
     month = span(Window.MONTH, clock.now())
     charge = Charge(CounterRef("user#svc-user", month.key), Decimal(10), Decimal("0.2"), month.expires_at)
-    ledger.reserve(ReservationInfo("r1", "svc-user", "chat", "gpt-4o", clock.now(), 0), [charge], None, 0)
+    stores.spend.reserve(ReservationInfo("r1", "svc-user", "chat", "gpt-4o", clock.now(), 0), [charge], None, 0)
 
-    assert find_user(ledger, "svc-user", clock.now()) == UserProfile("svc-user", "default")
+    assert find_user(stores.admin, "svc-user", clock.now()) == UserProfile("svc-user", "default")
 
 
-def test_given_blocked_user_when_unblocked_then_cleared_and_announced_else_nothing(ledger, clock, alice):
-    block_user(ledger, clock, "alice", clock.now() + timedelta(hours=1), "spike", "oncall")
+def test_given_blocked_user_when_unblocked_then_cleared_and_announced_else_nothing(stores, clock, alice):
+    block_user(stores.admin, clock, "alice", clock.now() + timedelta(hours=1), "spike", "oncall")
 
-    profile, alert = unblock_user(ledger, clock, "alice", "false alarm", "lead")
-    again, no_alert = unblock_user(ledger, clock, "alice", "twice", "lead")
+    profile, alert = unblock_user(stores.admin, clock, "alice", "false alarm", "lead")
+    again, no_alert = unblock_user(stores.admin, clock, "alice", "twice", "lead")
 
-    assert profile.blocked_until is None and profile.blocked_reason == "" and ledger.get_user("alice") == profile
+    assert profile.blocked_until is None and profile.blocked_reason == "" and stores.admin.get_user("alice") == profile
     assert alert is not None and alert.severity.value == "info" and alert.details["actor"] == "lead"
     assert alert.details["previous_blocked_until"] == (clock.now() + timedelta(hours=1)).isoformat()
     assert again == profile and no_alert is None
 
 
-def test_given_tiers_when_set_tier_then_known_tiers_only_and_known_users_unless_created(ledger, clock, alice):
-    ledger.put_tier(Tier("pro", Limits(Decimal(5))), "test", clock.now())
+def test_given_tiers_when_set_tier_then_known_tiers_only_and_known_users_unless_created(stores, clock, alice):
+    stores.admin.put_tier(Tier("pro", Limits(Decimal(5))), "test", clock.now())
 
-    moved = set_user_tier(ledger, clock, "alice", "pro", "lead")
+    moved = set_user_tier(stores.admin, clock, "alice", "pro", "lead")
     with pytest.raises(UnknownTier, match="'gold'; tiers: pro"):
-        set_user_tier(ledger, clock, "alice", "gold", "lead")
+        set_user_tier(stores.admin, clock, "alice", "gold", "lead")
     with pytest.raises(UnknownUser):
-        set_user_tier(ledger, clock, "newcomer", "pro", "lead")
-    created = set_user_tier(ledger, clock, "newcomer", "pro", "lead", create=True)
+        set_user_tier(stores.admin, clock, "newcomer", "pro", "lead")
+    created = set_user_tier(stores.admin, clock, "newcomer", "pro", "lead", create=True)
 
-    assert moved == UserProfile("alice", "pro", overrides=alice.overrides) == ledger.get_user("alice")
-    assert created == UserProfile("newcomer", "pro") == ledger.get_user("newcomer")
-    assert ledger.user_history("alice") == [AuditEntry(clock.now(), "lead", "tier", alice.tier, "pro")]
+    assert moved == UserProfile("alice", "pro", overrides=alice.overrides) == stores.admin.get_user("alice")
+    assert created == UserProfile("newcomer", "pro") == stores.admin.get_user("newcomer")
+    assert stores.admin.user_history("alice") == [AuditEntry(clock.now(), "lead", "tier", alice.tier, "pro")]
 
 
 def test_given_operator_switch_off_when_flipped_then_audited_and_a_critical_alert_says_from_what(
-    ledger, clock, settings
+    stores, clock, settings
 ):
     with pytest.raises(UnknownFeature, match="--create"):
-        switch_by_operator(ledger, clock, settings, "search", SwitchState.OFF, "typo?", "oncall")
+        switch_feature(stores.admin, clock, settings, "search", SwitchState.OFF, "typo?", "oncall")
     with pytest.raises(ValueError, match="empty"):
-        switch_by_operator(ledger, clock, settings, " ", SwitchState.OFF, "typo?", "oncall", create=True)
-    feature, alert = switch_by_operator(
-        ledger, clock, settings, "search", SwitchState.OFF, "cost incident", "oncall", create=True
+        switch_feature(stores.admin, clock, settings, " ", SwitchState.OFF, "typo?", "oncall", create=True)
+    feature, alert = switch_feature(
+        stores.admin, clock, settings, "search", SwitchState.OFF, "cost incident", "oncall", create=True
     )
 
-    assert feature.state is SwitchState.OFF and ledger.load_settings().features["search"].reason == "cost incident"
-    assert ledger.switch_history("search") == [
+    assert (
+        feature.state is SwitchState.OFF and stores.admin.load_settings().features["search"].reason == "cost incident"
+    )
+    assert stores.admin.switch_history("search") == [
         {"at": clock.now().isoformat(), "actor": "oncall", "from": "on", "to": "off", "reason": "cost incident"}
     ]
     assert (alert.type, alert.severity.value, alert.scope, alert.feature) == (
@@ -144,159 +161,165 @@ def test_given_operator_switch_off_when_flipped_then_audited_and_a_critical_aler
     assert alert.details["previous_state"] == "on" and alert.details["state"] == "off"
 
 
-def test_given_alert_topic_when_announced_then_published_there_and_kept_in_the_alert_log(ledger, clock, settings):
-    _, alert = switch_by_operator(ledger, clock, settings, "chat", SwitchState.DOWNGRADE, "95%", "oncall", create=True)
+def test_given_alert_topic_when_announced_then_published_there_and_kept_in_the_alert_log(stores, clock, settings):
+    _, alert = switch_feature(
+        stores.admin, clock, settings, "chat", SwitchState.DOWNGRADE, "95%", "oncall", create=True
+    )
     sns = RecordingSns()
     topic = "arn:aws:sns:us-east-1:123456789012:alerts"
 
-    where = announce(settings.model_copy(update={"alert_topic_arn": topic}), ledger, alert, sns)
+    where = announce(settings.model_copy(update={"alert_topic_arn": topic}), stores.alerts, alert, sns)
 
     assert [p["TopicArn"] for p in sns.published] == [topic] and topic in where
     assert json.loads(sns.published[0]["Message"]) == alert.to_message()
     assert sns.published[0]["MessageAttributes"]["type"]["StringValue"] == "switch_flip"
-    logged = ledger.alerts_between(clock.now() - timedelta(minutes=1), clock.now() + timedelta(minutes=1))
+    logged = stores.alerts.alerts_between(clock.now() - timedelta(minutes=1), clock.now() + timedelta(minutes=1))
     assert [a["alert_id"] for a in logged] == [alert.alert_id]
 
 
-def test_given_no_alert_topic_when_announced_then_only_logged_and_the_operator_is_told(ledger, clock, settings):
-    _, alert = switch_by_operator(ledger, clock, settings, "chat", SwitchState.ON, "recovered", "oncall", create=True)
+def test_given_no_alert_topic_when_announced_then_only_logged_and_the_operator_is_told(stores, clock, settings):
+    _, alert = switch_feature(stores.admin, clock, settings, "chat", SwitchState.ON, "recovered", "oncall", create=True)
     sns = RecordingSns()
 
-    where = announce(settings.model_copy(update={"alert_topic_arn": None}), ledger, alert, sns)
+    where = announce(settings.model_copy(update={"alert_topic_arn": None}), stores.alerts, alert, sns)
 
     assert sns.published == [] and "no alert topic configured" in where
-    logged = ledger.alerts_between(clock.now() - timedelta(minutes=1), clock.now() + timedelta(minutes=1))
+    logged = stores.alerts.alerts_between(clock.now() - timedelta(minutes=1), clock.now() + timedelta(minutes=1))
     assert [a["summary"] for a in logged] == ["feature chat switched on -> on by oncall: recovered"]
 
 
-def test_given_block_then_unblock_when_history_read_then_who_why_and_when_of_each_in_order(ledger, clock, alice):
+def test_given_block_then_unblock_when_history_read_then_who_why_and_when_of_each_in_order(stores, clock, alice):
     until = clock.now() + timedelta(hours=1)
-    block_user(ledger, clock, "alice", until, "runaway loop", "oncall")
+    block_user(stores.admin, clock, "alice", until, "runaway loop", "oncall")
     clock.advance(600)
-    unblock_user(ledger, clock, "alice", "loop fixed", "lead")
+    unblock_user(stores.admin, clock, "alice", "loop fixed", "lead")
 
-    assert ledger.user_history("alice") == [
+    assert stores.admin.user_history("alice") == [
         AuditEntry(clock.now() - timedelta(seconds=600), "oncall", "block", "", until.isoformat(), "runaway loop"),
         AuditEntry(clock.now(), "lead", "unblock", until.isoformat(), "", "loop fixed"),
     ]
 
 
-def test_given_a_user_on_a_tier_when_a_key_names_another_tier_then_refused_and_nothing_changes(ledger, clock, alice):
+def test_given_a_user_on_a_tier_when_a_key_names_another_tier_then_refused_and_nothing_changes(stores, clock, alice):
     with pytest.raises(ValueError, match="users set-tier"):
-        create_key(ledger, clock, user_id="alice", tier="enterprise", service=False, feature=None)
+        create_key(stores.admin, clock, user_id="alice", tier="enterprise", service=False, feature=None)
 
-    assert ledger.get_user("alice") == alice and ledger.list_keys() == []
+    assert stores.admin.get_user("alice") == alice and stores.admin.list_keys() == []
 
 
-def test_given_user_limits_set_when_read_then_audited_and_a_new_user_is_on_the_default_tier(ledger, clock):
-    profile = set_user_limits(ledger, clock, "newbie", Limits(hour_usd=Decimal("0.5"), rpm=10), "lead")
+def test_given_user_limits_set_when_read_then_audited_and_a_new_user_is_on_the_default_tier(stores, clock):
+    profile = set_user_limits(stores.admin, clock, "newbie", Limits(hour_usd=Decimal("0.5"), rpm=10), "lead")
 
     assert profile == UserProfile("newbie", "default", overrides=Limits(hour_usd=Decimal("0.5"), rpm=10))
-    assert ledger.user_history("newbie") == [AuditEntry(clock.now(), "lead", "limits", "", "hour_usd=0.5, rpm=10")]
+    assert stores.admin.user_history("newbie") == [
+        AuditEntry(clock.now(), "lead", "limits", "", "hour_usd=0.5, rpm=10")
+    ]
 
 
 # ---- keys: the features they may charge, their own budgets ------------------------------------------
 
 
-def test_given_features_in_any_spelling_when_key_created_then_stored_canonical_first_is_default(ledger, clock):
+def test_given_features_in_any_spelling_when_key_created_then_stored_canonical_first_is_default(stores, clock):
     new = create_key(
-        ledger, clock, user_id=None, tier=None, service=True, features=[" Chat", "SUMMARIES", "chat"], name="svc"
+        stores.admin, clock, user_id=None, tier=None, service=True, features=[" Chat", "SUMMARIES", "chat"], name="svc"
     )
 
-    [(stored, _)] = ledger.list_keys()
+    [(stored, _)] = stores.admin.list_keys()
     assert stored == new.key
     assert (stored.features, stored.default_feature, stored.any_feature) == (("chat", "summaries"), "chat", False)
 
 
-def test_given_the_single_feature_argument_when_key_created_then_it_is_the_only_feature(ledger, clock):
-    new = create_key(ledger, clock, user_id="bob", tier=None, service=False, feature="Reports")
+def test_given_the_single_feature_argument_when_key_created_then_it_is_the_only_feature(stores, clock):
+    new = create_key(stores.admin, clock, user_id="bob", tier=None, service=False, feature="Reports")
 
     assert (new.key.features, new.key.default_feature) == (("reports",), "reports")
 
 
-def test_given_any_feature_when_key_created_then_stored_as_an_explicit_opt_out(ledger, clock):
-    new = create_key(ledger, clock, user_id=None, tier=None, service=True, any_feature=True)
+def test_given_any_feature_when_key_created_then_stored_as_an_explicit_opt_out(stores, clock):
+    new = create_key(stores.admin, clock, user_id=None, tier=None, service=True, any_feature=True)
 
-    [(stored, _)] = ledger.list_keys()
+    [(stored, _)] = stores.admin.list_keys()
     assert stored.any_feature and stored.features == () and stored.default_feature is None == new.key.default_feature
 
 
 @pytest.mark.parametrize("bad", ["deep analysis", "x" * 65, "chat\u200b", ""])
-def test_given_a_feature_name_outside_the_rule_when_key_created_then_refused_and_no_key(ledger, clock, bad):
+def test_given_a_feature_name_outside_the_rule_when_key_created_then_refused_and_no_key(stores, clock, bad):
     with pytest.raises(InvalidName):
-        create_key(ledger, clock, user_id=None, tier=None, service=True, features=[bad])
+        create_key(stores.admin, clock, user_id=None, tier=None, service=True, features=[bad])
 
-    assert ledger.list_keys() == []
+    assert stores.admin.list_keys() == []
 
 
-def test_given_user_id_in_another_spelling_when_user_key_created_then_bound_to_the_canonical_id(ledger, clock):
-    new = create_key(ledger, clock, user_id="  Carol ", tier="pro", service=False)
+def test_given_user_id_in_another_spelling_when_user_key_created_then_bound_to_the_canonical_id(stores, clock):
+    new = create_key(stores.admin, clock, user_id="  Carol ", tier="pro", service=False)
 
-    assert new.key.user_id == "carol" and ledger.get_user("carol") == UserProfile("carol", "pro")
+    assert new.key.user_id == "carol" and stores.admin.get_user("carol") == UserProfile("carol", "pro")
     with pytest.raises(InvalidName):
-        create_key(ledger, clock, user_id="carol\u200b", tier=None, service=False)
+        create_key(stores.admin, clock, user_id="carol\u200b", tier=None, service=False)
 
 
-def test_given_key_budgets_when_created_and_then_set_then_merged_and_each_change_audited(ledger, clock):
-    new = create_key(ledger, clock, user_id=None, tier=None, service=True, limits=Limits(month_usd=Decimal("20")))
+def test_given_key_budgets_when_created_and_then_set_then_merged_and_each_change_audited(stores, clock):
+    new = create_key(stores.admin, clock, user_id=None, tier=None, service=True, limits=Limits(month_usd=Decimal("20")))
     key_id = new.key.key_id
 
     clock.advance(60)
-    updated = set_key_limits(ledger, clock, key_id, Limits(hour_usd=Decimal("0.5"), day_usd=Decimal("2")), "lead")
+    updated = set_key_limits(stores.admin, clock, key_id, Limits(hour_usd=Decimal("0.5"), day_usd=Decimal("2")), "lead")
 
     assert updated.limits == Limits(Decimal("0.5"), Decimal("2"), Decimal("20"))
-    found = ledger.find_key(key_id)
+    found = stores.admin.find_key(key_id)
     assert found is not None and found[0] == updated
-    assert ledger.key_history(key_id) == [
+    assert stores.admin.key_history(key_id) == [
         AuditEntry(clock.now(), "lead", "limits", "month_usd=20", "hour_usd=0.5, day_usd=2, month_usd=20")
     ]
 
 
-def test_given_unknown_key_or_a_rate_when_key_budget_set_then_refused(ledger, clock):
-    new = create_key(ledger, clock, user_id=None, tier=None, service=True)
+def test_given_unknown_key_or_a_rate_when_key_budget_set_then_refused(stores, clock):
+    new = create_key(stores.admin, clock, user_id=None, tier=None, service=True)
 
     with pytest.raises(UnknownKey, match="'nope'"):
-        set_key_limits(ledger, clock, "nope", Limits(hour_usd=Decimal(1)), "lead")
+        set_key_limits(stores.admin, clock, "nope", Limits(hour_usd=Decimal(1)), "lead")
     with pytest.raises(ValueError, match="per user"):
-        set_key_limits(ledger, clock, new.key.key_id, Limits(rpm=5), "lead")
-    assert ledger.key_history(new.key.key_id) == []
+        set_key_limits(stores.admin, clock, new.key.key_id, Limits(rpm=5), "lead")
+    assert stores.admin.key_history(new.key.key_id) == []
 
 
 def test_given_new_feature_names_when_configured_then_only_unconfigured_ones_reported_and_created(
-    ledger, clock, settings
+    stores, clock, settings
 ):
-    set_feature_budget(ledger, clock, settings, "chat", Decimal(10), "lead")
+    set_feature_budget(stores.admin, clock, settings, "chat", Decimal(10), "lead")
 
-    missing = unconfigured_features(ledger, ["chat", "default", "reports"])
-    configure_features(ledger, clock, settings, missing, "lead")
+    missing = unconfigured_features(stores.admin, ["chat", "default", "reports"])
+    configure_features(stores.admin, clock, settings, missing, "lead")
 
     assert missing == ["reports"]
-    assert set(ledger.load_settings().features) == {"chat", "reports"}
+    assert set(stores.admin.load_settings().features) == {"chat", "reports"}
 
 
 # ---- feature names in operators' and automatic actions ----------------------------------------------
 
 
 def test_given_feature_in_another_spelling_when_operator_switches_it_then_the_canonical_feature_flips(
-    ledger, clock, settings
+    stores, clock, settings
 ):
-    set_feature_budget(ledger, clock, settings, " Chat", Decimal(10), "lead")
+    set_feature_budget(stores.admin, clock, settings, " Chat", Decimal(10), "lead")
 
-    flipped, alert = switch_by_operator(ledger, clock, settings, "CHAT ", SwitchState.OFF, "incident", "oncall")
+    flipped, alert = switch_feature(stores.admin, clock, settings, "CHAT ", SwitchState.OFF, "incident", "oncall")
 
     assert flipped.name == "chat" and alert.scope == "feature#chat"
-    assert set(ledger.load_settings().features) == {"chat"}
-    assert ledger.load_settings().features["chat"].state is SwitchState.OFF
+    assert set(stores.admin.load_settings().features) == {"chat"}
+    assert stores.admin.load_settings().features["chat"].state is SwitchState.OFF
     with pytest.raises(ValueError, match="not a feature name"):
-        switch_by_operator(ledger, clock, settings, "new feature", SwitchState.OFF, "x", "oncall", create=True)
+        switch_feature(stores.admin, clock, settings, "new feature", SwitchState.OFF, "x", "oncall", create=True)
 
 
 def test_given_automatic_flip_of_a_spelling_when_carried_out_then_the_canonical_feature_is_switched(
-    ledger, clock, settings
+    stores, clock, settings
 ):
-    set_switch(ledger, clock, settings, "Code-Generation", SwitchState.DOWNGRADE, "95%", "costbrake-anomaly")
+    switch_feature(
+        stores.admin, clock, settings, "Code-Generation", SwitchState.DOWNGRADE, "95%", "costbrake-anomaly", create=True
+    )
 
-    features = ledger.load_settings().features
+    features = stores.admin.load_settings().features
     assert set(features) == {"code-generation"} and features["code-generation"].state is SwitchState.DOWNGRADE
 
 
@@ -335,26 +358,26 @@ def test_given_anomaly_on_a_scope_with_no_canonical_name_when_decided_then_flipp
 # ---- user ids in operators' actions ---------------------------------------------------------------------
 
 
-def test_given_user_id_in_another_spelling_when_blocked_then_the_canonical_user_is(ledger, clock, alice):
+def test_given_user_id_in_another_spelling_when_blocked_then_the_canonical_user_is(stores, clock, alice):
     until = clock.now() + timedelta(hours=1)
 
-    profile, alert = block_user(ledger, clock, " ALICE ", until, "spike", "oncall")
+    profile, alert = block_user(stores.admin, clock, " ALICE ", until, "spike", "oncall")
 
-    assert profile.user_id == "alice" and ledger.get_user("alice") == profile and alert.scope == "user#alice"
-    assert find_user(ledger, "Alice", clock.now()) == profile
+    assert profile.user_id == "alice" and stores.admin.get_user("alice") == profile and alert.scope == "user#alice"
+    assert find_user(stores.admin, "Alice", clock.now()) == profile
     with pytest.raises(InvalidName):
-        block_user(ledger, clock, "alice\u200b", until, "spike", "oncall")
+        block_user(stores.admin, clock, "alice\u200b", until, "spike", "oncall")
 
 
-def test_given_profile_from_before_ids_were_canonical_when_named_then_that_spelling_is_found(ledger, clock):
-    ledger.put_user(UserProfile("Legacy", "pro"))
+def test_given_profile_from_before_ids_were_canonical_when_named_then_that_spelling_is_found(stores, clock):
+    stores.admin.put_user(UserProfile("Legacy", "pro"))
 
-    assert find_user(ledger, "Legacy", clock.now()).user_id == "Legacy"
-    profile, _ = block_user(ledger, clock, "Legacy", clock.now() + timedelta(hours=1), "spike", "oncall")
-    assert ledger.get_user("Legacy") == profile and ledger.get_user("legacy") is None
+    assert find_user(stores.admin, "Legacy", clock.now()).user_id == "Legacy"
+    profile, _ = block_user(stores.admin, clock, "Legacy", clock.now() + timedelta(hours=1), "spike", "oncall")
+    assert stores.admin.get_user("Legacy") == profile and stores.admin.get_user("legacy") is None
 
 
-def test_given_user_limits_in_another_spelling_when_set_then_on_the_canonical_user(ledger, clock):
-    profile = set_user_limits(ledger, clock, "NewBie ", Limits(day_usd=Decimal(1)), "lead")
+def test_given_user_limits_in_another_spelling_when_set_then_on_the_canonical_user(stores, clock):
+    profile = set_user_limits(stores.admin, clock, "NewBie ", Limits(day_usd=Decimal(1)), "lead")
 
-    assert profile.user_id == "newbie" and ledger.get_user("newbie") == profile
+    assert profile.user_id == "newbie" and stores.admin.get_user("newbie") == profile

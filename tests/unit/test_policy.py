@@ -1,23 +1,23 @@
 from decimal import Decimal
 
-from costbrake.dal.ledger import ReservationInfo
-from costbrake.operations import seed_defaults
+from costbrake.dal.spend import ReservationInfo
+from costbrake.operations.budgets import seed_defaults
 from costbrake.policy import monthly_budgets
 from costbrake.records import Charge, CounterRef
 
 
-def test_given_spend_on_several_shards_when_budgets_read_then_shards_are_summed(ledger, settings, clock, call_record):
-    seed_defaults(ledger, clock, settings)
+def test_given_spend_on_several_shards_when_budgets_read_then_shards_are_summed(stores, settings, clock, call_record):
+    seed_defaults(stores.admin, clock, settings)
     now = clock.now()
     for shard, request_id in ((0, "a"), (5, "b")):
         charges = [
             Charge(CounterRef("global", "m#2026-11", shard), Decimal("100"), Decimal("1"), 2_000_000_000),
             Charge(CounterRef("feature#chat", "m#2026-11", shard), Decimal("50"), Decimal("1"), 2_000_000_000),
         ]
-        ledger.reserve(ReservationInfo(request_id, "u", "chat", "gpt-4o", now, 2_000_000_000), charges, None, 0)
-        ledger.settle(request_id, charges, Decimal("0.25"), call_record(request_id=request_id))
+        stores.spend.reserve(ReservationInfo(request_id, "u", "chat", "gpt-4o", now, 2_000_000_000), charges, None, 0)
+        stores.spend.settle(request_id, charges, Decimal("0.25"), call_record(request_id=request_id))
 
-    budgets = {b.scope: b for b in monthly_budgets(ledger, settings, now)}
+    budgets = {b.scope: b for b in monthly_budgets(stores.admin, settings, now)}
 
     assert budgets["global"].spent_usd == Decimal("0.50") and budgets["global"].month_usd == settings.global_month_usd
     assert budgets["feature#chat"].spent_usd == Decimal("0.50")

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
 from costbrake.clock import ManualClock
 from costbrake.config import Settings
-from costbrake.dal import Ledger
 from costbrake.gateway.asgi import build_app
-from costbrake.gateway.service import Gateway, ProviderKeys
+from costbrake.gateway.service import Gateway
 from costbrake.local.app_client import AppClient
-from costbrake.local.mock_provider import MockProvider
-from costbrake.operations import create_key, seed_defaults
-from costbrake.pricing import ModelPrice, PriceTable
-from pydantic import SecretStr
+from costbrake.pricing import ModelPrice
+from costbrake.wiring import Stores
 
 GPT_4O_MINI_RAISED = ModelPrice.from_spec(
     "gpt-4o-mini",
@@ -30,20 +26,8 @@ SECRET = "cb-unit-price-overrides"
 
 
 @pytest.fixture
-def gateway(ledger: Ledger, settings: Settings, clock: ManualClock) -> Iterator[Gateway]:
-    with MockProvider() as mock:
-        local = settings.model_copy(
-            update={
-                "openai_base_url": mock.base_url,
-                "anthropic_base_url": mock.base_url,
-                "openai_api_key": SecretStr("mock"),
-                "anthropic_api_key": SecretStr("mock"),
-            }
-        )
-        seed_defaults(ledger, clock, local)
-        create_key(ledger, clock, user_id="price-user", tier="pro", service=False, feature="chat", secret=SECRET)
-        keys = ProviderKeys(local)
-        yield Gateway(local, ledger, PriceTable.default(), clock, keys)
+def gateway(make_gateway, mock_settings: Settings) -> Gateway:
+    return make_gateway(mock_settings, secret=SECRET, user_id="price-user")
 
 
 def call(gateway: Gateway, model: str) -> tuple[Decimal, str]:
@@ -55,29 +39,29 @@ def call(gateway: Gateway, model: str) -> tuple[Decimal, str]:
     return Decimal(response.headers["x-costbrake-cost-usd"]), response.headers["x-costbrake-request-id"]
 
 
-def test_given_prices_put_when_settings_loaded_then_they_come_back_exact(ledger: Ledger, clock: ManualClock):
-    ledger.put_prices([GPT_4O_MINI_RAISED, NEW_MODEL], "ops", clock.now(), reason="test")
+def test_given_prices_put_when_settings_loaded_then_they_come_back_exact(stores: Stores, clock: ManualClock):
+    stores.admin.put_prices([GPT_4O_MINI_RAISED, NEW_MODEL], "ops", clock.now(), reason="test")
 
-    prices = ledger.load_settings().prices
+    prices = stores.admin.load_settings().prices
 
     assert prices == {"gpt-4o-mini": GPT_4O_MINI_RAISED, "gpt-4.1-nano": NEW_MODEL}
     assert prices["gpt-4.1-nano"].rates.input == Decimal("0.0000001")
 
 
-def test_given_price_changed_twice_and_reset_then_history_has_each_step(ledger: Ledger, clock: ManualClock):
-    ledger.put_prices([GPT_4O_MINI_RAISED], "alice", clock.now(), reason="first")
+def test_given_price_changed_twice_and_reset_then_history_has_each_step(stores: Stores, clock: ManualClock):
+    stores.admin.put_prices([GPT_4O_MINI_RAISED], "alice", clock.now(), reason="first")
     clock.advance(60)
     cheaper = ModelPrice.from_spec(
         "gpt-4o-mini",
         {"litellm_provider": "openai", "input_cost_per_token": "2E-7", "output_cost_per_token": "8E-7"},
     )
-    ledger.put_prices([cheaper], "bob", clock.now())
+    stores.admin.put_prices([cheaper], "bob", clock.now())
     clock.advance(60)
 
-    removed = ledger.delete_price("gpt-4o-mini", "carol", clock.now(), reason="back to packaged")
-    removed_again = ledger.delete_price("gpt-4o-mini", "carol", clock.now())
+    removed = stores.admin.delete_price("gpt-4o-mini", "carol", clock.now(), reason="back to packaged")
+    removed_again = stores.admin.delete_price("gpt-4o-mini", "carol", clock.now())
 
-    history = ledger.price_history("gpt-4o-mini")
+    history = stores.admin.price_history("gpt-4o-mini")
     assert removed and not removed_again
     assert [(h["actor"], h["reason"]) for h in history] == [
         ("alice", "first"),
@@ -86,10 +70,10 @@ def test_given_price_changed_twice_and_reset_then_history_has_each_step(ledger: 
     ]
     assert history[0]["from"] == "" and json.loads(history[1]["from"])["input_cost_per_token"] == "0.000001"
     assert json.loads(history[1]["to"])["input_cost_per_token"] == "2E-7" and history[2]["to"] == ""
-    assert ledger.load_settings().prices == {}
+    assert stores.admin.load_settings().prices == {}
 
 
-def test_given_more_prices_than_one_transaction_holds_when_put_then_all_are_stored(ledger: Ledger, clock):
+def test_given_more_prices_than_one_transaction_holds_when_put_then_all_are_stored(stores: Stores, clock):
     prices = [
         ModelPrice.from_spec(
             f"model-{n:03d}",
@@ -98,22 +82,22 @@ def test_given_more_prices_than_one_transaction_holds_when_put_then_all_are_stor
         for n in range(120)
     ]
 
-    ledger.put_prices(prices, "ops", clock.now())
+    stores.admin.put_prices(prices, "ops", clock.now())
 
-    stored = ledger.load_settings().prices
+    stored = stores.admin.load_settings().prices
     assert len(stored) == 120 and stored["model-119"].rates.input == Decimal("0.0000012")
 
 
 def test_given_override_when_called_after_cache_time_then_call_is_recorded_at_the_override_price(
-    gateway: Gateway, ledger: Ledger, clock: ManualClock
+    gateway: Gateway, stores: Stores, clock: ManualClock
 ):
     packaged_cost, before_id = call(gateway, "gpt-4o-mini")
-    ledger.put_prices([GPT_4O_MINI_RAISED], "ops", clock.now())
+    stores.admin.put_prices([GPT_4O_MINI_RAISED], "ops", clock.now())
     clock.advance(gateway.settings.settings_cache_seconds + 1)
 
     header_cost, after_id = call(gateway, "gpt-4o-mini")
 
-    before, after = ledger.get_call(before_id), ledger.get_call(after_id)
+    before, after = stores.calls.get_call(before_id), stores.calls.get_call(after_id)
     assert before is not None and after is not None
     assert (
         before.cost_usd
@@ -128,31 +112,31 @@ def test_given_override_when_called_after_cache_time_then_call_is_recorded_at_th
     assert after.cost_usd > packaged_cost
 
 
-def test_given_override_within_cache_time_then_gateway_still_uses_its_snapshot(gateway, ledger, clock):
+def test_given_override_within_cache_time_then_gateway_still_uses_its_snapshot(gateway, stores, clock):
     call(gateway, "gpt-4o-mini")  # loads and caches the settings
-    ledger.put_prices([GPT_4O_MINI_RAISED], "ops", clock.now())
+    stores.admin.put_prices([GPT_4O_MINI_RAISED], "ops", clock.now())
 
     _, cached_id = call(gateway, "gpt-4o-mini")
 
-    record = ledger.get_call(cached_id)
+    record = stores.calls.get_call(cached_id)
     assert record is not None
     assert record.cost_usd == record.input_tokens * Decimal("0.00000015") + record.output_tokens * Decimal("0.0000006")
 
 
-def test_given_new_model_priced_in_ledger_then_it_is_listed_and_callable(gateway: Gateway, ledger, clock):
-    ledger.put_prices([NEW_MODEL], "ops", clock.now())
+def test_given_new_model_priced_in_ledger_then_it_is_listed_and_callable(gateway: Gateway, stores, clock):
+    stores.admin.put_prices([NEW_MODEL], "ops", clock.now())
 
     listed = {entry["id"] for entry in gateway.models()["data"]}
     cost, nano_id = call(gateway, "gpt-4.1-nano")
 
-    record = ledger.get_call(nano_id)
+    record = stores.calls.get_call(nano_id)
     assert {"gpt-4.1-nano", "gpt-4o", "claude-sonnet-4-5"} <= listed
     assert record is not None and record.model == "gpt-4.1-nano"
     assert cost == record.input_tokens * Decimal("1E-7") + record.output_tokens * Decimal("4E-7")
 
 
-def test_given_one_snapshot_then_the_merged_table_is_built_once(gateway: Gateway, ledger, clock):
-    ledger.put_prices([NEW_MODEL], "ops", clock.now())
+def test_given_one_snapshot_then_the_merged_table_is_built_once(gateway: Gateway, stores, clock):
+    stores.admin.put_prices([NEW_MODEL], "ops", clock.now())
     snapshot = gateway.snapshot()
 
     first, second = gateway.price_table(snapshot), gateway.price_table(snapshot)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,12 +14,6 @@ from costbrake.usage import Usage
 from upstream import call_adapter
 
 anthropic_adapter = adapter_for("anthropic")
-
-
-@pytest.fixture
-def mock() -> Iterator[MockProvider]:
-    with MockProvider() as provider:
-        yield provider
 
 
 def messages_body(**fields: Any) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,12 +16,6 @@ from costbrake.providers.sse import iter_sse_events
 from upstream import call_adapter
 
 openai_adapter = adapter_for("openai")
-
-
-@pytest.fixture
-def mock() -> Iterator[MockProvider]:
-    with MockProvider() as provider:
-        yield provider
 
 
 def chat_body(**fields: Any) -> dict[str, Any]:

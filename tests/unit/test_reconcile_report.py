@@ -6,10 +6,10 @@ import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from costbrake.dal.reconciliations import ReconciliationStore
 from costbrake.pricing import PriceTable
 from costbrake.reconcile.compare import LedgerUsage, VariancePolicy, reconcile
 from costbrake.reconcile.figures import ProviderCost, ProviderReport, ProviderUsage, Tokens
-from costbrake.reconcile.store import ReconciliationStore
 from costbrake.reports.html import render_html
 from costbrake.reports.inputs import ReportInputs
 from costbrake.reports.model import build_report
@@ -27,16 +27,16 @@ def _days():
         (ProviderUsage(DAY, "openai", "gpt-4.1", tokens), ProviderUsage(DAY, "openai", "o4-mini", tokens)),
         (ProviderCost(DAY, "openai", Decimal(3), "gpt-4.1"), ProviderCost(DAY, "openai", Decimal("1.1"), "o4-mini")),
     )
-    ledger = [LedgerUsage(DAY, "openai", "gpt-4.1", tokens, Decimal(2), 5)]
-    return reconcile(report, ledger, [DAY, date(2026, 11, 23)], NOW, VariancePolicy(), PriceTable.default())
+    usage = [LedgerUsage(DAY, "openai", "gpt-4.1", tokens, Decimal(2), 5)]
+    return reconcile(report, usage, [DAY, date(2026, 11, 23)], NOW, VariancePolicy(), PriceTable.default())
 
 
 def test_given_reconciled_days_in_the_ledger_when_the_report_is_built_then_text_json_and_html_show_them(
-    settings, ledger
+    settings, stores
 ):
-    ReconciliationStore(settings).save(_days())
+    ReconciliationStore(stores.tables).save(_days())
 
-    report = build_report(collect_inputs(ledger, settings, NOW, 7))
+    report = build_report(collect_inputs(stores, settings, NOW, 7))
 
     rec = report.reconciliation
     assert rec.checked and rec.status == "attention"

@@ -12,10 +12,10 @@ from typing import Any
 
 import boto3
 import pytest
+from costbrake.formatting import usd
 from costbrake.pipeline.alerts import SnsPublisher, alert_for
 from costbrake.pipeline.anomaly import Anomaly, AnomalyType, Severity
 from costbrake.pipeline.reporter import fit_message, publish_weekly_report, report_subject
-from costbrake.reports.text import usd
 from costbrake.windows import Window, span
 
 ALERTS_DOC = Path(__file__).parents[2] / "docs" / "alerts.md"
@@ -24,7 +24,7 @@ ALERTS_ONLY = {"type": [{"anything-but": ["cost_report"]}]}
 
 
 @pytest.fixture
-def topic(ledger) -> tuple[Any, Any, str]:
+def topic(stores) -> tuple[Any, Any, str]:
     """SNS and SQS clients and the alert topic, in the ledger fixture's moto."""
     sns = boto3.client("sns", region_name="us-east-1")
     sqs = boto3.client("sqs", region_name="us-east-1")
@@ -63,7 +63,7 @@ def reported_cost(text: str) -> tuple[str, int]:
 
 
 @pytest.fixture
-def seeded_week(ledger, clock, call_record) -> Decimal:
+def seeded_week(stores, clock, call_record) -> Decimal:
     """Three calls inside the last 7 days and one just before them; returns the cost of the three."""
     calls = [
         ("alice", "chat", "1.25", timedelta(days=1)),
@@ -75,17 +75,17 @@ def seeded_week(ledger, clock, call_record) -> Decimal:
         record = call_record(
             request_id=f"week-{n}", user_id=user, feature=feature, cost_usd=Decimal(cost), timestamp=clock.now() - age
         )
-        ledger.settle(record.request_id, [], record.cost_usd, record)
+        stores.spend.settle(record.request_id, [], record.cost_usd, record)
     return Decimal("12.34")
 
 
 def test_given_a_week_of_calls_when_reported_then_subscriber_gets_the_text_with_their_total_and_report_attributes(
-    ledger, settings, clock, topic, subscribe, seeded_week
+    stores, settings, clock, topic, subscribe, seeded_week
 ):
     sns, sqs, topic_arn = topic
     queue_url = subscribe("everything")
 
-    published = publish_weekly_report(ledger, settings, clock, sns, topic_arn)
+    published = publish_weekly_report(stores, settings, clock, sns, topic_arn)
 
     [envelope] = received(sqs, queue_url)
     assert envelope["Subject"] == "costbrake weekly cost report 2026-11-17..2026-11-24" == published.subject
@@ -96,18 +96,18 @@ def test_given_a_week_of_calls_when_reported_then_subscriber_gets_the_text_with_
     assert "deep-analysis" in envelope["Message"] and "dave" not in envelope["Message"]
 
 
-def test_given_no_calls_when_reported_then_a_zero_report_is_still_published(ledger, settings, clock, topic, subscribe):
+def test_given_no_calls_when_reported_then_a_zero_report_is_still_published(stores, settings, clock, topic, subscribe):
     sns, sqs, topic_arn = topic
     queue_url = subscribe("everything")
 
-    publish_weekly_report(ledger, settings, clock, sns, topic_arn)
+    publish_weekly_report(stores, settings, clock, sns, topic_arn)
 
     [envelope] = received(sqs, queue_url)
     assert reported_cost(envelope["Message"]) == ("$0.00", 0)
 
 
 def test_given_documented_filter_policies_when_report_and_alert_published_then_each_queue_gets_its_kind(
-    ledger, settings, clock, topic, subscribe
+    stores, settings, clock, topic, subscribe
 ):
     sns, sqs, topic_arn = topic
     reports = subscribe("reports", REPORTS_ONLY)
@@ -118,7 +118,7 @@ def test_given_documented_filter_policies_when_report_and_alert_published_then_e
         AnomalyType.ZSCORE, Severity.CRITICAL, "global", hour, Decimal(90), Decimal(30), Decimal(3), "spike"
     )
 
-    publish_weekly_report(ledger, settings, clock, sns, topic_arn)
+    publish_weekly_report(stores, settings, clock, sns, topic_arn)
     SnsPublisher(sns, topic_arn).publish(alert_for(anomaly, clock.now()))
 
     assert [attributes(e)["type"] for e in received(sqs, reports)] == ["cost_report"]

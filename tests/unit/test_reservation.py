@@ -8,12 +8,13 @@ from decimal import Decimal
 import pytest
 from costbrake.budgets import BudgetLine
 from costbrake.clock import ManualClock
-from costbrake.dal import Ledger
-from costbrake.dal.ledger import ReservationInfo
+from costbrake.dal.spend import ReservationInfo
 from costbrake.errors import BudgetBusy, BudgetExceeded
 from costbrake.gateway.reservation import Admission, CallCost, Reserver
 from costbrake.records import CallRecord
+from costbrake.scopes import Scope
 from costbrake.windows import Window, span
+from costbrake.wiring import Stores
 
 LIMIT = Decimal("0.05")
 PER_OUTPUT_TOKEN = Decimal("0.00001")  # gpt-4o's output rate
@@ -26,11 +27,11 @@ def cost(max_output: int = 1000, floor: int = 64) -> CallCost:
 
 @pytest.fixture
 def hour_line(clock: ManualClock) -> BudgetLine:
-    return BudgetLine("user alice, hour", "user#alice", LIMIT, span(Window.HOUR, clock.now()))
+    return BudgetLine(Scope.user("alice"), LIMIT, span(Window.HOUR, clock.now()))
 
 
 @pytest.fixture
-def make_reserver(ledger: Ledger, clock: ManualClock) -> Callable[..., Reserver]:
+def make_reserver(stores: Stores, clock: ManualClock) -> Callable[..., Reserver]:
     def make(wait_seconds: float = 1.0, on_sleep: Callable[[], None] = lambda: None) -> Reserver:
         elapsed = [0.0]
 
@@ -38,7 +39,7 @@ def make_reserver(ledger: Ledger, clock: ManualClock) -> Callable[..., Reserver]
             elapsed[0] += seconds
             on_sleep()
 
-        return Reserver(ledger, clock, wait_seconds, sleep, lambda: elapsed[0])
+        return Reserver(stores.spend, clock, wait_seconds, sleep, lambda: elapsed[0])
 
     return make
 
@@ -49,9 +50,9 @@ def reserve(reserver: Reserver, line: BudgetLine, clock: ManualClock, request_id
 
 
 def settle(
-    ledger: Ledger, admission: Admission, request_id: str, actual: Decimal, record: Callable[..., CallRecord]
+    stores: Stores, admission: Admission, request_id: str, actual: Decimal, record: Callable[..., CallRecord]
 ) -> None:
-    ledger.settle(request_id, admission.charges, actual, record(request_id=request_id, cost_usd=actual))
+    stores.spend.settle(request_id, admission.charges, actual, record(request_id=request_id, cost_usd=actual))
 
 
 def test_given_room_for_the_worst_case_when_reserving_then_the_call_is_admitted_unclamped(
@@ -64,11 +65,11 @@ def test_given_room_for_the_worst_case_when_reserving_then_the_call_is_admitted_
 
 
 def test_given_a_budget_spent_by_settled_calls_when_reserving_then_refused_at_once_without_waiting(
-    make_reserver, ledger, hour_line, clock, call_record
+    make_reserver, stores, hour_line, clock, call_record
 ):
     reserver = make_reserver()
     first = reserve(reserver, hour_line, clock, "r1", cost(max_output=4990, floor=4990))
-    settle(ledger, first, "r1", LIMIT - Decimal("0.0001"), call_record)
+    settle(stores, first, "r1", LIMIT - Decimal("0.0001"), call_record)
     slept: list[int] = []
     waiting = make_reserver(on_sleep=lambda: slept.append(1))
 
@@ -95,14 +96,14 @@ def test_given_less_room_than_the_worst_case_when_the_feature_clamps_then_the_ou
 
 
 def test_given_room_held_only_by_a_call_in_flight_when_it_settles_during_the_wait_then_the_next_call_is_admitted(
-    make_reserver, ledger, hour_line, clock, call_record
+    make_reserver, stores, hour_line, clock, call_record
 ):
     holder = reserve(make_reserver(), hour_line, clock, "r1", cost(max_output=4990, floor=4990))
     settled: list[int] = []
 
     def settle_the_holder() -> None:
         if not settled:
-            settle(ledger, holder, "r1", Decimal("0.0004"), call_record)
+            settle(stores, holder, "r1", Decimal("0.0004"), call_record)
             settled.append(1)
 
     admitted = reserve(make_reserver(on_sleep=settle_the_holder), hour_line, clock, "r2", cost())

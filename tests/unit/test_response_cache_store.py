@@ -17,8 +17,8 @@ from costbrake.dal.cache import (
     AnswerForm,
     CacheUnavailable,
     ResponseCache,
-    bind_cache_models,
 )
+from costbrake.dal.tables import Tables
 from costbrake.local.template import create_tables, load_template
 from costbrake.usage import Usage
 from moto import mock_aws
@@ -42,7 +42,7 @@ def cache_settings() -> Settings:
 def cache(cache_settings: Settings) -> Iterator[ResponseCache]:
     with mock_aws():
         create_tables(boto3.client("dynamodb", region_name="us-east-1"), load_template(), "unit")
-        yield ResponseCache(cache_settings)
+        yield ResponseCache(Tables.connect(cache_settings), cache_settings.cache_semantic_entries)
 
 
 @pytest.fixture
@@ -218,19 +218,19 @@ def test_given_the_table_unreachable_when_used_then_cache_unavailable_is_raised(
 
 def test_given_no_cache_table_when_bound_then_it_is_refused():
     with pytest.raises(ValueError, match="COSTBRAKE_CACHE_TABLE"):
-        bind_cache_models(Settings(ledger_table="unit-L", calls_table="unit-C"))
+        ResponseCache(Tables.connect(Settings(ledger_table="unit-L", calls_table="unit-C")), 5)
 
 
 def test_given_a_ledger_when_the_cache_shares_its_connection_then_one_client_serves_both(cache_settings):
-    from costbrake.dal import Ledger
+    from costbrake.wiring import stores_from_settings
 
     with mock_aws():
         create_tables(boto3.client("dynamodb", region_name="us-east-1"), load_template(), "unit")
-        ledger = Ledger(cache_settings)
-        shared = ResponseCache(cache_settings, shared=ledger.connection)
+        stores = stores_from_settings(cache_settings)
+        shared = ResponseCache(stores.tables, cache_settings.cache_semantic_entries)
 
         _put(shared)
 
-        assert shared.client is ledger.client
+        assert shared.client is stores.tables.client
         assert shared.get("faq", KEY, NOW) is not None
-        assert ledger.load_settings().features == {}  # the ledger's models still point at the ledger table
+        assert stores.admin.load_settings().features == {}  # the ledger's reads still go to the ledger table

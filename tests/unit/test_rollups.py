@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 from aws_lambda_powertools.shared.dynamodb_deserializer import TypeDeserializer
-from costbrake.dal.ledger import _call_item
+from costbrake.dal.calls import call_item
 from costbrake.pipeline.rollups import (
     MalformedCallRecord,
     StreamCall,
@@ -26,7 +26,7 @@ T = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
 def image_of(record) -> dict:
     """The NEW_IMAGE the gateway's call item produces, deserialized as Powertools hands it over."""
     deserializer = TypeDeserializer()
-    return {name: deserializer.deserialize(value) for name, value in _call_item(record).serialize().items()}
+    return {name: deserializer.deserialize(value) for name, value in call_item(record).serialize().items()}
 
 
 def call(request_id: str = "r1", user: str = "alice", at: datetime = T, **overrides) -> StreamCall:

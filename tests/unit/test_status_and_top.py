@@ -8,13 +8,14 @@ from decimal import Decimal
 
 import pytest
 from costbrake.budgets import BudgetLine, budget_lines
-from costbrake.dal.ledger import ReservationInfo
 from costbrake.dal.rollups import RollupStore
-from costbrake.local import moto_fixes
-from costbrake.operations import default_feature
+from costbrake.dal.spend import ReservationInfo
+from costbrake.dal.tables import Tables
+from costbrake.operations.features import default_feature
 from costbrake.pipeline.rollups import StreamCall
 from costbrake.policy import global_budget, user_limits
 from costbrake.records import CounterState, GlobalBudget, Limits, SettingsSnapshot, Tier, UserProfile
+from costbrake.scopes import Scope
 from costbrake.status import (
     FEATURE,
     GLOBAL,
@@ -39,7 +40,7 @@ def hour(day: int, at: int) -> datetime:
 
 
 def line(scope: str, limit: str, window: Window = Window.MONTH, shards: int = 1) -> BudgetLine:
-    return BudgetLine(scope, scope, Decimal(limit), span(window, NOW), shards)
+    return BudgetLine(Scope.parse(scope), Decimal(limit), span(window, NOW), shards)
 
 
 def state(committed: str, spent: str) -> CounterState:
@@ -119,7 +120,7 @@ def test_given_budgets_when_worst_first_then_exhausted_then_soonest_run_out_then
 def test_given_limits_when_user_lines_then_only_the_windows_with_a_limit():
     lines = user_lines("alice", Limits(hour_usd=Decimal(1), month_usd=Decimal(50)), NOW)
 
-    assert [(entry.scope, entry.span.key, entry.limit) for entry in lines] == [
+    assert [(entry.scope.counter_key, entry.span.key, entry.limit) for entry in lines] == [
         ("user#alice", "h#2026-11-24T10", Decimal(1)),
         ("user#alice", "m#2026-11", Decimal(50)),
     ]
@@ -156,9 +157,8 @@ def stream_call(request_id: str, user: str, at: datetime, cost: str, **fields: o
 
 
 @pytest.fixture
-def store(ledger, settings) -> RollupStore:
-    moto_fixes.install()
-    return RollupStore.connect(settings, sleep=lambda _: None)
+def store(stores, settings) -> RollupStore:
+    return RollupStore.of(Tables.connect(settings), settings, sleep=lambda _: None)
 
 
 def test_given_daily_rollups_when_top_users_then_summed_over_the_days_ranked_with_shares(store):
@@ -193,32 +193,32 @@ def test_given_zero_days_when_days_back_then_refused():
         days_back(NOW, 0)
 
 
-def spend(ledger, lines: list[BudgetLine], call: StreamCall, call_record) -> None:
+def spend(stores, lines: list[BudgetLine], call: StreamCall, call_record) -> None:
     """Reserve and settle one call against its budget lines, as the gateway does."""
     charges = [entry.charge(call.cost_usd, 0 if entry.sharded else None) for entry in lines]
     info = ReservationInfo(call.request_id, call.user_id, call.feature, call.model, call.timestamp, 0)
-    ledger.reserve(info, charges, None, 0)
+    stores.spend.reserve(info, charges, None, 0)
     record = call_record(
         request_id=call.request_id, timestamp=call.timestamp, user_id=call.user_id, cost_usd=call.cost_usd
     )
-    ledger.settle(call.request_id, charges, call.cost_usd, record)
+    stores.spend.settle(call.request_id, charges, call.cost_usd, record)
 
 
 def test_given_spend_and_rollups_when_status_then_every_budget_with_its_projection_worst_first(
-    ledger, store, settings, clock, call_record
+    stores, store, settings, clock, call_record
 ):
-    ledger.put_global(GlobalBudget(Decimal(100), 2), "test", NOW)
-    ledger.put_feature(replace(default_feature(settings, "chat"), month_usd=Decimal(10), shards=2), "test", NOW)
-    ledger.put_tier(Tier("default", Limits(Decimal(2), Decimal(6), Decimal(40))), "test", NOW)
-    ledger.put_user(UserProfile("bob", "default", overrides=Limits(day_usd=Decimal(3))))
+    stores.admin.put_global(GlobalBudget(Decimal(100), 2), "test", NOW)
+    stores.admin.put_feature(replace(default_feature(settings, "chat"), month_usd=Decimal(10), shards=2), "test", NOW)
+    stores.admin.put_tier(Tier("default", Limits(Decimal(2), Decimal(6), Decimal(40))), "test", NOW)
+    stores.admin.put_user(UserProfile("bob", "default", overrides=Limits(day_usd=Decimal(3))))
     calls = [
         stream_call("r1", "alice", hour(24, 8), "2"),
         stream_call("r2", "bob", hour(24, 9), "1"),
         stream_call("r3", "bob", hour(24, 10), "2"),
     ]
-    snapshot = ledger.load_settings()
+    snapshot = stores.admin.load_settings()
     for call in calls:
-        limits = user_limits(settings, snapshot, ledger.get_user(call.user_id))
+        limits = user_limits(settings, snapshot, stores.admin.get_user(call.user_id))
         feature = snapshot.features["chat"]
         lines = budget_lines(
             user_id=call.user_id,
@@ -228,10 +228,10 @@ def test_given_spend_and_rollups_when_status_then_every_budget_with_its_projecti
             global_budget=global_budget(settings, snapshot),
             now=call.timestamp,
         )
-        spend(ledger, lines, call, call_record)
+        spend(stores, lines, call, call_record)
     store.apply(calls, NOW)
 
-    found = read_status(ledger, store, settings, NOW, top_users=1)
+    found = read_status(stores.admin, store, settings, NOW, top_users=1)
 
     rows = {(s.scope, s.window.window.value): s for s in found.standings}
     assert found.users == ("bob",)  # the month's top spender only

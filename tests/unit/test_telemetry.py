@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -12,10 +11,9 @@ import pytest
 from costbrake.errors import BudgetExceeded, UserBlocked
 from costbrake.gateway import telemetry
 from costbrake.gateway.asgi import build_app
-from costbrake.gateway.service import Gateway, ProviderKeys
+from costbrake.gateway.service import Gateway
 from costbrake.local.app_client import AppClient
-from costbrake.operations import create_key, seed_defaults, set_switch
-from costbrake.pricing import PriceTable
+from costbrake.operations.features import switch_feature
 from costbrake.records import SwitchState
 
 EVENTS_DIR = Path(__file__).resolve().parents[2] / "events"
@@ -135,18 +133,10 @@ def test_given_emitted_metrics_when_listed_then_every_metric_and_unit_is_declare
 
 
 @pytest.fixture
-def gateway(ledger, settings, clock) -> Iterator[Gateway]:
-    seed_defaults(ledger, clock, settings)
-    create_key(
-        ledger,
-        clock,
-        user_id="tele-user",
-        tier="free",
-        service=False,
-        features=("summaries", "reports"),
-        secret=SECRET,
+def gateway(make_gateway, settings) -> Gateway:
+    return make_gateway(
+        settings, secret=SECRET, user_id="tele-user", tier="free", feature=None, features=("summaries", "reports")
     )
-    yield Gateway(settings, ledger, PriceTable.default(), clock, ProviderKeys(settings))
 
 
 def refused(
@@ -169,9 +159,9 @@ def ask(model: str) -> dict[str, Any]:
 
 
 def test_given_switched_off_feature_when_refused_then_counted_under_feature_header_and_base_model(
-    gateway, ledger, clock, settings, capsys
+    gateway, stores, clock, settings, capsys
 ):
-    set_switch(ledger, clock, settings, "reports", SwitchState.OFF, "too expensive", "test")
+    switch_feature(stores.admin, clock, settings, "reports", SwitchState.OFF, "too expensive", "test", create=True)
 
     blob = refused(gateway, capsys, feature="reports", body=ask("gpt-4o-2024-08-06"))
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from costbrake.errors import InvalidRequest
+from costbrake.local.mock_usage import openai_image_tokens as billed_image_tokens
 from costbrake.tokens import (
     InputEstimate,
     UnsizableInput,
@@ -220,6 +221,13 @@ def test_given_content_parts_when_estimated_then_text_parts_count_like_a_string(
         ("gpt-4.1-mini", None, 2_700),
         ("o4-mini", "auto", 2_700),
         ("gpt-4o", "low", 600),
+        # Patch-billed models bill up to 1,536 patches x their multiplier whatever the detail level:
+        # x 2.46 on gpt-4.1-nano and gpt-5-nano (OpenAI's vision guide) = 3,779.
+        ("gpt-4.1-nano", "high", 3_779),
+        ("gpt-4.1-nano-2025-04-14", "low", 3_779),
+        ("gpt-5-nano", None, 3_779),
+        ("gpt-4.1-mini", "low", 2_700),
+        ("o4-mini", "low", 2_700),
         # gpt-4o-mini counts 2,833 + 5,667 per tile, up to 8 tiles.
         ("gpt-4o-mini", "high", 48_169),
         ("gpt-4o-mini-2024-07-18", "low", 2_833),
@@ -265,8 +273,11 @@ def webp(width: int, height: int) -> str:
     [
         # 512x512: one tile (85 + 170) vs 16 x 16 patches x 1.72 = 441: the larger formula.
         ("gpt-4o", png(512, 512), "high", 441),
-        # 4096x4096 -> 2048 -> 768x768: 4 tiles = 765 vs 1,536 patches x 1.72 = 2,642.
-        ("gpt-4.1-mini", jpeg(4096, 4096), None, 2_642),
+        # 4096x4096 -> 2048 -> 768x768: 4 tiles = 765 vs 1,536 patches x the model's multiplier.
+        ("gpt-4.1-mini", jpeg(4096, 4096), None, 2_489),  # x 1.62
+        ("o4-mini", jpeg(4096, 4096), None, 2_642),  # x 1.72
+        ("gpt-4.1-nano", jpeg(4096, 4096), "low", 3_779),  # x 2.46, low detail or not
+        ("gpt-4.1-nano", png(512, 512), None, 630),  # 256 patches x 2.46
         ("gpt-4o", gif(64, 64), "low", 85 + 170),  # small images cost less than the low-detail allowance
         ("gpt-4o", webp(100, 40), "auto", 85 + 170),
         ("gpt-4o-mini", png(1024, 1024), "high", 2_833 + 5_667 * 4),  # 768x768: 4 tiles
@@ -280,6 +291,25 @@ def test_given_image_with_a_readable_header_when_estimated_then_the_provider_for
     with_image = {"role": "user", "content": [*text_only["content"], {"type": "image_url", "image_url": url}]}
     without = openai_input({"model": model, "messages": [text_only]})
     assert openai_input({"model": model, "messages": [with_image]}) - without == tokens
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano", "gpt-5-mini", "gpt-5-nano", "o3", "o4-mini"],
+)
+@pytest.mark.parametrize("size", [(64, 64), (512, 512), (1024, 1024), (1800, 2400), (4096, 4096), (8000, 300), None])
+@pytest.mark.parametrize("detail", ["low", "high", "auto"])
+def test_given_an_image_on_any_openai_model_when_estimated_then_it_bounds_what_the_mock_provider_bills(
+    model: str, size: tuple[int, int] | None, detail: str
+) -> None:
+    url = "data:image/png;base64," + (png(*size) if size else "iVBORw0KGgo" * 5000)
+    text_only = {"role": "user", "content": [{"type": "text", "text": "What is in this picture?"}]}
+    image = {"type": "image_url", "image_url": {"url": url, "detail": detail}}
+    with_image = {"role": "user", "content": [*text_only["content"], image]}
+    bound = openai_input({"model": model, "messages": [with_image]}) - openai_input(
+        {"model": model, "messages": [text_only]}
+    )
+    assert bound >= billed_image_tokens(model, size, detail=detail)
 
 
 def test_given_tools_and_response_format_when_estimated_then_their_schemas_are_counted() -> None:

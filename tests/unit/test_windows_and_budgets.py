@@ -3,6 +3,7 @@ from decimal import Decimal
 
 from costbrake.budgets import BudgetLine, budget_lines
 from costbrake.records import ApiKey, Feature, GlobalBudget, Limits
+from costbrake.scopes import GLOBAL
 from costbrake.windows import Window, span
 
 NOW = datetime(2026, 12, 31, 23, 59, 30, tzinfo=UTC)
@@ -22,7 +23,7 @@ def test_given_a_time_when_keyed_then_keys_name_the_window_start():
 
 
 def test_given_sharded_line_when_split_then_shards_never_hold_more_than_the_limit():
-    line = BudgetLine("global, month", "global", Decimal("100"), span(Window.MONTH, NOW), shards=7)
+    line = BudgetLine(GLOBAL, Decimal("100"), span(Window.MONTH, NOW), shards=7)
 
     assert line.shard_limit * 7 <= Decimal("100")
     assert Decimal("100") - line.shard_limit * 7 < Decimal("0.00001")
@@ -39,7 +40,7 @@ def test_given_user_feature_key_and_global_limits_then_every_window_applies():
         now=NOW,
     )
 
-    assert [(line.scope, line.span.window) for line in lines] == [
+    assert [(line.scope.counter_key, line.window) for line in lines] == [
         ("user#alice", Window.HOUR),
         ("user#alice", Window.DAY),
         ("user#alice", Window.MONTH),

@@ -11,9 +11,10 @@ from rich.table import Table
 
 from costbrake.cli.keys import canonical_user, limits_text
 from costbrake.cli.main import USD, Context, console, emit_json, json_option, main, pass_context
-from costbrake.cli.status import percent, plain, standing_json, standings_table
+from costbrake.cli.status import standing_json, standings_table
 from costbrake.cli.switches import actor_option, who
 from costbrake.cli.users import limits_json
+from costbrake.formatting import percent, plain_decimal, usd_exact
 from costbrake.records import ApiKey, Limits, SettingsSnapshot
 
 # ---- budgets ----------------------------------------------------------------------------------
@@ -50,7 +51,10 @@ def budgets_set(
     actor: str | None,
 ) -> None:
     """Set limits for exactly one of --user, --feature, --tier (creates it), --key, --global (audited)."""
-    from costbrake import operations as ops
+    from costbrake.operations.budgets import set_global_budget, set_tier_limits
+    from costbrake.operations.features import set_feature_budget
+    from costbrake.operations.keys import UnknownKey, set_key_limits
+    from costbrake.operations.users import set_user_limits
 
     targets = [t for t in (user_id, feature, tier, key_id, global_ or None) if t]
     if len(targets) != 1:
@@ -62,28 +66,28 @@ def budgets_set(
     if feature:
         feature = _feature_name(feature)
     if user_id:
-        profile = ops.set_user_limits(obj.ledger, obj.clock, canonical_user(user_id, "--user") or "", limits, actor)
-        click.echo(f"user {profile.user_id}: {_limits_text(profile.overrides)}")
+        profile = set_user_limits(obj.admin, obj.clock, canonical_user(user_id, "--user") or "", limits, actor)
+        click.echo(f"user {profile.user_id}: {limits_text(profile.overrides, 'tier defaults')}")
     elif key_id:
         if rpm is not None:
             raise click.UsageError("a key takes --hour, --day and --month (requests per minute are per user)")
         try:
-            key = ops.set_key_limits(obj.ledger, obj.clock, key_id, limits, actor)
-        except ops.UnknownKey as error:
+            key = set_key_limits(obj.admin, obj.clock, key_id, limits, actor)
+        except UnknownKey as error:
             raise click.ClickException(str(error)) from error
         click.echo(f"key {key.key_id}: {limits_text(key.limits, 'no budgets of its own')}")
     elif tier:
-        saved = ops.set_tier_limits(obj.ledger, obj.clock, tier, limits, actor)
-        click.echo(f"tier {tier}: {_limits_text(saved.limits)}")
+        saved = set_tier_limits(obj.admin, obj.clock, tier, limits, actor)
+        click.echo(f"tier {tier}: {limits_text(saved.limits, 'tier defaults')}")
     else:
         if hour is not None or day is not None or rpm is not None or month is None:
             raise click.UsageError("features and the global budget take --month only")
         if feature:
-            saved_feature = ops.set_feature_budget(obj.ledger, obj.clock, obj.settings, feature, month, actor)
-            click.echo(f"feature {feature}: ${saved_feature.month_usd}/month")
+            saved_feature = set_feature_budget(obj.admin, obj.clock, obj.settings, feature, month, actor)
+            click.echo(f"feature {feature}: {usd_exact(saved_feature.month_usd)}/month")
         else:
-            ops.set_global_budget(obj.ledger, obj.clock, obj.settings, month, actor)
-            click.echo(f"global: ${month}/month")
+            set_global_budget(obj.admin, obj.clock, obj.settings, month, actor)
+            click.echo(f"global: {usd_exact(month)}/month")
 
 
 @budgets.command("show")
@@ -109,10 +113,10 @@ def budgets_show(
     if len(targets) > 1:
         raise click.UsageError("name at most one of --user, --feature, --tier, --key, --global")
     if feature:
-        from costbrake.operations import feature_key
+        from costbrake.operations.features import feature_key
 
         feature = feature_key(feature)
-    snapshot = obj.ledger.load_settings()
+    snapshot = obj.admin.load_settings()
     if user_id:
         _show_user(obj, snapshot, canonical_user(user_id, "--user") or "", as_json)
     elif key_id:
@@ -133,18 +137,18 @@ def _show_all(obj: Context, snapshot: SettingsSnapshot, as_json: bool) -> None:
     tiers = sorted(snapshot.tiers.values(), key=lambda t: t.name)
     defaults = _user_defaults(obj)
     budgeted_keys = sorted(
-        ((key, created) for key, created in obj.ledger.list_keys() if key.limits != Limits() and not key.revoked),
+        ((key, created) for key, created in obj.admin.list_keys() if key.limits != Limits() and not key.revoked),
         key=lambda pair: (pair[1], pair[0].key_id),
     )
     if as_json:
         emit_json(
             {
-                "global": {"month_usd": plain(month), "source": _global_source(snapshot)},
+                "global": {"month_usd": plain_decimal(month), "source": _global_source(snapshot)},
                 "features": [
                     {
                         "name": f.name,
-                        "month_usd": plain(f.month_usd),
-                        "share_of_global": plain(_share(f.month_usd, month)),
+                        "month_usd": plain_decimal(f.month_usd),
+                        "share_of_global": plain_decimal(_share(f.month_usd, month)),
                     }
                     for f in features
                 ],
@@ -154,12 +158,12 @@ def _show_all(obj: Context, snapshot: SettingsSnapshot, as_json: bool) -> None:
             }
         )
         return
-    click.echo(f"global: ${month:,f}/month ({_global_source(snapshot)})")
+    click.echo(f"global: {usd_exact(month)}/month ({_global_source(snapshot)})")
     table = Table(title="Feature month budgets")
     for column in ("feature", "month", "share of global"):
         table.add_column(column, justify="left" if column == "feature" else "right")
     for f in features:
-        table.add_row(f.name, f"${f.month_usd:,f}", percent(_share(f.month_usd, month)))
+        table.add_row(f.name, usd_exact(f.month_usd), percent(_share(f.month_usd, month)))
     console.print(table)
     limits = Table(title="Per-user limits by tier (a user's own overrides win)")
     for column in ("tier", "hour", "day", "month", "requests/minute"):
@@ -191,17 +195,15 @@ def _show_key(obj: Context, key_id: str, as_json: bool) -> None:
     from costbrake.budgets import key_lines
     from costbrake.status import read_standings
 
-    found = obj.ledger.find_key(key_id)
+    found = obj.admin.find_key(key_id)
     if found is None:
-        from costbrake.operations import UnknownKey
+        from costbrake.operations.keys import UnknownKey
 
         raise click.ClickException(str(UnknownKey(key_id)))
     key = found[0]
     now = obj.clock.now()
-    standings = read_standings(
-        obj.ledger, obj.rollups, now, [("key", key.key_id, line) for line in key_lines(key, now)]
-    )
-    history = obj.ledger.key_history(key.key_id)
+    standings = read_standings(obj.admin, obj.rollups, now, [("key", key.key_id, line) for line in key_lines(key, now)])
+    history = obj.admin.key_history(key.key_id)
     if as_json:
         emit_json(
             _key_budget_json(key)
@@ -232,19 +234,19 @@ def _feature_name(name: str) -> str:
 
 
 def _show_user(obj: Context, snapshot: SettingsSnapshot, user_id: str, as_json: bool) -> None:
-    from costbrake.operations import UnknownUser, find_user
+    from costbrake.operations.users import UnknownUser, find_user
     from costbrake.policy import user_limits
     from costbrake.status import limit_sources, user_standings
 
     now = obj.clock.now()
     try:
-        profile = find_user(obj.ledger, user_id, now)
+        profile = find_user(obj.admin, user_id, now)
     except UnknownUser as error:
         raise click.ClickException(str(error)) from error
     user_id = profile.user_id  # canonical
     limits = user_limits(obj.settings, snapshot, profile)
     sources = limit_sources(snapshot, profile)
-    standings = user_standings(obj.ledger, obj.rollups, obj.settings, now, profile)
+    standings = user_standings(obj.admin, obj.rollups, obj.settings, now, profile)
     if as_json:
         emit_json(
             {
@@ -267,13 +269,13 @@ def _show_user(obj: Context, snapshot: SettingsSnapshot, user_id: str, as_json: 
 def _show_tier(snapshot: SettingsSnapshot, tier: str, as_json: bool) -> None:
     found = snapshot.tiers.get(tier)
     if found is None:
-        from costbrake.operations import UnknownTier
+        from costbrake.operations.users import UnknownTier
 
         raise click.ClickException(str(UnknownTier(tier, sorted(snapshot.tiers))))
     if as_json:
         emit_json({"scope": "tier", "name": tier, **limits_json(found.limits)})
         return
-    click.echo(f"tier {tier}: {_limits_text(found.limits)}")
+    click.echo(f"tier {tier}: {limits_text(found.limits, 'tier defaults')}")
 
 
 def _show_month_budget(obj: Context, snapshot: SettingsSnapshot, feature: str | None, as_json: bool) -> None:
@@ -302,9 +304,9 @@ def _show_month_budget(obj: Context, snapshot: SettingsSnapshot, feature: str | 
             return
         line = feature_month_line(configured, configured.month_usd, month)
         kind, name = FEATURE, feature
-    [standing] = read_standings(obj.ledger, obj.rollups, now, [(kind, name, line)])
+    [standing] = read_standings(obj.admin, obj.rollups, now, [(kind, name, line)])
     if as_json:
-        emit_json(data | {"month_usd": plain(line.limit), "standing": standing_json(standing)})
+        emit_json(data | {"month_usd": plain_decimal(line.limit), "standing": standing_json(standing)})
         return
     console.print(standings_table(f"{standing.scope} budget", [standing]))
 
@@ -324,19 +326,9 @@ def _share(part: Decimal | None, whole: Decimal) -> Decimal | None:
 
 def _limit_cells(limits: Limits) -> list[str]:
     return [
-        *("-" if usd is None else f"${usd:,f}" for usd in (limits.hour_usd, limits.day_usd, limits.month_usd)),
+        *("-" if usd is None else usd_exact(usd) for usd in (limits.hour_usd, limits.day_usd, limits.month_usd)),
         "-" if limits.rpm is None else str(limits.rpm),
     ]
-
-
-def _limits_text(limits: Limits) -> str:
-    parts = [
-        f"${limits.hour_usd}/hour" if limits.hour_usd is not None else None,
-        f"${limits.day_usd}/day" if limits.day_usd is not None else None,
-        f"${limits.month_usd}/month" if limits.month_usd is not None else None,
-        f"{limits.rpm} requests/minute" if limits.rpm is not None else None,
-    ]
-    return ", ".join(p for p in parts if p) or "tier defaults"
 
 
 @main.group()
@@ -351,12 +343,13 @@ def budget() -> None:
 @pass_context
 def budget_show(obj: Context, user_id: str, feature: str, as_json: bool) -> None:
     """Spent, reserved, limit and remaining in every window that applies to USER."""
-    from costbrake.operations import feature_key, user_id_of
+    from costbrake.operations.features import feature_key
+    from costbrake.operations.users import user_id_of
     from costbrake.policy import budget_status
 
-    user_id = user_id_of(obj.ledger, canonical_user(user_id, "--user") or "")
+    user_id = user_id_of(obj.admin, canonical_user(user_id, "--user") or "")
     feature = feature_key(feature)
-    report = budget_status(obj.ledger, obj.settings, obj.clock.now(), user_id, feature, key=None)
+    report = budget_status(obj.admin, obj.settings, obj.clock.now(), user_id, feature, key=None)
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
@@ -367,10 +360,10 @@ def budget_show(obj: Context, user_id: str, feature: str, as_json: bool) -> None
         table.add_row(
             row["scope"],
             row["window"],
-            f"${row['limit_usd']}",
-            f"${row['spent_usd']}",
-            f"${row['reserved_usd']}",
-            f"${row['remaining_usd']}",
+            usd_exact(Decimal(row["limit_usd"])),
+            usd_exact(Decimal(row["spent_usd"])),
+            usd_exact(Decimal(row["reserved_usd"])),
+            usd_exact(Decimal(row["remaining_usd"])),
             row["resets_at"],
         )
     console.print(table)

@@ -8,9 +8,10 @@ import click
 from rich.table import Table
 
 from costbrake.cli.main import USD, Context, console, emit_json, json_option, main, pass_context
-from costbrake.cli.pricing import dollars, price_sources, usd
+from costbrake.cli.pricing import price_sources
 from costbrake.errors import UnknownModel
 from costbrake.estimate import DAYS_PER_MONTH, DEFAULT_THRESHOLD_USD, Workload, estimate, price_of
+from costbrake.formatting import usd_exact
 from costbrake.pricing_import import rates_per_million
 
 
@@ -52,7 +53,7 @@ def estimate_command(
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
                 "days_per_month": DAYS_PER_MONTH,
-                "threshold_usd": usd(threshold),
+                "threshold_usd": usd_exact(threshold, symbol=False),
                 "prices": "packaged + ledger overrides" if sources.from_ledger else "packaged",
                 "models": [
                     {
@@ -61,9 +62,9 @@ def estimate_command(
                         "source": sources.source_of(e.price.model),
                         "usd_per_million": rates_per_million(e.rates),
                         "long_context": e.long_context,
-                        "per_call_usd": usd(e.per_call_usd),
-                        "daily_usd": usd(e.daily_usd),
-                        "monthly_usd": usd(e.monthly_usd),
+                        "per_call_usd": usd_exact(e.per_call_usd, symbol=False),
+                        "daily_usd": usd_exact(e.daily_usd, symbol=False),
+                        "monthly_usd": usd_exact(e.monthly_usd, symbol=False),
                         "over_threshold": e.over_threshold,
                     }
                     for e in estimates
@@ -81,13 +82,13 @@ def estimate_command(
     for e in estimates:
         rates = rates_per_million(e.rates)
         marker = " *" if e.long_context else ""
-        month = f"[bold red]{dollars(e.monthly_usd)}[/]" if e.over_threshold else dollars(e.monthly_usd)
+        month = f"[bold red]{usd_exact(e.monthly_usd)}[/]" if e.over_threshold else usd_exact(e.monthly_usd)
         table.add_row(
             e.price.model + marker,
             rates["input"],
             rates["output"],
-            f"${usd(e.per_call_usd)}",
-            dollars(e.daily_usd),
+            usd_exact(e.per_call_usd),
+            usd_exact(e.daily_usd),
             month,
         )
     console.print(table)
@@ -96,6 +97,6 @@ def estimate_command(
     for e in estimates:
         if e.over_threshold:
             click.echo(
-                f"WARNING: {e.price.model} would cost {dollars(e.monthly_usd)}/month, "
-                f"above the {dollars(threshold)}/month threshold."
+                f"WARNING: {e.price.model} would cost {usd_exact(e.monthly_usd)}/month, "
+                f"above the {usd_exact(threshold)}/month threshold."
             )

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from costbrake.cli.main import Context, console, emit_json, json_option, main, pass_context
 from costbrake.cli.switches import actor_option, who
+from costbrake.formatting import plain_decimal
 from costbrake.records import AuditEntry, CacheMode, Feature, OverCap
 
 
@@ -28,7 +29,7 @@ def feature_settings_json(feature: Feature) -> dict[str, Any]:
         "name": feature.name,
         "state": feature.state.value,
         "reason": feature.reason,
-        "month_usd": None if feature.month_usd is None else format(feature.month_usd, "f"),
+        "month_usd": plain_decimal(feature.month_usd),
         "max_input_tokens": feature.max_input_tokens,
         "max_output_tokens": feature.max_output_tokens,
         "default_max_output_tokens": feature.default_max_output_tokens,
@@ -55,7 +56,7 @@ def _history_json(entry: AuditEntry) -> dict[str, str]:
 def _feature_name(name: str) -> str:
     """A feature as the ledger knows it: its canonical spelling (or a configured name from before names were
     canonical, as it is); a name with no canonical form is refused when it is used to create one."""
-    from costbrake.operations import feature_key
+    from costbrake.operations.features import feature_key
 
     if not name.strip():
         raise click.BadParameter("a feature name cannot be empty", param_hint="NAME")
@@ -72,7 +73,7 @@ def features() -> None:
 @pass_context
 def features_list(obj: Context, as_json: bool) -> None:
     """Every configured feature's caps and cost reducers (unconfigured features have the defaults: all off)."""
-    configured = sorted(obj.ledger.load_settings().features.values(), key=lambda f: f.name)
+    configured = sorted(obj.admin.load_settings().features.values(), key=lambda f: f.name)
     if as_json:
         emit_json([feature_settings_json(feature) for feature in configured])
         return
@@ -101,10 +102,10 @@ def features_list(obj: Context, as_json: bool) -> None:
 def features_show(obj: Context, name: str, as_json: bool) -> None:
     """NAME's settings and its audited changes (settings and switch flips), oldest first."""
     name = _feature_name(name)
-    feature = obj.ledger.load_settings().features.get(name)
+    feature = obj.admin.load_settings().features.get(name)
     if feature is None:
         raise click.ClickException(f"unknown feature {name!r}: not configured (`costbrake features list`)")
-    history = obj.ledger.feature_history(name)
+    history = obj.admin.feature_history(name)
     if as_json:
         emit_json(feature_settings_json(feature) | {"history": [_history_json(entry) for entry in history]})
         return
@@ -155,7 +156,7 @@ def features_set(
 ) -> None:
     """Change NAME's caps and cost reducers (takes effect within the gateway's settings cache time), audited."""
     from costbrake.feature_settings import LOW_THRESHOLD, FeatureChanged, FeatureChanges, set_feature_settings
-    from costbrake.operations import UnknownFeature
+    from costbrake.operations.features import UnknownFeature
 
     changes = FeatureChanges(
         cache=CacheMode(cache) if cache else None,
@@ -168,7 +169,7 @@ def features_set(
     )
     try:
         before, after = set_feature_settings(
-            obj.ledger,
+            obj.admin,
             obj.clock,
             obj.settings,
             _feature_name(name),

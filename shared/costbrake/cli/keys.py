@@ -10,19 +10,15 @@ from rich.table import Table
 
 from costbrake.cli.main import USD, Context, console, emit_json, json_option, main, pass_context
 from costbrake.cli.switches import actor_option, who
-from costbrake.decimals import plain_decimal
+from costbrake.formatting import plain_decimal, usd_exact
 from costbrake.policy import key_features
 from costbrake.records import ApiKey, Limits
 
 
-def plain(amount: Decimal | None) -> str | None:
-    return None if amount is None else plain_decimal(amount)
-
-
 def limits_text(limits: Limits, none: str) -> str:
-    """``$1/hour, $5/day`` for the limits that are set."""
+    """``$1.00/hour, $5.00/day`` for the limits that are set."""
     parts = [
-        f"${usd}/{window}"
+        f"{usd_exact(usd)}/{window}"
         for usd, window in ((limits.hour_usd, "hour"), (limits.day_usd, "day"), (limits.month_usd, "month"))
         if usd is not None
     ]
@@ -40,9 +36,9 @@ def key_json(key: ApiKey, created_at: str) -> dict[str, Any]:
         "default_feature": key.default_feature,
         "features": list(key_features(key)),
         "any_feature": key.any_feature,
-        "hour_usd": plain(key.hour_usd),
-        "day_usd": plain(key.day_usd),
-        "month_usd": plain(key.month_usd),
+        "hour_usd": plain_decimal(key.hour_usd),
+        "day_usd": plain_decimal(key.day_usd),
+        "month_usd": plain_decimal(key.month_usd),
         "revoked": key.revoked,
         "created_at": created_at,
     }
@@ -57,7 +53,7 @@ def features_text(key: ApiKey) -> str:
 def canonical_features(names: tuple[str, ...]) -> tuple[str, ...]:
     """--feature values in their canonical spelling (``Chat`` is ``chat``), or a usage error naming the bad one."""
     from costbrake.names import InvalidName
-    from costbrake.operations import feature_names
+    from costbrake.operations.features import feature_names
 
     try:
         return feature_names(names)
@@ -124,14 +120,9 @@ def keys_create(
     A key charges only the features it names (--feature, the first is its default) unless it is --any-feature;
     a key with neither charges the "default" feature only.
     """
-    from costbrake.operations import (
-        UnconfiguredFeatures,
-        UnknownTier,
-        configure_features,
-        create_key,
-        require_tier,
-        unconfigured_features,
-    )
+    from costbrake.operations.features import UnconfiguredFeatures, configure_features, unconfigured_features
+    from costbrake.operations.keys import create_key
+    from costbrake.operations.users import UnknownTier, require_tier
 
     if service and user_id:
         raise click.UsageError("a key is either bound to --user or a --service key, not both")
@@ -139,17 +130,17 @@ def keys_create(
     names = canonical_features(features)
     if tier is not None:
         try:
-            require_tier(obj.ledger, tier)
+            require_tier(obj.admin, tier)
         except UnknownTier as error:
             raise click.BadParameter(str(error), param_hint="--tier") from error
-    new_features = unconfigured_features(obj.ledger, names)
+    new_features = unconfigured_features(obj.admin, names)
     if new_features and not create_features:
-        known = sorted(obj.ledger.load_settings().features)
+        known = sorted(obj.admin.load_settings().features)
         raise click.BadParameter(str(UnconfiguredFeatures(new_features, known)), param_hint="--feature")
     limits = Limits(hour, day, month)
     try:
         new = create_key(
-            obj.ledger,
+            obj.admin,
             obj.clock,
             user_id=user_id,
             tier=tier,
@@ -162,7 +153,7 @@ def keys_create(
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     if new_features:
-        configure_features(obj.ledger, obj.clock, obj.settings, new_features, who(actor))
+        configure_features(obj.admin, obj.clock, obj.settings, new_features, who(actor))
         click.echo(f"configured new feature(s) {', '.join(new_features)} with the deployment's defaults", err=True)
     if as_json:
         emit_json({"secret": new.secret, **key_json(new.key, obj.clock.now().isoformat())})
@@ -182,11 +173,11 @@ def keys_create(
 @pass_context
 def keys_list(obj: Context, user_id: str | None, active: bool, as_json: bool) -> None:
     """Every key (ids and labels, never secrets), oldest first."""
-    found = sorted(obj.ledger.list_keys(), key=lambda pair: (pair[1], pair[0].key_id))
+    found = sorted(obj.admin.list_keys(), key=lambda pair: (pair[1], pair[0].key_id))
     if user_id is not None:
-        from costbrake.operations import user_id_of
+        from costbrake.operations.users import user_id_of
 
-        user_id = user_id_of(obj.ledger, canonical_user(user_id, "--user") or "")
+        user_id = user_id_of(obj.admin, canonical_user(user_id, "--user") or "")
     found = [
         (key, created)
         for key, created in found
@@ -217,11 +208,11 @@ def keys_list(obj: Context, user_id: str | None, active: bool, as_json: bool) ->
 @pass_context
 def keys_revoke(obj: Context, key_id: str) -> None:
     """Revoke KEY_ID (as `keys list` shows it); its calls are refused within the gateway's cache time."""
-    key = next((key for key, _ in obj.ledger.list_keys() if key.key_id == key_id), None)
+    key = next((key for key, _ in obj.admin.list_keys() if key.key_id == key_id), None)
     if key is None:
         raise click.ClickException(f"unknown key id {key_id!r} (`costbrake keys list` shows them)")
     if key.revoked:
         click.echo(f"key {key_id} was already revoked")
         return
-    obj.ledger.revoke_key(key_id)
+    obj.admin.revoke_key(key_id)
     click.echo(f"key {key_id} revoked; gateways refuse it once their key cache expires (seconds)")

@@ -14,7 +14,7 @@ from rich.console import Console
 
 from costbrake.clock import SystemClock
 from costbrake.config import Settings
-from costbrake.decimals import plain_decimal
+from costbrake.formatting import plain_decimal
 
 
 def _console() -> Console:
@@ -67,8 +67,7 @@ class Context:
         self._stack = stack
         self.clock = SystemClock()
         self._settings: Settings | None = None
-        self._ledger: Any = None
-        self._rollups: Any = None
+        self._stores: Any = None
 
     @property
     def settings(self) -> Settings:
@@ -83,21 +82,21 @@ class Context:
         return self._settings
 
     @property
-    def ledger(self) -> Any:
-        if self._ledger is None:
-            from costbrake.dal import Ledger
+    def stores(self) -> Any:
+        """The deployment's stores (``costbrake.wiring.Stores``), built on first use."""
+        if self._stores is None:
+            from costbrake.wiring import stores_from_settings
 
-            self._ledger = Ledger(self.settings)
-        return self._ledger
+            self._stores = stores_from_settings(self.settings)
+        return self._stores
+
+    @property
+    def admin(self) -> Any:
+        return self.stores.admin
 
     @property
     def rollups(self) -> Any:
-        """The hourly/daily rollups (``RollupStore``), on a connection of its own."""
-        if self._rollups is None:
-            from costbrake.dal.rollups import RollupStore
-
-            self._rollups = RollupStore.connect(self.settings)
-        return self._rollups
+        return self.stores.rollups
 
 
 pass_context = click.make_pass_decorator(Context)

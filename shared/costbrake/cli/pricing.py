@@ -15,6 +15,7 @@ from costbrake.cli.main import Context, console, emit_json, json_option, main, p
 from costbrake.cli.switches import who
 from costbrake.errors import LedgerUnavailable, UnknownModel
 from costbrake.estimate import price_of
+from costbrake.formatting import plain_decimal
 from costbrake.pricing import PRICED_TIERS, ModelPrice, PriceTable, TokenRates
 from costbrake.pricing_import import (
     SUPPORTED_PROVIDERS,
@@ -62,7 +63,7 @@ def price_sources(obj: Context, *, need_ledger: bool = False) -> PriceSources:
     """
     packaged = PriceTable.default()
     try:
-        snapshot = obj.ledger.load_settings()
+        snapshot = obj.admin.load_settings()
     except click.ClickException:  # no deployment configured
         if need_ledger:
             raise
@@ -85,20 +86,6 @@ def _own_entry(table: PriceTable, model: str) -> bool:
     return any(price.model == model for price in table.models())
 
 
-def usd(amount: Decimal) -> str:
-    """An exact amount with at least cents: 300.00, 0.01, 0.00015."""
-    exact = amount.normalize()
-    exponent = exact.as_tuple().exponent
-    if isinstance(exponent, int) and exponent > -2:
-        exact = exact.quantize(Decimal("0.01"))
-    return format(exact, "f")
-
-
-def dollars(amount: Decimal) -> str:
-    """``usd`` for people: $12,345.00."""
-    return f"${Decimal(usd(amount)):,f}"
-
-
 def price_json(price: ModelPrice, sources: PriceSources) -> dict[str, Any]:
     return {
         "model": price.model,
@@ -118,7 +105,7 @@ def price_json(price: ModelPrice, sources: PriceSources) -> dict[str, Any]:
             }
             for tier in PRICED_TIERS
         },
-        "web_search_usd_per_use": format(price.web_search_price.normalize(), "f"),
+        "web_search_usd_per_use": plain_decimal(price.web_search_price),
         "spec": price.to_spec(),
     }
 
@@ -194,7 +181,7 @@ def pricing_show(obj: Context, model: str, as_json: bool) -> None:
     sources = price_sources(obj)
     price = _model_price(sources.effective, model)
     packaged = sources.replaced(price.model)
-    history = obj.ledger.price_history(price.model) if sources.from_ledger else []
+    history = obj.admin.price_history(price.model) if sources.from_ledger else []
     if as_json:
         emit_json(
             price_json(price, sources)
@@ -231,7 +218,7 @@ def pricing_show(obj: Context, model: str, as_json: bool) -> None:
     most = f"{price.max_output_tokens:,}" if price.max_output_tokens else "unknown"
     click.echo(
         f"{price.mode} model; context window {window} input tokens, at most {most} output tokens; "
-        f"web search ${format(price.web_search_price.normalize(), 'f')} per use."
+        f"web search ${plain_decimal(price.web_search_price)} per use."
     )
     for change in history[-3:]:
         what = "removed" if not change["to"] else "set"
@@ -279,7 +266,7 @@ def pricing_import(
     if not_added:
         diff = replace(diff, added=[])
     if apply_ and diff.to_apply:
-        obj.ledger.put_prices(diff.to_apply, who(actor), obj.clock.now(), reason=f"pricing import {file.name}")
+        obj.admin.put_prices(diff.to_apply, who(actor), obj.clock.now(), reason=f"pricing import {file.name}")
     if as_json:
         emit_json(
             _diff_json(diff, imported.skipped, imported.unusable, applied=apply_, from_ledger=sources.from_ledger)
@@ -376,7 +363,7 @@ def _diff_json(
 @pass_context
 def pricing_reset(obj: Context, model: str, actor: str | None) -> None:
     """Remove MODEL's ledger override: the packaged price applies again (or the model is unpriced)."""
-    if not obj.ledger.delete_price(model, who(actor), obj.clock.now(), reason="pricing reset"):
+    if not obj.admin.delete_price(model, who(actor), obj.clock.now(), reason="pricing reset"):
         raise click.ClickException(f"{model} has no ledger override.")
     try:
         price = PriceTable.default().get(model)

@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from costbrake.cli.main import Context, console, emit_json, json_option, main, pass_context
-from costbrake.decimals import usd_text
+from costbrake.formatting import percent, usd
 
 if TYPE_CHECKING:
     from costbrake.reconcile.figures import DayReconciliation, ModelLine
@@ -31,7 +31,7 @@ def reconcile(obj: Context, days: int | None, as_json: bool, publish: bool) -> N
 
     try:
         settings = ReconcileSettings()
-        result = reconcile_deployment(obj.ledger, obj.settings, settings, obj.clock, publish=publish, days=days)
+        result = reconcile_deployment(obj.stores, obj.settings, settings, obj.clock, publish=publish, days=days)
     except (AdminKeysUnavailable, NoAlertTopic) as error:
         raise click.ClickException(str(error)) from error
     except ValueError as error:  # pydantic's ValidationError: a COSTBRAKE_ variable out of range
@@ -56,10 +56,10 @@ def _print(result: ReconcileResult) -> None:
             day.day.isoformat(),
             day.provider,
             day.status.value + ("" if day.final else " (not final)"),
-            usd_text(day.provider_usd),
-            usd_text(day.ledger_usd),
+            usd(day.provider_usd),
+            usd(day.ledger_usd),
             _variance(day),
-            usd_text(day.unguarded_usd) if day.unguarded_usd else "",
+            usd(day.unguarded_usd) if day.unguarded_usd else "",
             _why(day),
         )
     console.print(table)
@@ -70,10 +70,10 @@ def _print(result: ReconcileResult) -> None:
             models.add_column(name)
         for day, line in lines:
             tokens = f"{line.provider_tokens.total:,} / {line.ledger_tokens.total:,}"
-            provider = "-" if line.provider_usd is None else usd_text(line.provider_usd)
+            provider = usd(line.provider_usd)
             note = []
             if line.unguarded_usd:
-                note.append(f"unguarded {usd_text(line.unguarded_usd)}")
+                note.append(f"unguarded {usd(line.unguarded_usd)}")
             if line.drift_usd is not None:
                 note.append(f"price drift x{line.price_factor}")
             models.add_row(
@@ -82,7 +82,7 @@ def _print(result: ReconcileResult) -> None:
                 line.model,
                 tokens,
                 provider,
-                usd_text(line.ledger_usd),
+                usd(line.ledger_usd),
                 ", ".join(note),
             )
         console.print(models)
@@ -101,8 +101,8 @@ def _notable(line: ModelLine) -> bool:
 def _variance(day: DayReconciliation) -> str:
     fraction = day.variance_fraction
     sign = "-" if day.variance_usd < 0 else "+"
-    text = f"{sign}{usd_text(abs(day.variance_usd))}"
-    return text if fraction is None else f"{text} ({fraction * 100:+.1f}%)"
+    text = f"{sign}{usd(abs(day.variance_usd))}"
+    return text if fraction is None else f"{text} ({percent(fraction, signed=True)})"
 
 
 def _why(day: DayReconciliation) -> str:

@@ -29,10 +29,10 @@ def report(obj: Context, days: int, fmt: str, as_json: bool, out: Path | None, t
     from costbrake.reports.model import build_report
     from costbrake.reports.source import collect_inputs
 
-    ledger, settings, now = obj.ledger, obj.settings, obj.clock.now()
+    stores, settings, now = obj.stores, obj.settings, obj.clock.now()
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task(f"reading {days} days of call records", total=days)
-        inputs = collect_inputs(ledger, settings, now, days, lambda done, _: progress.update(task, completed=done))
+        inputs = collect_inputs(stores, settings, now, days, lambda done, _: progress.update(task, completed=done))
     write_report(build_report(inputs, top_users=top), "json" if as_json else fmt, out)
     if out is not None:
         click.echo(f"{len(inputs.calls)} calls over {days} days", err=True)

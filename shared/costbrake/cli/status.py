@@ -13,7 +13,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from costbrake.cli.main import Context, console, emit_json, json_option, main, pass_context
-from costbrake.decimals import plain_decimal
+from costbrake.formatting import percent, plain_decimal, usd
 from costbrake.status import RUN_RATE_HOURS, TOP_USERS, Standing
 from costbrake.top import DIMENSIONS, Top
 
@@ -23,20 +23,9 @@ RUN_RATE_NOTE = (
 )
 
 
-def plain(amount: Decimal | None) -> str | None:
-    """An exact decimal as JSON text: no exponent, no trailing zeros."""
-    return None if amount is None else plain_decimal(amount)
-
-
 def short_usd(amount: Decimal) -> str:
     """For tables (the exact amount is in --json): whole dollars from $1,000, cents from $1, else 4 places."""
-    if amount >= 1000:
-        return f"${amount:,.0f}"
-    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
-
-
-def percent(ratio: Decimal | None) -> str:
-    return "-" if ratio is None else f"{ratio * 100:.1f}%"
+    return usd(amount, places=4, whole_from=1000)
 
 
 @contextmanager
@@ -58,14 +47,14 @@ def standing_json(s: Standing) -> dict[str, Any]:
         "name": s.name,
         "window": s.window.window.value,
         "window_key": s.window.key,
-        "limit_usd": plain(s.limit_usd),
-        "spent_usd": plain(s.spent_usd),
-        "reserved_usd": plain(s.reserved_usd),
-        "remaining_usd": plain(s.remaining_usd),
-        "utilization": plain(s.utilization),
-        "run_rate_usd_per_day": plain(p.rate_usd_per_day),
-        "projected_usd": plain(p.projected_usd),
-        "projected_utilization": plain(p.projected_utilization),
+        "limit_usd": plain_decimal(s.limit_usd),
+        "spent_usd": plain_decimal(s.spent_usd),
+        "reserved_usd": plain_decimal(s.reserved_usd),
+        "remaining_usd": plain_decimal(s.remaining_usd),
+        "utilization": plain_decimal(s.utilization),
+        "run_rate_usd_per_day": plain_decimal(p.rate_usd_per_day),
+        "projected_usd": plain_decimal(p.projected_usd),
+        "projected_utilization": plain_decimal(p.projected_utilization),
         "exhausted": s.exhausted,
         "runs_out_at": p.exhausted_at.isoformat() if p.exhausted_at else None,
         "resets_at": s.window.end.isoformat(),
@@ -121,7 +110,7 @@ def status(obj: Context, top_users: int, as_json: bool) -> None:
     from costbrake.status import read_status
 
     with progress_bar("reading this month's rollups") as advance:
-        found = read_status(obj.ledger, obj.rollups, obj.settings, obj.clock.now(), top_users, advance)
+        found = read_status(obj.admin, obj.rollups, obj.settings, obj.clock.now(), top_users, advance)
     if as_json:
         emit_json(
             {
@@ -169,17 +158,17 @@ def top_json(found: Top) -> dict[str, Any]:
         "days": len(found.days),
         "from": found.days[0].start.isoformat(),
         "to": found.as_of.isoformat(),
-        "total_usd": plain(found.total.cost_usd),
+        "total_usd": plain_decimal(found.total.cost_usd),
         "total_calls": found.total.calls,
         found.dimension: [
             {
                 "name": s.name,
-                "cost_usd": plain(s.totals.cost_usd),
+                "cost_usd": plain_decimal(s.totals.cost_usd),
                 "calls": s.totals.calls,
                 "input_tokens": s.totals.input_tokens,
                 "output_tokens": s.totals.output_tokens,
                 "errors": s.totals.errors,
-                "share": plain(s.share),
+                "share": plain_decimal(s.share),
             }
             for s in found.spenders
         ],

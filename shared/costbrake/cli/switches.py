@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from costbrake.cli.main import Context, console, emit_json, json_option, main, pass_context
+from costbrake.formatting import plain_decimal, usd_exact
 from costbrake.pipeline.alerts import Alert
 from costbrake.records import Feature, SwitchState
 
@@ -23,10 +24,10 @@ def who(actor: str | None) -> str:
 
 def announce_or_warn(obj: Context, alert: Alert) -> None:
     """Publish an operator action's alert; the action stands even when the alert cannot go out (said on stderr)."""
-    from costbrake.operations import announce
+    from costbrake.operations.announce import announce
 
     try:
-        click.echo(announce(obj.settings, obj.ledger, alert), err=True)
+        click.echo(announce(obj.settings, obj.stores.alerts, alert), err=True)
     except Exception as error:  # SNS or the alert log unreachable: the action is done, say so loudly
         click.echo(f"WARNING: the action is done but its alert could not be published: {error}", err=True)
 
@@ -36,7 +37,7 @@ def feature_json(feature: Feature) -> dict[str, Any]:
         "name": feature.name,
         "state": feature.state.value,
         "reason": feature.reason,
-        "month_usd": None if feature.month_usd is None else format(feature.month_usd, "f"),
+        "month_usd": plain_decimal(feature.month_usd),
         "max_input_tokens": feature.max_input_tokens,
         "max_output_tokens": feature.max_output_tokens,
         "over_cap": feature.over_cap.value,
@@ -60,11 +61,11 @@ def switch() -> None:
 @pass_context
 def switch_set(obj: Context, feature: str, state: str, reason: str, create: bool, actor: str | None) -> None:
     """Flip FEATURE's switch (takes effect within the gateway's cache time); announced on the alert topic."""
-    from costbrake.operations import UnknownFeature, switch_by_operator
+    from costbrake.operations.features import UnknownFeature, switch_feature
 
     try:
-        flipped, alert = switch_by_operator(
-            obj.ledger, obj.clock, obj.settings, feature, SwitchState(state), reason, who(actor), create=create
+        flipped, alert = switch_feature(
+            obj.admin, obj.clock, obj.settings, feature, SwitchState(state), reason, who(actor), create=create
         )
     except (UnknownFeature, ValueError) as error:
         raise click.ClickException(str(error)) from error
@@ -77,7 +78,7 @@ def switch_set(obj: Context, feature: str, state: str, reason: str, create: bool
 @pass_context
 def switch_list(obj: Context, as_json: bool) -> None:
     """Every configured feature's switch, reason and budget (unconfigured features are on)."""
-    features = sorted(obj.ledger.load_settings().features.values(), key=lambda f: f.name)
+    features = sorted(obj.admin.load_settings().features.values(), key=lambda f: f.name)
     if as_json:
         emit_json([feature_json(feature) for feature in features])
         return
@@ -89,7 +90,7 @@ def switch_list(obj: Context, as_json: bool) -> None:
             f.name,
             f"[{_STATE_STYLE[f.state]}]{f.state.value}[/]",
             f.reason,
-            "-" if f.month_usd is None else f"${f.month_usd:,f}",
+            "-" if f.month_usd is None else usd_exact(f.month_usd),
             f"{f.max_output_tokens:,}",
         )
     console.print(table)
@@ -101,11 +102,11 @@ def switch_list(obj: Context, as_json: bool) -> None:
 @pass_context
 def switch_history(obj: Context, feature: str, as_json: bool) -> None:
     """Every flip of FEATURE's switch, oldest first: when, who, from, to, why."""
-    from costbrake.operations import feature_key
+    from costbrake.operations.features import feature_key
 
     feature = feature_key(feature)
-    history = obj.ledger.switch_history(feature)
-    if not history and feature not in obj.ledger.load_settings().features:
+    history = obj.admin.switch_history(feature)
+    if not history and feature not in obj.admin.load_settings().features:
         raise click.ClickException(f"unknown feature {feature!r}: not configured and never switched")
     if as_json:
         emit_json({"feature": feature, "flips": history})

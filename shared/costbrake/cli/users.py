@@ -11,8 +11,9 @@ from rich.table import Table
 
 from costbrake.cli.keys import canonical_user, key_json
 from costbrake.cli.main import Context, console, emit_json, json_option, main, pass_context
-from costbrake.cli.status import plain, standing_json, standings_table
+from costbrake.cli.status import standing_json, standings_table
 from costbrake.cli.switches import actor_option, announce_or_warn, who
+from costbrake.formatting import plain_decimal
 from costbrake.records import Limits, UserProfile
 
 _DURATION = re.compile(r"^(\d+)([mhd])$")
@@ -39,18 +40,18 @@ def utc(moment: datetime) -> datetime:
 
 def limits_json(limits: Limits) -> dict[str, Any]:
     return {
-        "hour_usd": plain(limits.hour_usd),
-        "day_usd": plain(limits.day_usd),
-        "month_usd": plain(limits.month_usd),
+        "hour_usd": plain_decimal(limits.hour_usd),
+        "day_usd": plain_decimal(limits.day_usd),
+        "month_usd": plain_decimal(limits.month_usd),
         "rpm": limits.rpm,
     }
 
 
 def _profile(obj: Context, user_id: str) -> UserProfile:
-    from costbrake.operations import UnknownUser, find_user
+    from costbrake.operations.users import UnknownUser, find_user
 
     try:
-        return find_user(obj.ledger, canonical_user(user_id, "USER_ID") or "", obj.clock.now())
+        return find_user(obj.admin, canonical_user(user_id, "USER_ID") or "", obj.clock.now())
     except UnknownUser as error:
         raise click.ClickException(str(error)) from error
 
@@ -66,21 +67,21 @@ def users() -> None:
 @pass_context
 def users_show(obj: Context, user_id: str, as_json: bool) -> None:
     """USER's tier, limits (and where each comes from), block, keys and budgets now."""
-    from costbrake.operations import is_blocked
+    from costbrake.operations.users import is_blocked
     from costbrake.policy import user_limits
     from costbrake.status import limit_sources, user_standings
 
     now = obj.clock.now()
     profile = _profile(obj, user_id)
     user_id = profile.user_id  # canonical: what the gateway charges
-    snapshot = obj.ledger.load_settings()
+    snapshot = obj.admin.load_settings()
     limits = user_limits(obj.settings, snapshot, profile)
     sources = limit_sources(snapshot, profile)
     user_keys = sorted(
-        ((key, created) for key, created in obj.ledger.list_keys() if key.user_id == user_id), key=lambda kc: kc[1]
+        ((key, created) for key, created in obj.admin.list_keys() if key.user_id == user_id), key=lambda kc: kc[1]
     )
-    standings = user_standings(obj.ledger, obj.rollups, obj.settings, now, profile)
-    history = obj.ledger.user_history(user_id)
+    standings = user_standings(obj.admin, obj.rollups, obj.settings, now, profile)
+    history = obj.admin.user_history(user_id)
     blocked = is_blocked(profile, now)
     if as_json:
         emit_json(
@@ -130,11 +131,11 @@ def users_show(obj: Context, user_id: str, as_json: bool) -> None:
 @pass_context
 def users_set_tier(obj: Context, user_id: str, tier: str, create: bool, actor: str | None) -> None:
     """Move USER to TIER (an existing tier; the user's own overrides stay)."""
-    from costbrake.operations import UnknownTier, UnknownUser, set_user_tier
+    from costbrake.operations.users import UnknownTier, UnknownUser, set_user_tier
 
     try:
         profile = set_user_tier(
-            obj.ledger, obj.clock, canonical_user(user_id, "USER_ID") or "", tier, who(actor), create=create
+            obj.admin, obj.clock, canonical_user(user_id, "USER_ID") or "", tier, who(actor), create=create
         )
     except (UnknownTier, UnknownUser) as error:
         raise click.ClickException(str(error)) from error
@@ -152,7 +153,7 @@ def users_block(
     obj: Context, user_id: str, duration: timedelta | None, until: datetime | None, reason: str, actor: str | None
 ) -> None:
     """Refuse USER's calls until a time (403 with the reason); announced on the alert topic."""
-    from costbrake.operations import UnknownUser, block_user
+    from costbrake.operations.users import UnknownUser, block_user
 
     if duration is not None and until is None:
         end = obj.clock.now() + duration
@@ -162,7 +163,7 @@ def users_block(
         raise click.UsageError("say how long: exactly one of --for (e.g. 2h) or --until (e.g. 2026-12-01T00:00)")
     try:
         profile, alert = block_user(
-            obj.ledger, obj.clock, canonical_user(user_id, "USER_ID") or "", end, reason, who(actor)
+            obj.admin, obj.clock, canonical_user(user_id, "USER_ID") or "", end, reason, who(actor)
         )
     except UnknownUser as error:
         raise click.ClickException(str(error)) from error
@@ -179,11 +180,11 @@ def users_block(
 @pass_context
 def users_unblock(obj: Context, user_id: str, reason: str, actor: str | None) -> None:
     """Lift USER's block; announced on the alert topic."""
-    from costbrake.operations import UnknownUser, unblock_user
+    from costbrake.operations.users import UnknownUser, unblock_user
 
     try:
         profile, alert = unblock_user(
-            obj.ledger, obj.clock, canonical_user(user_id, "USER_ID") or "", reason, who(actor)
+            obj.admin, obj.clock, canonical_user(user_id, "USER_ID") or "", reason, who(actor)
         )
     except UnknownUser as error:
         raise click.ClickException(str(error)) from error

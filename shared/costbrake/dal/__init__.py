@@ -1,5 +1,6 @@
-"""Data access: the only package that talks to DynamoDB. PynamoDB models never leave it."""
+"""Data access: the only package that talks to DynamoDB. PynamoDB models never leave it.
 
-from costbrake.dal.ledger import ChargesRefused, Ledger, ReservationContended, TransactionStats
-
-__all__ = ["ChargesRefused", "Ledger", "ReservationContended", "TransactionStats"]
+One store per audience, each on the ``Tables`` it is built with (``costbrake.wiring`` builds them): ``spend``
+(the gateway's hot path), ``admin`` (operators), ``alert_log``, ``calls``, ``reservations`` (the sweeper),
+``rollups`` (the pipeline) and ``cache`` (the response cache).
+"""

@@ -29,15 +29,11 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
-from pynamodb.exceptions import PynamoDBException
 from pynamodb.models import Model
 
-from costbrake.config import Settings
-from costbrake.dal.ledger import bind
 from costbrake.dal.models import DecimalAttribute
+from costbrake.dal.tables import Tables, key, unavailable
 from costbrake.reducers.semantic import InvalidVector, Match, SemanticEntry, best_match, decode_vector, encode_vector
 from costbrake.usage import Usage
 
@@ -56,13 +52,7 @@ class AnswerForm(StrEnum):
 
 
 class _CacheMeta:
-    table_name = "unbound-response-cache"  # set by bind_cache_models
-    region: str | None = None
-    host: str | None = None
-    # A cache must not slow a call down much: short timeouts, one retry; a failure is a miss.
-    connect_timeout_seconds = 1
-    read_timeout_seconds = 2
-    max_retry_attempts = 1
+    table_name = "response-cache"  # schema only: requests go to the ``Tables`` a cache is built with
 
 
 class _CacheModel(Model):
@@ -101,13 +91,6 @@ class SemanticItem(_CacheModel):
 
 
 CACHE_MODELS: tuple[type[Model], ...] = (AnswerItem, SemanticItem)
-
-
-def bind_cache_models(settings: Settings, shared: Connection | None = None) -> Connection:
-    """Point the cache models at ``settings.cache_table`` (on ``shared``, else a connection of their own)."""
-    if not settings.cache_table:
-        raise ValueError("no response cache table configured (COSTBRAKE_CACHE_TABLE)")
-    return bind({model: settings.cache_table for model in CACHE_MODELS}, settings, shared)
 
 
 def answer_pk(feature: str, request_key: str) -> str:
@@ -167,29 +150,27 @@ class CacheStats:
 
 
 class ResponseCache:
-    def __init__(self, settings: Settings, shared: Connection | None = None) -> None:
-        self._settings = settings
-        self._connection = bind_cache_models(settings, shared)
-        self.max_semantic_entries = settings.cache_semantic_entries
+    def __init__(self, tables: Tables, max_semantic_entries: int) -> None:
+        if not tables.cache:
+            raise ValueError("no response cache table configured (COSTBRAKE_CACHE_TABLE)")
+        self.tables = tables
+        self._table = tables.cache
+        self.max_semantic_entries = max_semantic_entries
         self.stats = CacheStats()
 
     @property
     def client(self) -> Any:
         """The botocore client (instrumentation and fault injection in tests)."""
-        return self._connection.client
+        return self.tables.client
 
     # ---- exact ----------------------------------------------------------------------------------
 
     def get(self, feature: str, request_key: str, now: int) -> CachedAnswer | None:
         """The live answer stored under ``request_key`` for ``feature``, or None. One GetItem."""
         self.stats.gets += 1
-        try:
-            item = AnswerItem.get(answer_pk(feature, request_key), "answer")
-        except AnswerItem.DoesNotExist:
-            return None
-        except (PynamoDBException, BotoCoreError, ClientError) as error:
-            raise CacheUnavailable("the response cache could not be read") from error
-        if int(item.expires_at) <= now:
+        with unavailable("the response cache could not be read", CacheUnavailable):
+            item = self.tables.get(self._table, AnswerItem, key(answer_pk(feature, request_key), "answer"))
+        if item is None or int(item.expires_at) <= now:
             return None
         try:
             return CachedAnswer(
@@ -260,11 +241,9 @@ class ResponseCache:
         self.stats.queries += 1
         entries: list[SemanticEntry] = []
         expired: list[int] = []
-        try:
-            query = SemanticItem.query(
-                semantic_pk(feature, scope), SemanticItem.sk < slot_key(bound), limit=bound, page_size=bound
-            )
-            for item in query:
+        condition = (SemanticItem.pk == semantic_pk(feature, scope)) & (SemanticItem.sk < slot_key(bound))
+        with unavailable("the semantic cache could not be read", CacheUnavailable):
+            for item in self.tables.query(self._table, SemanticItem, condition, limit=bound, page_size=bound):
                 slot = _slot_of(item.sk)
                 if slot is None:
                     continue
@@ -277,8 +256,6 @@ class ResponseCache:
                     expired.append(slot)  # damaged: reuse its slot
                     continue
                 entries.append(SemanticEntry(vector, item.answer_key, int(item.created_at), slot))
-        except (PynamoDBException, BotoCoreError, ClientError) as error:
-            raise CacheUnavailable("the semantic cache could not be read") from error
         return SemanticSet(entries, _free_slot(entries, expired, bound))
 
     def semantic_search(
@@ -317,10 +294,8 @@ class ResponseCache:
 
     def _save(self, item: Model) -> None:
         self.stats.puts += 1
-        try:
-            item.save()
-        except (PynamoDBException, BotoCoreError, ClientError) as error:
-            raise CacheUnavailable("the response cache could not be written") from error
+        with unavailable("the response cache could not be written", CacheUnavailable):
+            self.tables.put(self._table, item)
 
 
 def _slot_of(sort_key: str) -> int | None:

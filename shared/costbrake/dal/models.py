@@ -1,6 +1,7 @@
 """PynamoDB models of the ledger and calls tables (template.yaml is the schema's source of truth).
 
-Private to ``costbrake.dal``: everything outside it works with ``costbrake.records``.
+Private to ``costbrake.dal``: everything outside it works with ``costbrake.records``. The models are the schema
+and the (de)serialisation only; which table an item goes to is the ``Tables`` of the store that sends it.
 """
 
 from __future__ import annotations
@@ -36,12 +37,7 @@ class DecimalAttribute(Attribute[Decimal]):
 
 
 class _LedgerMeta:
-    table_name = "unbound-ledger"  # set by costbrake.dal.ledger.bind_models
-    region: str | None = None
-    host: str | None = None
-    connect_timeout_seconds = 2
-    read_timeout_seconds = 5
-    max_retry_attempts = 2
+    table_name = "ledger"  # never used for requests
 
 
 class _LedgerModel(Model):
@@ -220,12 +216,7 @@ class CallItem(Model):
     TEMPLATE_TABLE = "CallsTable"
 
     class Meta:
-        table_name = "unbound-calls"
-        region: str | None = None
-        host: str | None = None
-        connect_timeout_seconds = 2
-        read_timeout_seconds = 5
-        max_retry_attempts = 2
+        table_name = "calls"  # never used for requests
 
     request_id = UnicodeAttribute(hash_key=True)
     timestamp = UnicodeAttribute()
@@ -262,11 +253,11 @@ class CallItem(Model):
     truncated_messages = NumberAttribute(null=True)
     cache_status = UnicodeAttribute(null=True)
     cache_similarity = DecimalAttribute(null=True)
+    web_search_requests = NumberAttribute(null=True)
     expires_at = NumberAttribute()
     by_day = CallsByDay()
 
 
-# ReservationItem first: the shared connection keeps the first model's table schema, and it declares the index.
 LEDGER_MODELS: tuple[type[Model], ...] = (
     ReservationItem,
     SettingsItem,

@@ -17,15 +17,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
-from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
-from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
 
 from costbrake.config import Settings
-from costbrake.dal.ledger import backoff_seconds, bind, error_code_of, is_retriable
 from costbrake.dal.models import DecimalAttribute, _LedgerMeta, _LedgerModel
+from costbrake.dal.retry import RetryPolicy, failure
+from costbrake.dal.tables import Tables, key, put_entry, unavailable, update_entry
 from costbrake.errors import LedgerUnavailable
 from costbrake.pipeline.rollups import RollupKey, StreamCall, Totals, coalesce
 
@@ -76,15 +73,6 @@ class AppliedMarker(_LedgerModel):
     expires_at = NumberAttribute()  # TTL
 
 
-ROLLUP_MODELS: tuple[type[Model], ...] = (RollupItem, AppliedMarker)
-
-
-def bind_rollup_models(settings: Settings, shared: Connection | None = None) -> Connection:
-    """Point the rollup models at the ledger table, on ``shared`` (the connection ``bind_models`` returned) or,
-    without it, on a connection of their own, which is returned."""
-    return bind({model: settings.ledger_table for model in ROLLUP_MODELS}, settings, shared)
-
-
 def rollup_pk(scope: str) -> str:
     return f"rollup#{scope}"
 
@@ -109,22 +97,23 @@ class GroupOutcome:
     duplicates: int
 
 
+UNREACHABLE = "The ledger table could not be reached."
+
+
 class RollupStore:
-    def __init__(self, shared: Connection, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> None:
-        self._connection = shared
-        self._settings = settings
-        self._sleep = sleep
+    def __init__(self, tables: Tables, policy: RetryPolicy) -> None:
+        self.tables = tables
+        self.policy = policy
         self.stats = RollupWriteStats()
 
     @classmethod
-    def connect(cls, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> RollupStore:
-        """A store on a connection of its own: the ledger models (and a Ledger's client) are left as they are."""
-        return cls(bind_rollup_models(settings), settings, sleep)
+    def of(cls, tables: Tables, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> RollupStore:
+        return cls(tables, RetryPolicy.of(settings, sleep))
 
     @property
     def client(self) -> Any:
         """The botocore client (for instrumentation and fault injection in tests and the benchmark)."""
-        return self._connection.client
+        return self.tables.client
 
     def apply(self, calls: Sequence[StreamCall], now: datetime) -> GroupOutcome:
         """Add the calls not applied yet to their rollups, in one transaction.
@@ -133,18 +122,18 @@ class RollupStore:
         LedgerUnavailable when the table cannot be reached or stays contended after bounded retries; nothing of
         the group is applied then.
         """
-        settings = self._settings
+        policy = self.policy
         pending = list(calls)
         duplicates = 0
         expires_at = int(now.timestamp()) + MARKER_RETENTION_SECONDS
-        for attempt in range(settings.transaction_attempts):
+        for attempt in range(policy.attempts):
             if not pending:
                 break
             try:
                 self._write(pending, expires_at)
                 return GroupOutcome(applied=len(pending), duplicates=duplicates)
-            except TransactWriteError as error:
-                reasons = [reason.code if reason else None for reason in error.cancellation_reasons]
+            except (BotoCoreError, ClientError) as error:
+                code, reasons = failure(error)
                 if "ConditionalCheckFailed" in reasons:
                     # Some calls were applied by an earlier delivery (or a concurrent one): drop them all.
                     applied = self._applied(call.request_id for call in pending)
@@ -153,60 +142,59 @@ class RollupStore:
                     self.stats.duplicates += len(pending) - len(remaining)
                     pending = remaining
                     continue
-                code = error_code_of(error.cause)
                 # No response at all (timeout, reset) is retried too: a write that did go through left its
                 # markers, so the retry skips those calls.
-                if not is_retriable(code, reasons):
+                if not policy.retriable(code, reasons):
                     raise LedgerUnavailable(f"The rollup transaction was refused ({code}: {reasons}).") from error
                 if "TransactionConflict" in reasons:
                     self.stats.conflicts += 1
-                if attempt + 1 < settings.transaction_attempts:
+                if attempt + 1 < policy.attempts:
                     self.stats.retries += 1
-                    self._sleep(backoff_seconds(settings, attempt))
-            except (PynamoDBException, BotoCoreError, ClientError) as error:
-                raise LedgerUnavailable("The ledger table could not be reached.") from error
+                    policy.backoff(attempt)
         if pending:
-            raise LedgerUnavailable(
-                f"The rollup transaction did not go through in {settings.transaction_attempts} tries."
-            )
+            raise LedgerUnavailable(f"The rollup transaction did not go through in {policy.attempts} tries.")
         return GroupOutcome(applied=0, duplicates=duplicates)
 
     def _write(self, calls: Sequence[StreamCall], marker_expires_at: int) -> None:
         deltas = coalesce(calls)
         self.stats.transactions += 1
-        with TransactWrite(connection=self._connection) as tx:
-            for call in calls:
-                marker = AppliedMarker(marker_pk(call.request_id), MARKER_SK, expires_at=marker_expires_at)
-                tx.save(marker, condition=AppliedMarker.pk.does_not_exist())
-            for key, delta in deltas.items():
-                tx.update(RollupItem(rollup_pk(key.scope), key.window), actions=_add(key, delta))
+        ledger = self.tables.ledger
+        items = [
+            put_entry(
+                ledger,
+                AppliedMarker(marker_pk(call.request_id), MARKER_SK, expires_at=marker_expires_at),
+                AppliedMarker.pk.does_not_exist(),
+            )
+            for call in calls
+        ]
+        items += [
+            update_entry(ledger, key(rollup_pk(k.scope), k.window), _add(k, delta)) for k, delta in deltas.items()
+        ]
+        self.tables.transact(items)
         self.stats.items_written += len(calls) + len(deltas)
         self.stats.rollup_updates += len(deltas)
 
     def _applied(self, request_ids: Iterable[str]) -> set[str]:
-        keys = [(marker_pk(request_id), MARKER_SK) for request_id in request_ids]
-        try:
+        keys = [key(marker_pk(request_id), MARKER_SK) for request_id in request_ids]
+        with unavailable(UNREACHABLE):
             # Consistent: a marker that just failed a condition must be visible.
-            found = AppliedMarker.batch_get(keys, consistent_read=True)
-            return {marker.pk.removeprefix("applied#") for marker in found}
-        except (PynamoDBException, BotoCoreError, ClientError) as error:
-            raise LedgerUnavailable("The ledger table could not be reached.") from error
+            found = self.tables.batch_get(self.tables.ledger, keys, consistent=True)
+        return {raw["pk"]["S"].removeprefix("applied#") for raw in found}
 
     def rollups_for(self, scope: str, window_keys: Iterable[str]) -> dict[str, Totals]:
         """The totals of ``scope`` per window key; windows without any call are absent."""
-        keys = [(rollup_pk(scope), window) for window in dict.fromkeys(window_keys)]
-        try:
-            return {item.sk: _totals(item) for item in RollupItem.batch_get(keys)}
-        except (PynamoDBException, BotoCoreError, ClientError) as error:
-            raise LedgerUnavailable("The ledger table could not be reached.") from error
+        keys = [key(rollup_pk(scope), window) for window in dict.fromkeys(window_keys)]
+        with unavailable(UNREACHABLE):
+            found = self.tables.batch_get(self.tables.ledger, keys)
+        return {raw["sk"]["S"]: _totals(RollupItem.from_raw_data(raw)) for raw in found}
 
     def top_in_window(self, window_key: str, scope_prefix: str, limit: int = 5) -> list[tuple[str, Decimal]]:
         """The scopes starting with ``scope_prefix`` (e.g. ``user#``) that cost most in the window, by cost."""
-        try:
-            items = RollupItem.by_window.query(window_key, RollupItem.scope.startswith(scope_prefix))
-            ranked = sorted(((item.scope, item.cost_usd or Decimal(0)) for item in items), key=lambda p: -p[1])
-        except (PynamoDBException, BotoCoreError, ClientError) as error:
-            raise LedgerUnavailable("The ledger table could not be reached.") from error
+        condition = (RollupItem.window == window_key) & RollupItem.scope.startswith(scope_prefix)
+        index = RollupItem.by_window.Meta.index_name
+        with unavailable(UNREACHABLE):
+            items = list(self.tables.query(self.tables.ledger, RollupItem, condition, index=index))
+        ranked = sorted(((item.scope, item.cost_usd or Decimal(0)) for item in items), key=lambda p: -p[1])
         return [(scope.removeprefix(scope_prefix), cost) for scope, cost in ranked[:limit]]
 
 

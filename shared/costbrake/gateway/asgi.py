@@ -48,7 +48,7 @@ _SERVED = ", ".join(
 
 def build_app(gateway: Gateway, client: httpx.AsyncClient | None = None) -> Starlette:
     settings = gateway.settings
-    relay = Relay(gateway, Settler(gateway.ledger), client or new_client(), settings)
+    relay = Relay(gateway, Settler(gateway.spend), client or new_client(), settings)
 
     async def call(request: Request) -> Response:
         body = await _body(request, settings.max_body_bytes)

@@ -1,6 +1,6 @@
 """Reserving a call's worst case on every budget line at once, and telling a spent budget from a busy one.
 
-A reservation is one conditional DynamoDB transaction (``Ledger.reserve``). When it is refused, the refusing
+A reservation is one conditional DynamoDB transaction (``SpendStore.reserve``). When it is refused, the refusing
 counters are read once to tell why:
 - spend already settled leaves no room for even the smallest call: the budget is spent (429
   ``insufficient_quota``, do not retry);
@@ -21,10 +21,10 @@ from decimal import Decimal
 
 from costbrake.budgets import BudgetLine
 from costbrake.clock import Clock
-from costbrake.dal import ChargesRefused, Ledger, ReservationContended
-from costbrake.dal.ledger import ReservationInfo
+from costbrake.dal.spend import ChargesRefused, ReservationContended, ReservationInfo, SpendStore
 from costbrake.errors import BudgetBusy, BudgetExceeded, RateLimited
 from costbrake.records import Charge, RateCharge
+from costbrake.scopes import Scope
 from costbrake.windows import WindowSpan
 
 MAX_SHARD_HOPS = 3  # a reservation kept busy on a hot shard moves to another shard at most this often
@@ -67,13 +67,13 @@ def _charge_limit(line: BudgetLine) -> Decimal:
 class Reserver:
     def __init__(
         self,
-        ledger: Ledger,
+        spend: SpendStore,
         clock: Clock,
         wait_seconds: float,
         sleep: Callable[[float], None],
         monotonic: Callable[[], float],
     ) -> None:
-        self._ledger = ledger
+        self._spend = spend
         self._clock = clock
         self._wait_seconds = wait_seconds
         self._sleep = sleep
@@ -88,15 +88,15 @@ class Reserver:
         now: datetime,
     ) -> Admission:
         output = self._fit_whole_limits(lines, cost, now)
-        shard_order = {line.scope: _shard_order(line.shards) for line in lines if line.sharded}
+        shard_order = {line.scope.counter_key: _shard_order(line.shards) for line in lines if line.sharded}
         deadline = self._monotonic() + self._wait_seconds
         attempt = 0
         while True:
             amount = cost.of_output(output)
             shard = {scope: order[0] for scope, order in shard_order.items()}
-            charges = [line.charge(amount, shard.get(line.scope)) for line in lines]
+            charges = [line.charge(amount, shard.get(line.scope.counter_key)) for line in lines]
             try:
-                self._ledger.reserve(info, charges, rate[0] if rate else None, attempt)
+                self._spend.reserve(info, charges, rate[0] if rate else None, attempt)
                 return Admission(charges, amount, output)
             except ReservationContended as busy:
                 attempt += 1
@@ -127,7 +127,7 @@ class Reserver:
                     f"This call may cost up to ${cost.of_output(cost.min_output_tokens)}, more than the whole "
                     f"{line.label} budget of ${line.limit}.",
                     retry_after=line.span.seconds_left(now),
-                    scope=_scope_label(line),
+                    scope=line.scope.label,
                     window=line.span.window.value,
                 )
             output = fitted
@@ -142,7 +142,7 @@ class Reserver:
                 order = shard_order[scope]
                 order.append(order.pop(0))
             return
-        if busy.contended and all(ref.scope == f"user#{user_id}" for ref in busy.contended):
+        if busy.contended and all(ref.scope == Scope.user(user_id).counter_key for ref in busy.contended):
             # Only this user's own counters stayed busy: the user sends more at once than they can take.
             raise RateLimited(
                 f"Too many concurrent requests for user '{user_id}'; retry shortly.",
@@ -164,7 +164,7 @@ class Reserver:
     ) -> int:
         """The output bound to try next, after a wait if other calls hold the room; or raise the refusal."""
         refused_refs = set(refused.refused)
-        states = self._ledger.get_counters(refused_refs)
+        states = self._spend.get_counters(refused_refs)
         now = self._clock.now()
         tightest: tuple[Decimal, BudgetLine] | None = None
         for charge, line in zip(charges, lines, strict=True):
@@ -178,7 +178,7 @@ class Reserver:
                     f"Budget exceeded: {line.label} limit of ${line.limit} is spent "
                     f"(${spent} settled; this call may cost up to ${cost.of_output(cost.min_output_tokens)}).",
                     retry_after=line.span.seconds_left(now),
-                    scope=_scope_label(line),
+                    scope=line.scope.label,
                     window=line.span.window.value,
                 )
             room = charge.limit - committed
@@ -200,7 +200,7 @@ class Reserver:
             f"Budget busy: the {busy_line.label} budget of ${busy_line.limit} is held by calls in flight; "
             "retry shortly.",
             retry_after=1,
-            scope=_scope_label(busy_line),
+            scope=busy_line.scope.label,
             window=busy_line.span.window.value,
         )
 
@@ -209,17 +209,13 @@ def _next_shard(refused: ChargesRefused, lines: list[BudgetLine], shard_order: d
     """Drop a full shard from a refused sharded line whose other shards remain untried; True if one was dropped."""
     dropped = False
     for line in lines:
-        order = shard_order.get(line.scope)
+        order = shard_order.get(line.scope.counter_key)
         if order is None or len(order) < 2:
             continue
-        if any(ref.scope == line.scope and ref.window == line.span.key for ref in refused.refused):
+        if any(ref.scope == line.scope.counter_key and ref.window == line.span.key for ref in refused.refused):
             order.pop(0)  # this shard is full; try the next one before refusing
             dropped = True
     return dropped
-
-
-def _scope_label(line: BudgetLine) -> str:
-    return line.label.rsplit(",", 1)[0]
 
 
 def _shard_order(shards: int) -> list[int]:

@@ -16,9 +16,9 @@ from aws_lambda_powertools import Logger
 from costbrake.budgets import BudgetLine, budget_lines, rate_charge
 from costbrake.clock import Clock
 from costbrake.config import Settings
-from costbrake.dal import Ledger
 from costbrake.dal.cache import CachedAnswer, ResponseCache
-from costbrake.dal.ledger import ReservationInfo
+from costbrake.dal.calls import CallStore
+from costbrake.dal.spend import ReservationInfo, SpendStore
 from costbrake.errors import (
     AuthenticationFailed,
     FeatureOff,
@@ -102,7 +102,8 @@ class Gateway:
     def __init__(
         self,
         settings: Settings,
-        ledger: Ledger,
+        spend: SpendStore,
+        calls: CallStore,
         prices: PriceTable,
         clock: Clock,
         provider_keys: ProviderKeys,
@@ -113,13 +114,14 @@ class Gateway:
     ) -> None:
         self.settings = settings
         self.response_cache = response_cache  # None: nothing is cached (no cache table)
-        self.ledger = ledger
+        self.spend = spend
+        self.calls = calls
         self.prices = prices
         self.clock = clock
         self._provider_keys = provider_keys
         self._base_urls = dict(base_urls or {OPENAI: settings.openai_base_url, ANTHROPIC: settings.anthropic_base_url})
         self._monotonic = monotonic
-        self._reserver = Reserver(ledger, clock, settings.budget_wait_seconds, sleep, monotonic)
+        self._reserver = Reserver(spend, clock, settings.budget_wait_seconds, sleep, monotonic)
         ttl = settings.settings_cache_seconds
         self._keys: TtlCache[ApiKey | None] = TtlCache(clock, ttl)
         self._settings_cache: TtlCache[SettingsSnapshot] = TtlCache(clock, ttl)
@@ -140,13 +142,13 @@ class Gateway:
                 "No API key: send 'Authorization: Bearer <costbrake key>' or 'x-api-key: <costbrake key>'."
             )
         digest = hash_key(secret)
-        key = self._keys.get(digest, lambda: self.ledger.get_key(digest))
+        key = self._keys.get(digest, lambda: self.spend.get_key(digest))
         if key is None or key.revoked:
             raise AuthenticationFailed("Incorrect or revoked costbrake API key.")
         return key
 
     def snapshot(self) -> SettingsSnapshot:
-        return self._settings_cache.get("settings", self.ledger.load_settings)
+        return self._settings_cache.get("settings", self.spend.load_settings)
 
     def price_table(self, snapshot: SettingsSnapshot) -> PriceTable:
         """The packaged prices with the snapshot's overrides, merged once per snapshot (not per request)."""
@@ -162,7 +164,7 @@ class Gateway:
         refs = [ref for line in lines for ref in line.counters()]
 
         def load() -> UserView:
-            profile, counters = self.ledger.get_user_and_counters(user_id, refs)
+            profile, counters = self.spend.get_user_and_counters(user_id, refs)
             return UserView(profile, counters)
 
         view = self._users.get((user_id, tuple(refs)), load)
@@ -223,7 +225,7 @@ class Gateway:
         rate = None if prepared.counted else self._rate_of(prepared)
         latency_ms = int((self._monotonic() - prepared.context.started) * 1000)
         record = hit_record(prepared, answer, similarity, latency_ms)
-        if not self.ledger.record_free_call(record, rate[0] if rate else None):
+        if not self.spend.record_free_call(record, rate[0] if rate else None):
             assert rate is not None
             raise self._rate_limited(rate)
         return record
@@ -232,7 +234,7 @@ class Gateway:
         """Count the call's request of the user's rate limit now, before anything it causes is spent (the
         semantic cache's embedding): a rate-limited or blocked caller reaches no provider."""
         rate = self._rate_of(prepared)
-        if rate is not None and not self.ledger.count_request(prepared.context.request_id, rate[0]):
+        if rate is not None and not self.spend.count_request(prepared.context.request_id, rate[0]):
             raise self._rate_limited(rate)
         return replace(prepared, counted=True)
 
@@ -262,15 +264,16 @@ class Gateway:
         key = self.authenticate(headers)
         body = parse_json_body(raw_body, self.settings.max_body_bytes)
         adapter = adapter_for(api)
-        validate(_REQUESTS[adapter.api], body)
+        request = validate(_REQUESTS[adapter.api], body)
         snapshot = self.snapshot()
+        _served_by(adapter, self.price_table(snapshot).get(request.model))  # an unknown or OpenAI model: 400
         caller = self._caller(key, None)
         _refuse_switched_off(resolve_feature(self.settings, snapshot, headers, key))
         profile = self._user_view(caller.user_id, []).profile
         _refuse_blocked(caller.user_id, profile, now)
         provider_key = self._provider_keys.key_for(adapter.name)  # before the request is counted
         rate = rate_charge(caller.user_id, user_limits(self.settings, snapshot, profile).rpm, now)
-        if rate is not None and not self.ledger.count_request(request_id, rate[0]):
+        if rate is not None and not self.spend.count_request(request_id, rate[0]):
             raise self._rate_limited(rate)
         forwarded = {name: headers[name] for name in FORWARDED_HEADERS if name in headers}
         return FreeCall(adapter.api, body, caller, request_id, provider_key, forwarded)
@@ -278,7 +281,7 @@ class Gateway:
     def call_record(self, headers: Mapping[str, str], request_id: str) -> CallRecord:
         """A call's record, for the key that made it (or any key of the same user)."""
         key = self.authenticate(headers)
-        record = self.ledger.get_call(request_id)
+        record = self.calls.get_call(request_id)
         if record is None or not (record.key_id == key.key_id or (key.user_id and record.user_id == key.user_id)):
             raise NotFound(f"No call '{request_id}' was made with this key.")
         return record
@@ -287,7 +290,7 @@ class Gateway:
         key = self.authenticate(headers)
         caller = self._caller(key, end_user(user_id, "user"))
         feature = resolve_feature(self.settings, self.snapshot(), headers, key)
-        return budget_status(self.ledger, self.settings, self.clock.now(), caller.user_id, feature.name, key)
+        return budget_status(self.spend, self.settings, self.clock.now(), caller.user_id, feature.name, key)
 
     def models(self) -> dict[str, Any]:
         return {

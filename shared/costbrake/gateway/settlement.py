@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from aws_lambda_powertools import Logger
 
-from costbrake.dal import Ledger
+from costbrake.dal.spend import SpendStore
 from costbrake.errors import LedgerUnavailable, ProviderFailed
 from costbrake.gateway import telemetry
 from costbrake.gateway.bounds import hides_reasoning
@@ -32,8 +32,8 @@ CLIENT_DISCONNECTED = "client_disconnected"  # costbrake's finish reason for a s
 
 
 class Settler:
-    def __init__(self, ledger: Ledger, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self._ledger = ledger
+    def __init__(self, spend: SpendStore, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._spend = spend
         self._monotonic = monotonic
 
     def answered(self, call: AdmittedCall, result: UpstreamResult) -> dict[str, str]:
@@ -150,9 +150,10 @@ class Settler:
             error=error,
             truncated_messages=plan.truncated_messages,
             cache_status=call.cache_status,
+            web_search_requests=usage.web_search_requests,
         )
         try:
-            self._ledger.settle(context.request_id, call.reservation.charges, cost, record)
+            self._spend.settle(context.request_id, call.reservation.charges, cost, record)
         except LedgerUnavailable:
             # The provider already answered (and billed): keep the answer, leave a complete trail in the logs.
             logger.exception("settle failed", extra={"request_id": context.request_id, "cost_usd": str(cost)})

@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from costbrake.clock import Clock, SystemClock
 from costbrake.errors import UnknownModel
+from costbrake.formatting import plain_decimal
 from costbrake.local.mock_provider import MockProvider
 from costbrake.pricing import ModelPrice, PriceTable, TokenRates, usage_from_anthropic, usage_from_openai
 from costbrake.usage import Usage
@@ -353,7 +354,7 @@ def _error_body(anthropic: bool, error: AdminApiError) -> dict[str, Any]:
 def dumps(value: Any) -> str:
     """JSON where a Decimal is written as the exact number it is (OpenAI's ``amount.value`` is a number)."""
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value else "0"
+        return plain_decimal(value)
     if isinstance(value, Mapping):
         return "{" + ", ".join(f"{json.dumps(str(k))}: {dumps(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):

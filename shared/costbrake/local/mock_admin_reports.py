@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from costbrake.formatting import plain_decimal
 from costbrake.local.mock_admin import (
     ANTHROPIC,
     DEFAULT_LIMITS,
@@ -176,7 +177,7 @@ def anthropic_costs(admin: MockAdmin, params: _Params) -> dict[str, Any]:
                 sums[key] = sums.get(key, Decimal(0)) + usd
         found = []
         for key, usd in sums.items():
-            row: dict[str, Any] = {"currency": "USD", "amount": _plain(usd * CENTS), "workspace_id": None}
+            row: dict[str, Any] = {"currency": "USD", "amount": plain_decimal(usd * CENTS), "workspace_id": None}
             row |= dict.fromkeys(("description", "cost_type", "model", "token_type", "service_tier"))
             row |= {"context_window": None, "inference_geo": None}
             if described:
@@ -266,10 +267,6 @@ def _line_item(model: str, part: str) -> str:
     if part == "web_search":
         return "web search tool calls"
     return f"{model}, {OPENAI_LINE_ITEMS.get(part, 'output' if part == 'output_tokens' else 'cache write')}"
-
-
-def _plain(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
 
 
 def _unix(moment: datetime) -> int:

@@ -13,21 +13,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from costbrake.local.mock_validation import (
-    _OPENAI_TIERS,
+from costbrake.local.mock_chat_validation import _OPENAI_TIERS, _openai_number, stream_and_tier_problem
+from costbrake.local.mock_messages_validation import (
     MIN_THINKING_BUDGET,
-    Problem,
     _anthropic_messages,
     _anthropic_system,
     _anthropic_thinking,
     _anthropic_tools,
-    _bad_value,
-    _empty_array,
-    _missing,
-    _openai_number,
-    _wrong_type,
-    stream_and_tier_problem,
 )
+from costbrake.local.mock_problems import Problem, _bad_value, _empty_array, _missing, _wrong_type
 
 MIN_RESPONSES_OUTPUT_TOKENS = 16
 MAX_EMBEDDING_INPUTS = 2048

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Protocol, cast
 from urllib.parse import urlsplit
 
-from costbrake.local.mock_validation import Problem
+from costbrake.local.mock_problems import Problem
 
 Dialect = Literal["openai", "anthropic"]
 

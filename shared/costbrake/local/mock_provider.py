@@ -2,8 +2,9 @@
 
 It serves ``POST /v1/chat/completions``, ``/v1/responses`` and ``/v1/embeddings`` (OpenAI) and ``POST
 /v1/messages`` and ``/v1/messages/count_tokens`` (Anthropic), plain JSON and server-sent events, closely
-enough that the official SDKs parse its answers (the other APIs: ``mock_responses``). The local stack uses it when
-no provider keys are set; every reply says it comes from the costbrake mock provider.
+enough that the official SDKs parse its answers (chat completions and Messages: ``mock_chat``, what they generate:
+``mock_completions``; the other APIs: ``mock_responses``). The local stack uses it when no provider keys are set;
+every reply says it comes from the costbrake mock provider.
 
 Requests are validated as the real APIs validate them (``mock_validation``): a request they would refuse
 gets a 400 in that provider's error JSON. Usage is deterministic and billed as the provider would
@@ -26,10 +27,8 @@ the connection is dropped — so tests can compare what the provider billed with
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
-import uuid
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -37,30 +36,23 @@ from datetime import datetime
 from typing import Any, Literal, NamedTuple
 
 from costbrake.clock import Clock, SystemClock
+from costbrake.local.mock_chat import ChatMocks
+from costbrake.local.mock_completions import MAX_OUTPUT_TOKENS, MIN_OUTPUT_TOKENS, Completion, complete
 from costbrake.local.mock_http import (
     MockServer,
     RecordedRequest,
     Reply,
-    anthropic_events,
-    dumps,
     error_reply,
-    json_reply,
-    openai_events,
-    request_id,
-    stream_reply,
 )
 from costbrake.local.mock_responses import ApiMocks
 from costbrake.local.mock_usage import (
     CHARS_PER_TOKEN,
     MESSAGE_OVERHEAD_TOKENS,
     REPLY_PRIMING_TOKENS,
-    WEB_SEARCH_RESULT_TOKENS,
     PromptCache,
     PromptInput,
     TokenCounter,
-    anthropic_input,
     chars_per_token,
-    openai_input,
 )
 from costbrake.local.mock_validation import invalid_request
 
@@ -76,12 +68,6 @@ __all__ = [
     "Streamed",
 ]
 
-MIN_OUTPUT_TOKENS = 20
-MAX_OUTPUT_TOKENS = 300
-WORDS_PER_STREAM_EVENT = 4
-MOCK_LABEL = "This reply comes from the costbrake mock provider; no real model was called."
-SYSTEM_FINGERPRINT = "fp_costbrake_mock"
-
 Dialect = Literal["openai", "anthropic"]
 _ROUTES: dict[str, Dialect] = {
     "/v1/chat/completions": "openai",
@@ -90,10 +76,6 @@ _ROUTES: dict[str, Dialect] = {
     "/v1/messages": "anthropic",
     "/v1/messages/count_tokens": "anthropic",
 }
-_FILLER_WORDS = ("budget", "tokens", "ledger", "window", "spend", "limit", "cost", "call", "cap", "model")
-
-# OpenAI reports the tier that served the request: auto -> default, fast -> priority.
-_OPENAI_SERVED_TIER = {"auto": "default", "fast": "priority"}
 
 
 class Streamed(NamedTuple):
@@ -133,29 +115,6 @@ class _Faults:
     drops: deque[int] = field(default_factory=deque)
 
 
-@dataclass(frozen=True)
-class _Completion:
-    """What the mock 'generated' for one request; identical for identical requests."""
-
-    model: str
-    input_tokens: int
-    output_tokens: int
-    truncated: bool
-    words: tuple[str, ...]
-
-    @property
-    def text(self) -> str:
-        return " ".join(self.words)
-
-    def pieces(self) -> list[str]:
-        """The text split into stream deltas that concatenate back to ``text``."""
-        pieces = []
-        for start in range(0, len(self.words), WORDS_PER_STREAM_EVENT):
-            piece = " ".join(self.words[start : start + WORDS_PER_STREAM_EVENT])
-            pieces.append(piece if start == 0 else " " + piece)
-        return pieces
-
-
 class MockProvider:
     """OpenAI- and Anthropic-compatible HTTP server on loopback, in a daemon thread.
 
@@ -188,6 +147,7 @@ class MockProvider:
         self._server: MockServer | None = None
         self._thread: threading.Thread | None = None
         self._base_url: str | None = None
+        self._chat = ChatMocks(self)
         self._apis = ApiMocks(self)
         self.requests: list[RecordedRequest] = []
         self.billed: list[Billed] = []
@@ -330,8 +290,8 @@ class MockProvider:
         streamed = body.get("stream") is True
         omit_usage = streamed and self._take_usage_omission()
         if dialect == "openai":
-            return self._openai_reply(body, streamed=streamed, omit_usage=omit_usage)
-        return self._anthropic_reply(body, streamed=streamed, omit_usage=omit_usage)
+            return self._chat.openai_reply(body, streamed=streamed, omit_usage=omit_usage)
+        return self._chat.anthropic_reply(body, streamed=streamed, omit_usage=omit_usage)
 
     def _bill(self, reply_id: str, dialect: Dialect, model: str, usage: dict[str, Any], tier: str) -> None:
         with self._lock:
@@ -347,161 +307,18 @@ class MockProvider:
 
     def _complete(
         self, dialect: Dialect, body: Mapping[str, Any], prompt: PromptInput, extra: int, cap: int | None
-    ) -> _Completion:
-        model = str(body["model"])
-        seed = hashlib.sha256(dumps([model, *prompt.texts]).encode("utf-8", "surrogatepass")).digest()
-        wanted = self.reply_tokens or (
-            MIN_OUTPUT_TOKENS + int.from_bytes(seed[:4], "big") % (MAX_OUTPUT_TOKENS - MIN_OUTPUT_TOKENS + 1)
-        )
-        words = _words(wanted, seed)
-        produced = self._count(dialect, " ".join(words)) if self._counts_reply else wanted
-        if cap is not None and produced > cap:
-            words = self._fit(dialect, words, cap)
-        return _Completion(
-            model=model,
-            input_tokens=prompt.tokens + extra,
-            output_tokens=min(produced, cap) if cap is not None else produced,
-            truncated=cap is not None and produced > cap,
-            words=words,
-        )
-
-    def _fit(self, dialect: Dialect, words: tuple[str, ...], cap: int) -> tuple[str, ...]:
-        """The longest prefix of ``words`` within ``cap`` tokens."""
-        if not self._counts_reply:
-            return words[:cap]
-        low, high = 0, len(words)
-        while low < high:
-            middle = (low + high + 1) // 2
-            if self._count(dialect, " ".join(words[:middle])) <= cap:
-                low = middle
-            else:
-                high = middle - 1
-        return words[:low]
-
-    def _openai_reply(self, body: Mapping[str, Any], *, streamed: bool, omit_usage: bool) -> Reply:
-        prompt = openai_input(body, self._count)
-        searches = 1 if "search" in str(body["model"]) else 0  # the search models search on every request
-        completion = self._complete(
-            "openai",
+    ) -> Completion:
+        """What the model 'generates' for ``body`` (``mock_completions.complete``, with this provider's counter)."""
+        return complete(
+            dialect,
             body,
             prompt,
-            searches * WEB_SEARCH_RESULT_TOKENS,
-            _first_int(body, "max_completion_tokens", "max_tokens"),
+            extra,
+            cap,
+            count=self._count,
+            counts_reply=self._counts_reply,
+            reply_tokens=self.reply_tokens,
         )
-        reply_id = request_id()
-        headers = {"x-request-id": reply_id, "openai-processing-ms": "1", "x-costbrake-mock": "true"}
-        completion_id = f"chatcmpl-{uuid.uuid4().hex[:29]}"
-        created = int(self._clock.now().timestamp())
-        finish_reason = "length" if completion.truncated else "stop"
-        usage = _openai_usage(completion, cached=self._cache.openai(completion.model, prompt))
-        requested = str(body.get("service_tier") or "auto")
-        tier = _OPENAI_SERVED_TIER.get(requested, requested)
-        self._bill(
-            reply_id,
-            "openai",
-            completion.model,
-            {**usage, **({"web_search_requests": searches} if searches else {})},
-            tier,
-        )
-        if not streamed:
-            message: dict[str, Any] = {
-                "role": "assistant",
-                "content": completion.text,
-                "refusal": None,
-                "annotations": [],
-            }
-            payload = {
-                "id": completion_id,
-                "object": "chat.completion",
-                "created": created,
-                "model": completion.model,
-                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}],
-                "usage": usage,
-                "service_tier": tier,
-                "system_fingerprint": SYSTEM_FINGERPRINT,
-            }
-            return json_reply(200, payload, headers)
-
-        stream_options = body.get("stream_options")
-        include_usage = isinstance(stream_options, Mapping) and stream_options.get("include_usage") is True
-        common = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": completion.model,
-            "service_tier": tier,
-            "system_fingerprint": SYSTEM_FINGERPRINT,
-        }
-        pieces = completion.pieces()
-        events = openai_events(common, pieces, finish_reason, usage, include_usage=include_usage, omit=omit_usage)
-        return stream_reply(events, headers)
-
-    def _anthropic_reply(self, body: Mapping[str, Any], *, streamed: bool, omit_usage: bool) -> Reply:
-        prompt = anthropic_input(body, self._count)
-        search_tools = [t for t in body.get("tools") or () if str(t.get("type", "")).startswith("web_search_")]
-        searches = min([self._web_searches] + [int(t["max_uses"]) for t in search_tools if t.get("max_uses")])
-        searches = searches if search_tools else 0
-        completion = self._complete(
-            "anthropic", body, prompt, searches * WEB_SEARCH_RESULT_TOKENS, _first_int(body, "max_tokens")
-        )
-        cache = self._cache.anthropic(completion.model, prompt)
-        reply_id = request_id()
-        headers = {"request-id": reply_id, "x-costbrake-mock": "true"}
-        stop_reason = "max_tokens" if completion.truncated else "end_turn"
-        tier = "standard" if body.get("service_tier") == "standard_only" else self._anthropic_auto_tier
-        usage: dict[str, Any] = {
-            "input_tokens": completion.input_tokens - cache.read - cache.write,
-            "cache_creation_input_tokens": cache.write,
-            "cache_read_input_tokens": cache.read,
-            "cache_creation": {
-                "ephemeral_5m_input_tokens": cache.write_5m,
-                "ephemeral_1h_input_tokens": cache.write_1h,
-            },
-            "output_tokens": completion.output_tokens,
-            **({"server_tool_use": {"web_search_requests": searches, "web_fetch_requests": 0}} if search_tools else {}),
-            "service_tier": tier,
-        }
-        self._bill(reply_id, "anthropic", completion.model, usage, tier)
-        content = [{"type": "text", "text": completion.text}] if completion.words else []
-        message: dict[str, Any] = {
-            "id": f"msg_{uuid.uuid4().hex[:24]}",
-            "type": "message",
-            "role": "assistant",
-            "model": completion.model,
-            "content": content,
-            "stop_reason": stop_reason,
-            "stop_sequence": None,
-            "usage": usage,
-        }
-        if not streamed:
-            return json_reply(200, message, headers)
-
-        events = anthropic_events(message, completion.pieces(), omit_usage=omit_usage)
-        return stream_reply(events, headers)
-
-
-# --- the provider formats ---
-
-
-def _words(count: int, seed: bytes) -> tuple[str, ...]:
-    label = MOCK_LABEL.split()
-    filler = (_FILLER_WORDS[(seed[index % len(seed)] + index) % len(_FILLER_WORDS)] for index in range(count))
-    return tuple([*label, *filler][:count])
-
-
-def _openai_usage(completion: _Completion, *, cached: int) -> dict[str, Any]:
-    return {
-        "prompt_tokens": completion.input_tokens,
-        "completion_tokens": completion.output_tokens,
-        "total_tokens": completion.input_tokens + completion.output_tokens,
-        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
-        "completion_tokens_details": {
-            "reasoning_tokens": 0,
-            "audio_tokens": 0,
-            "accepted_prediction_tokens": 0,
-            "rejected_prediction_tokens": 0,
-        },
-    }
 
 
 def _has_credentials(dialect: Dialect, headers: Mapping[str, str]) -> bool:
@@ -509,11 +326,3 @@ def _has_credentials(dialect: Dialect, headers: Mapping[str, str]) -> bool:
     if dialect == "openai":
         return headers.get("authorization", "").startswith("Bearer ") and bool(bearer)
     return bool(headers.get("x-api-key", "").strip()) or bool(bearer)
-
-
-def _first_int(body: Mapping[str, Any], *names: str) -> int | None:
-    for name in names:
-        value = body.get(name)
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None

@@ -45,6 +45,7 @@ from costbrake.local.mock_http import (
     sse,
     stream_reply,
 )
+from costbrake.local.mock_problems import Problem
 from costbrake.local.mock_usage import (
     MESSAGE_OVERHEAD_TOKENS,
     WEB_SEARCH_RESULT_TOKENS,
@@ -56,7 +57,6 @@ from costbrake.local.mock_usage import (
 from costbrake.local.mock_usage import (
     _openai_message as openai_message_tokens,
 )
-from costbrake.local.mock_validation import Problem
 
 if TYPE_CHECKING:
     from costbrake.local.mock_provider import MockProvider

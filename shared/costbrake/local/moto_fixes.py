@@ -12,6 +12,8 @@ cannot parse. DynamoDB stores numbers normalised ("0"); so does this.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -118,8 +120,27 @@ _ORIGINAL_ADD = DynamoType.__add__
 _ORIGINAL_SUB = DynamoType.__sub__
 
 
-def install() -> None:
-    """Apply the fixes to every moto DynamoDB backend of the process."""
+def install() -> Callable[[], None]:
+    """Apply the fixes to every moto DynamoDB backend of the process; returns what undoes them.
+
+    moto's server process keeps them for its lifetime; tests use ``patched()``, so none depends on another's.
+    """
+    saved = (DynamoDBBackend.transact_write_items, DynamoType.__add__, DynamoType.__sub__)
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
     DynamoType.__add__ = _add  # type: ignore[method-assign]
     DynamoType.__sub__ = _sub  # type: ignore[method-assign]
+
+    def undo() -> None:
+        DynamoDBBackend.transact_write_items, DynamoType.__add__, DynamoType.__sub__ = saved  # type: ignore[method-assign]
+
+    return undo
+
+
+@contextmanager
+def patched() -> Iterator[None]:
+    """The fixes applied within the block only."""
+    undo = install()
+    try:
+        yield
+    finally:
+        undo()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import os
 import socket
@@ -120,6 +121,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], app: Callable[..., Iterable[bytes]]) -> None:
         super().__init__(address, _KeepAliveHandler)
         self.app = app
+        self.undo_patches: Callable[[], None] = lambda: None
 
 
 def _make_server(host: str, port: int) -> _Server:
@@ -127,9 +129,19 @@ def _make_server(host: str, port: int) -> _Server:
 
     from costbrake.local import moto_fixes, moto_speedups
 
-    moto_fixes.install()
-    moto_speedups.install()
-    return _Server((host, port), _AtomicApp(DomainDispatcherApplication(create_backend_app)))
+    # Patches moto for the whole process: its own server process keeps them; stop() undoes an in-process server's.
+    undo_fixes, undo_speedups = moto_fixes.install(), moto_speedups.install()
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    # moto matches the Host header against every service's URL patterns on each request: remember the answers.
+    dispatcher.get_backend_for_host = functools.lru_cache(maxsize=64)(dispatcher.get_backend_for_host)  # type: ignore[method-assign]
+    server = _Server((host, port), _AtomicApp(dispatcher))
+
+    def undo_patches() -> None:
+        undo_speedups()
+        undo_fixes()
+
+    server.undo_patches = undo_patches
+    return server
 
 
 class MotoServer:
@@ -175,6 +187,7 @@ class MotoServer:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.undo_patches()
             self._server = None
         if self._thread is not None:
             self._thread.join(timeout=5)

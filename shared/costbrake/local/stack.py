@@ -20,8 +20,6 @@ import boto3
 
 from costbrake.clock import Clock, SystemClock
 from costbrake.config import LocalStackSettings, Settings
-from costbrake.dal import Ledger
-from costbrake.dal.rollups import RollupStore
 from costbrake.gateway.asgi import build_app
 from costbrake.gateway.service import Gateway
 from costbrake.local.alerts import PrintingPublisher
@@ -32,12 +30,13 @@ from costbrake.local.moto_server import MotoServer
 from costbrake.local.schedule import Every
 from costbrake.local.streams import StreamPoller, streams_client, subscriptions_from_template
 from costbrake.local.template import create_tables, load_template
-from costbrake.operations import create_key, seed_defaults
+from costbrake.operations.budgets import seed_defaults
+from costbrake.operations.keys import create_key
 from costbrake.pipeline.aggregator import RollupBatchProcessor, stream_handler
 from costbrake.pipeline.alerts import LoggingPublisher, SnsPublisher
 from costbrake.pipeline.monitor import Monitor, on_stream_batch
 from costbrake.pipeline.sweeper import sweep
-from costbrake.wiring import gateway_from_settings
+from costbrake.wiring import Stores, gateway_from_settings, stores_from_settings
 
 # moto accepts any credentials; these keep boto3 from looking for real ones.
 LOCAL_AWS_ENV = {
@@ -68,7 +67,7 @@ class LocalStack:
     echo: Callable[[str], None] = print  # where alerts are shown
     # The gateway app in a child process of its own (uvicorn --factory costbrake.gateway.asgi:create_app, as in
     # Lambda), wired from this stack's settings. ``stack.gateway`` is then a twin built from the same settings
-    # and ledger (for admit(), forget_cached() and the like); it does not serve the HTTP requests.
+    # and stores (for admit(), forget_cached() and the like); it does not serve the HTTP requests.
     gateway_process: bool = False
     gateway_output: Any = None  # where that child prints (its logs): None inherits this process's stdout
 
@@ -79,7 +78,7 @@ class LocalStack:
         self.admin_url: str | None = None
         self.app_server: AppServer | AppProcess | None = None
         self.settings: Settings | None = None
-        self.ledger: Ledger | None = None
+        self.stores: Stores | None = None
         self.gateway: Gateway | None = None
         self.table_names: dict[str, str] = {}
         self.dev_secret: str | None = None
@@ -131,12 +130,14 @@ class LocalStack:
         overrides["alert_topic_arn"] = topic_arn
         overrides |= self.settings_overrides
         self.settings = Settings(**overrides)
-        self.ledger = Ledger(self.settings)
-        self.alerts = PrintingPublisher(LoggingPublisher(SnsPublisher(sns, topic_arn), self.ledger), echo=self.echo)
+        self.stores = stores = stores_from_settings(self.settings)
+        # The pipeline on a client of its own, as its Lambdas are: faults injected into the gateway's stay there.
+        pipeline = stores_from_settings(self.settings)
+        self.alerts = PrintingPublisher(LoggingPublisher(SnsPublisher(sns, topic_arn), pipeline.alerts), echo=self.echo)
         if self.seed:
-            seed_defaults(self.ledger, self.clock, self.settings)
+            seed_defaults(stores.admin, self.clock, self.settings)
         new_key = create_key(
-            self.ledger,
+            stores.admin,
             self.clock,
             user_id=DEV_USER,
             tier="pro",
@@ -147,22 +148,23 @@ class LocalStack:
             secret=self.dev_key,
         )
         self.dev_secret = new_key.secret
-        self.gateway = gateway_from_settings(self.settings, self.clock, self.ledger)
+        self.gateway = gateway_from_settings(self.settings, self.clock, stores)
         if self.gateway_process:
             environment = {**os.environ, **settings_environment(self.settings)}
             self.app_server = AppProcess(environment, port=self.port, output=self.gateway_output)
         else:
             self.app_server = AppServer(build_app(self.gateway), port=self.port)
         self.app_server.start()
-        ledger, clock = self.ledger, self.clock
+        clock = self.clock
         # The stream consumers, with the event-source settings the template gives them.
-        rollups = RollupStore.connect(self.settings)
-        aggregator = stream_handler(RollupBatchProcessor(rollups, self.clock))
-        self.monitor = Monitor(self.ledger, rollups, self.settings, self.clock, self.alerts)
-        anomaly = on_stream_batch(self.monitor, self.ledger, self.clock)
+        aggregator = stream_handler(RollupBatchProcessor(pipeline.rollups, self.clock))
+        self.monitor = Monitor(
+            pipeline.admin, pipeline.alerts, pipeline.rollups, self.settings, self.clock, self.alerts
+        )
+        anomaly = on_stream_batch(self.monitor, pipeline.alerts, self.clock)
         consumers = {"AggregatorFunction": aggregator, "AnomalyFunction": anomaly}
         self.schedules = [
-            Every(self.sweep_seconds, lambda: sweep(ledger, clock), "sweeper").start(),
+            Every(self.sweep_seconds, lambda: sweep(pipeline.reservations, clock), "sweeper").start(),
             Every(self.anomaly_backstop_seconds, lambda: anomaly({}, None), "anomaly-backstop").start(),
         ]
         subscriptions = subscriptions_from_template(

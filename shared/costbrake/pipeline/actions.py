@@ -22,8 +22,9 @@ from costbrake.pipeline.alerts import (
     alert_id,
     dedup_expiry,
 )
-from costbrake.pipeline.anomaly import FEATURE_PREFIX, GLOBAL_SCOPE, USER_PREFIX, Anomaly, AnomalyType, Severity
+from costbrake.pipeline.anomaly import Anomaly, AnomalyType, Severity
 from costbrake.records import SwitchState
+from costbrake.scopes import Scope, ScopeKind
 
 ACTOR = "costbrake-anomaly"
 _RESTRICTIVENESS = {SwitchState.ON: 0, SwitchState.DOWNGRADE: 1, SwitchState.OFF: 2}
@@ -84,7 +85,7 @@ def decide(anomaly: Anomaly, policy: ActionPolicy, controls: Controls, now: date
     if anomaly.type is AnomalyType.BUDGET_THRESHOLD and anomaly.threshold_pct is not None:
         return _flips(anomaly, anomaly.threshold_pct, policy, controls)
     if anomaly.type is AnomalyType.USER_SPIKE and policy.block_on_user_spike:
-        user = anomaly.scope.removeprefix(USER_PREFIX)
+        user = Scope.parse(anomaly.scope).name
         until = now + timedelta(minutes=policy.block_minutes)
         blocked_until = controls.blocked_until.get(user)
         if blocked_until is not None and blocked_until >= until:
@@ -94,10 +95,11 @@ def decide(anomaly: Anomaly, policy: ActionPolicy, controls: Controls, now: date
 
 
 def _flips(anomaly: Anomaly, threshold: int, policy: ActionPolicy, controls: Controls) -> list[Action]:
-    if anomaly.scope == GLOBAL_SCOPE:
+    scope = Scope.parse(anomaly.scope)
+    if scope.kind is ScopeKind.GLOBAL:
         named = sorted(controls.switches) if policy.downgrade_all_on_global else []
-    elif anomaly.scope.startswith(FEATURE_PREFIX):
-        named = [anomaly.scope.removeprefix(FEATURE_PREFIX)]
+    elif scope.kind is ScopeKind.FEATURE:
+        named = [scope.name]
     else:
         return []
     # A flip applies to the canonical name: the one the gateway charges whatever spelling a caller sends. A scope
@@ -107,7 +109,7 @@ def _flips(anomaly: Anomaly, threshold: int, policy: ActionPolicy, controls: Con
     for feature in features:
         if feature is None:
             continue
-        off_at = policy.off_at_pct.get(feature) if anomaly.scope != GLOBAL_SCOPE else None
+        off_at = policy.off_at_pct.get(feature) if scope.kind is not ScopeKind.GLOBAL else None
         if off_at is not None and threshold >= off_at:
             target = SwitchState.OFF
         elif threshold >= policy.downgrade_at_pct:
@@ -171,7 +173,7 @@ def _carry_out(action: Action, anomaly: Anomaly, cause: Alert, actuator: Actuato
             alert_id=alert_id(f"{anomaly.dedup_key}#{SWITCH_FLIP}#{action.feature}"),
             type=SWITCH_FLIP,
             severity=Severity.CRITICAL if action.state is SwitchState.OFF else Severity.WARNING,
-            scope=f"{FEATURE_PREFIX}{action.feature}",
+            scope=Scope.feature(action.feature).counter_key,
             window=anomaly.window,
             generated_at=now,
             current=anomaly.current,
@@ -187,7 +189,7 @@ def _carry_out(action: Action, anomaly: Anomaly, cause: Alert, actuator: Actuato
         alert_id=alert_id(f"{anomaly.dedup_key}#{USER_BLOCK}"),
         type=USER_BLOCK,
         severity=Severity.WARNING,
-        scope=f"{USER_PREFIX}{action.user_id}",
+        scope=Scope.user(action.user_id).counter_key,
         window=anomaly.window,
         generated_at=now,
         current=anomaly.current,

@@ -14,7 +14,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
-from costbrake.pipeline.anomaly import FEATURE_PREFIX, Anomaly, AnomalyType, Severity, Spender, decimal_text
+from costbrake.formatting import plain_decimal
+from costbrake.pipeline.anomaly import DETAIL_PLACES, Anomaly, AnomalyType, Severity, Spender
+from costbrake.scopes import Scope, ScopeKind
 from costbrake.windows import WindowSpan
 
 SCHEMA_VERSION = "1"
@@ -45,7 +47,8 @@ class Alert:
 
     @property
     def feature(self) -> str:
-        return self.scope.removeprefix(FEATURE_PREFIX) if self.scope.startswith(FEATURE_PREFIX) else ALL_FEATURES
+        scope = Scope.parse(self.scope)
+        return scope.name if scope.kind is ScopeKind.FEATURE else ALL_FEATURES
 
     def to_message(self) -> dict[str, Any]:
         return {
@@ -184,7 +187,7 @@ class InMemoryDeduplicator:
 
 
 def _decimal(value: Decimal | None) -> str | None:
-    return None if value is None else decimal_text(value)
+    return plain_decimal(value, DETAIL_PLACES)
 
 
 ALERT_JSON_SCHEMA: dict[str, Any] = {

@@ -13,13 +13,15 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from costbrake.scopes import FEATURE_PREFIX, GLOBAL_SCOPE, USER_PREFIX
+from costbrake.formatting import percent, plain_decimal, usd
+from costbrake.scopes import FEATURE_PREFIX, GLOBAL_SCOPE, Scope, ScopeKind
 from costbrake.windows import Window, WindowSpan, span
 
 HOUR = timedelta(hours=1)
 WEEK_HOURS = 7 * 24
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
+DETAIL_PLACES = 6  # an alert's details: exact to the micro-dollar, readable in a message
 
 
 class Severity(StrEnum):
@@ -146,13 +148,13 @@ def zscore_anomalies(view: SpendView, config: AnomalyConfig) -> list[Anomaly]:
                 limit=limit,
                 utilization=current / limit,
                 summary=(
-                    f"{scope} cost {_usd(current)} in {hour.key}: {zscore:.1f} sigma above its "
-                    f"{len(baseline)}-hour mean of {_usd(mean)}"
+                    f"{scope} cost {usd(current, places=2)} in {hour.key}: {zscore:.1f} sigma above its "
+                    f"{len(baseline)}-hour mean of {usd(mean, places=2)}"
                 ),
                 details={
                     "zscore": f"{zscore:.2f}",
-                    "mean_usd": decimal_text(mean),
-                    "stddev_usd": decimal_text(stddev),
+                    "mean_usd": plain_decimal(mean, DETAIL_PLACES),
+                    "stddev_usd": plain_decimal(stddev, DETAIL_PLACES),
                     "baseline_hours": str(len(baseline)),
                 },
                 top_users=_top_users_of_hour(view, config),
@@ -173,16 +175,16 @@ def user_spikes(view: SpendView, config: AnomalyConfig) -> list[Anomaly]:
         Anomaly(
             type=AnomalyType.USER_SPIKE,
             severity=Severity.CRITICAL,
-            scope=f"{USER_PREFIX}{user}",
+            scope=Scope.user(user).counter_key,
             window=hour,
             current=cost,
             limit=limit,
             utilization=cost / limit,
             summary=(
-                f"user {user} spent {_usd(cost)} in {hour.key}, more than {_pct(config.user_share_of_daily_budget)} "
-                f"of the daily global budget ({_usd(limit)})"
+                f"user {user} spent {usd(cost, places=2)} in {hour.key}, more than "
+                f"{percent(config.user_share_of_daily_budget)} of the daily global budget ({usd(limit, places=2)})"
             ),
-            details={"user": user, "daily_global_budget_usd": decimal_text(daily_budget)},
+            details={"user": user, "daily_global_budget_usd": plain_decimal(daily_budget, DETAIL_PLACES)},
             top_users=_top_users_of_hour(view, config),
             top_features=_top_features_of_hour(view, config),
         )
@@ -214,8 +216,8 @@ def budget_thresholds(view: SpendView, config: AnomalyConfig) -> list[Anomaly]:
                 limit=budget,
                 utilization=utilization,
                 summary=(
-                    f"{scope} spent {_usd(spent)} of its {_usd(budget)} budget for {month.key} "
-                    f"({_pct(utilization)}, threshold {threshold}%)"
+                    f"{scope} spent {usd(spent, places=2)} of its {usd(budget, places=2)} budget for {month.key} "
+                    f"({percent(utilization)}, threshold {threshold}%)"
                 ),
                 details={"threshold_pct": str(threshold)},
                 top_users=_top(view.month_top_users, config.top_n),
@@ -234,7 +236,7 @@ def feature_shares(view: SpendView, config: AnomalyConfig) -> list[Anomaly]:
     day = span(Window.DAY, view.now)  # a persisting imbalance is repeated at most daily
     found = []
     for scope, budget in sorted(view.monthly_budgets.items()):
-        if not scope.startswith(FEATURE_PREFIX) or budget <= 0:
+        if _feature_of(scope) is None or budget <= 0:
             continue
         planned_share = budget / global_budget
         fair = global_spent * planned_share  # what the feature would have spent at exactly its share
@@ -252,10 +254,13 @@ def feature_shares(view: SpendView, config: AnomalyConfig) -> list[Anomaly]:
                 limit=fair,
                 utilization=utilization,
                 summary=(
-                    f"{scope} is {_pct(spent / global_spent)} of this month's spend, "
-                    f"{_pct(utilization)} of its {_pct(planned_share)} share"
+                    f"{scope} is {percent(spent / global_spent)} of this month's spend, "
+                    f"{percent(utilization)} of its {percent(planned_share)} share"
                 ),
-                details={"share": decimal_text(spent / global_spent), "planned_share": decimal_text(planned_share)},
+                details={
+                    "share": plain_decimal(spent / global_spent, DETAIL_PLACES),
+                    "planned_share": plain_decimal(planned_share, DETAIL_PLACES),
+                },
                 top_users=_top(view.month_top_users, config.top_n),
                 top_features=_top_features_of_month(view, config),
             )
@@ -294,10 +299,13 @@ def growth_trends(view: SpendView, config: AnomalyConfig) -> list[Anomaly]:
                 limit=limit,
                 utilization=this_week / limit,
                 summary=(
-                    f"{scope} cost {_usd(this_week)} in the last 7 days, up {_pct(growth)} "
-                    f"from {_usd(last_week)} the week before"
+                    f"{scope} cost {usd(this_week, places=2)} in the last 7 days, up {percent(growth)} "
+                    f"from {usd(last_week, places=2)} the week before"
                 ),
-                details={"growth": decimal_text(growth), "previous_week_usd": decimal_text(last_week)},
+                details={
+                    "growth": plain_decimal(growth, DETAIL_PLACES),
+                    "previous_week_usd": plain_decimal(last_week, DETAIL_PLACES),
+                },
                 top_users=_top(view.month_top_users, config.top_n),
                 top_features=_top_features_of_month(view, config),
             )
@@ -333,12 +341,12 @@ def runout_trends(view: SpendView, config: AnomalyConfig) -> list[Anomaly]:
                 limit=budget,
                 utilization=spent / budget,
                 summary=(
-                    f"{scope} runs out of its {_usd(budget)} budget for {month.key} around "
-                    f"{runout_at:%Y-%m-%d %H:%M} UTC at {_usd(rate * 24)}/day"
+                    f"{scope} runs out of its {usd(budget, places=2)} budget for {month.key} around "
+                    f"{runout_at:%Y-%m-%d %H:%M} UTC at {usd(rate * 24, places=2)}/day"
                 ),
                 details={
                     "projected_runout_at": runout_at.isoformat(timespec="seconds"),
-                    "run_rate_usd_per_day": decimal_text(rate * 24),
+                    "run_rate_usd_per_day": plain_decimal(rate * 24, DETAIL_PLACES),
                     "hours_left": f"{hours_left:.1f}",
                 },
                 top_users=_top(view.month_top_users, config.top_n),
@@ -395,9 +403,9 @@ def _top_features_of_hour(view: SpendView, config: AnomalyConfig) -> tuple[Spend
     start = span(Window.HOUR, view.now).start
     return _top(
         (
-            Spender(scope.removeprefix(FEATURE_PREFIX), _by_hour(series).get(start, ZERO))
+            Spender(feature, _by_hour(series).get(start, ZERO))
             for scope, series in view.hourly_cost.items()
-            if scope.startswith(FEATURE_PREFIX)
+            if (feature := _feature_of(scope)) is not None
         ),
         config.top_n,
     )
@@ -406,23 +414,15 @@ def _top_features_of_hour(view: SpendView, config: AnomalyConfig) -> tuple[Spend
 def _top_features_of_month(view: SpendView, config: AnomalyConfig) -> tuple[Spender, ...]:
     return _top(
         (
-            Spender(scope.removeprefix(FEATURE_PREFIX), cost)
+            Spender(feature, cost)
             for scope, cost in view.month_to_date.items()
-            if scope.startswith(FEATURE_PREFIX)
+            if (feature := _feature_of(scope)) is not None
         ),
         config.top_n,
     )
 
 
-def decimal_text(value: Decimal) -> str:
-    """A decimal as plain text with at most 6 places (no exponent, no trailing zeros)."""
-    text = format(value.quantize(Decimal("0.000001")), "f")
-    return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def _usd(value: Decimal) -> str:
-    return f"${value:,.2f}"
-
-
-def _pct(fraction: Decimal) -> str:
-    return f"{fraction * HUNDRED:.1f}%"
+def _feature_of(scope: str) -> str | None:
+    """The feature a scope key names; None for any other scope."""
+    parsed = Scope.parse(scope)
+    return parsed.name if parsed.kind is ScopeKind.FEATURE else None

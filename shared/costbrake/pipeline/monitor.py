@@ -10,14 +10,17 @@ from typing import Any
 
 from costbrake.clock import Clock
 from costbrake.config import Settings
-from costbrake.dal import Ledger
+from costbrake.dal.admin import AdminStore
+from costbrake.dal.alert_log import AlertLog
 from costbrake.dal.rollups import RollupStore
-from costbrake.operations import set_switch
+from costbrake.operations.features import switch_feature
+from costbrake.operations.users import block_user
 from costbrake.pipeline.actions import ActionPolicy, Controls, Response, SwitchFlip, UserBlock, respond
 from costbrake.pipeline.alerts import Publisher
 from costbrake.pipeline.anomaly import AnomalyConfig, AnomalyType, SpendView, detect
 from costbrake.policy import monthly_budgets
-from costbrake.records import AuditEntry, SettingsSnapshot, UserProfile
+from costbrake.records import SettingsSnapshot, UserProfile
+from costbrake.scopes import FEATURE_PREFIX, GLOBAL, USER_PREFIX, Scope
 from costbrake.windows import Window, span
 
 # How many of the current hour's biggest spenders the user-spike rule looks at.
@@ -29,40 +32,38 @@ FINAL_AFTER = timedelta(hours=2)
 class LedgerDeduplicator:
     """Alert dedup by a conditional put in the ledger (one alert per type/scope/window across containers)."""
 
-    def __init__(self, ledger: Ledger, clock: Clock) -> None:
-        self._ledger = ledger
+    def __init__(self, alerts: AlertLog, clock: Clock) -> None:
+        self._alerts = alerts
         self._clock = clock
 
     def first_time(self, key: str, expires_at: int) -> bool:
-        return self._ledger.first_time(key, expires_at, self._clock.now())
+        return self._alerts.first_time(key, expires_at, self._clock.now())
 
     def forget(self, key: str) -> None:
-        self._ledger.forget(key)
+        self._alerts.forget(key)
 
 
 @dataclass(frozen=True)
 class LedgerActuator:
     """Carries out switch flips (audited by the ledger) and user blocks."""
 
-    ledger: Ledger
+    admin: AdminStore
     clock: Clock
     settings: Settings
 
     def flip_switch(self, flip: SwitchFlip, actor: str) -> None:
-        set_switch(self.ledger, self.clock, self.settings, flip.feature, flip.state, flip.reason, actor)
+        switch_feature(self.admin, self.clock, self.settings, flip.feature, flip.state, flip.reason, actor, create=True)
 
     def block_user(self, block: UserBlock, actor: str) -> None:
-        profile = self.ledger.get_user(block.user_id) or UserProfile(user_id=block.user_id, tier="free")
-        blocked = replace(profile, blocked_until=block.until, blocked_reason=f"{block.reason} ({actor})")
-        previous = profile.blocked_until.isoformat() if profile.blocked_until else ""
-        audit = AuditEntry(self.clock.now(), actor, "block", previous, block.until.isoformat(), block.reason)
-        self.ledger.put_user(blocked, audit)
+        # The operator's rule; its alert is not sent: the pipeline announces its own actions.
+        block_user(self.admin, self.clock, block.user_id, block.until, block.reason, actor, create=True)
 
 
 class Monitor:
     def __init__(
         self,
-        ledger: Ledger,
+        admin: AdminStore,
+        alerts: AlertLog,
         rollups: RollupStore,
         settings: Settings,
         clock: Clock,
@@ -70,7 +71,8 @@ class Monitor:
         config: AnomalyConfig | None = None,
         policy: ActionPolicy | None = None,
     ) -> None:
-        self._ledger = ledger
+        self._admin = admin
+        self._alerts = alerts
         self._rollups = rollups
         self._settings = settings
         self._clock = clock
@@ -105,34 +107,34 @@ class Monitor:
 
     def evaluate(self) -> Response:
         now = self._clock.now()
-        snapshot = self._ledger.load_settings()
+        snapshot = self._admin.load_settings()
         view = self.spend_view(now, snapshot)
         anomalies = detect(view, self._config)
-        spiking = {a.scope.removeprefix("user#") for a in anomalies if a.type is AnomalyType.USER_SPIKE}
+        spiking = {Scope.parse(a.scope).name for a in anomalies if a.type is AnomalyType.USER_SPIKE}
         controls = Controls(
             switches={name: feature.state for name, feature in snapshot.features.items()},
-            blocked_until={user: _blocked_until(self._ledger.get_user(user)) for user in spiking},
+            blocked_until={user: _blocked_until(self._admin.get_user(user)) for user in spiking},
         )
         return respond(
             anomalies,
             now=now,
             policy=self._policy,
             controls=controls,
-            dedup=LedgerDeduplicator(self._ledger, self._clock),
+            dedup=LedgerDeduplicator(self._alerts, self._clock),
             publisher=self._publisher,
-            actuator=LedgerActuator(self._ledger, self._clock, self._settings),
+            actuator=LedgerActuator(self._admin, self._clock, self._settings),
         )
 
     def spend_view(self, now: datetime, snapshot: SettingsSnapshot) -> SpendView:
         hour = span(Window.HOUR, now)
-        active = [name for name, _ in self._rollups.top_in_window(hour.key, "feature#", limit=20)]
-        scopes = ["global", *(f"feature#{name}" for name in [*snapshot.features, *active])]
+        active = [name for name, _ in self._rollups.top_in_window(hour.key, FEATURE_PREFIX, limit=20)]
+        scopes = [GLOBAL.counter_key, *(Scope.feature(name).counter_key for name in [*snapshot.features, *active])]
         hourly_cost = {scope: self._hourly_costs(scope, hour.start) for scope in dict.fromkeys(scopes)}
-        budgets = monthly_budgets(self._ledger, self._settings, now, snapshot)
+        budgets = monthly_budgets(self._admin, self._settings, now, snapshot)
         return SpendView(
             now=now,
             hourly_cost=hourly_cost,
-            user_hour_cost=dict(self._rollups.top_in_window(hour.key, "user#", limit=USERS_PER_HOUR)),
+            user_hour_cost=dict(self._rollups.top_in_window(hour.key, USER_PREFIX, limit=USERS_PER_HOUR)),
             month_to_date={b.scope: b.spent_usd for b in budgets},
             monthly_budgets={b.scope: b.month_usd for b in budgets},
         )
@@ -167,7 +169,9 @@ def _blocked_until(profile: UserProfile | None) -> datetime | None:
     return profile.blocked_until.astimezone(UTC)
 
 
-def on_stream_batch(monitor: Monitor, ledger: Ledger, clock: Clock) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+def on_stream_batch(
+    monitor: Monitor, alerts: AlertLog, clock: Clock
+) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The anomaly Lambda's handler: a stream batch means spend moved; evaluate at most once a minute.
 
     The records themselves are not needed (the rules read the rollups); the minute marker keeps concurrent
@@ -178,11 +182,11 @@ def on_stream_batch(monitor: Monitor, ledger: Ledger, clock: Clock) -> Callable[
         now = clock.now()
         minute = span(Window.MINUTE, now)
         key = f"evaluation#{minute.key}"
-        if ledger.first_time(key, minute.expires_at, now):
+        if alerts.first_time(key, minute.expires_at, now):
             try:
                 monitor.evaluate()
             except Exception:
-                ledger.forget(key)  # let the retried batch evaluate this minute again
+                alerts.forget(key)  # let the retried batch evaluate this minute again
                 raise
         return {"batchItemFailures": []}
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from costbrake.clock import Clock
 from costbrake.config import Settings
-from costbrake.dal import Ledger
 from costbrake.pipeline.alerts import ALL_FEATURES, SUBJECT_MAX, SnsClient
 from costbrake.pipeline.anomaly import Severity
 from costbrake.reports.model import build_report
 from costbrake.reports.source import collect_inputs
 from costbrake.reports.text import render_text
+
+if TYPE_CHECKING:
+    from costbrake.wiring import Stores
 
 REPORT_TYPE = "cost_report"
 REPORT_SEVERITY = Severity.INFO
@@ -40,7 +43,7 @@ class PublishedReport:
 
 
 def publish_weekly_report(
-    ledger: Ledger,
+    stores: Stores,
     settings: Settings,
     clock: Clock,
     sns_client: SnsClient,
@@ -48,7 +51,7 @@ def publish_weekly_report(
     days: int = WEEK_DAYS,
 ) -> PublishedReport:
     """Build the report of the ``days`` before now and publish it on ``topic_arn``."""
-    report = build_report(collect_inputs(ledger, settings, clock.now(), days))
+    report = build_report(collect_inputs(stores, settings, clock.now(), days))
     message, truncated = fit_message(render_text(report), days)
     subject = report_subject(report.start, report.end, days)
     response = sns_client.publish(

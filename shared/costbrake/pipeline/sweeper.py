@@ -8,7 +8,7 @@ from decimal import Decimal
 from aws_lambda_powertools import Logger
 
 from costbrake.clock import Clock
-from costbrake.dal import Ledger
+from costbrake.dal.reservations import ReservationStore
 
 logger = Logger(child=True)
 
@@ -20,11 +20,11 @@ class SweepResult:
     settled_meanwhile: int
 
 
-def sweep(ledger: Ledger, clock: Clock) -> SweepResult:
+def sweep(reservations: ReservationStore, clock: Clock) -> SweepResult:
     """Release every reservation past its expiry; one settled in the meantime is left alone."""
     released, amount, settled = 0, Decimal(0), 0
-    for reservation in ledger.expired_reservations(int(clock.now().timestamp())):
-        if ledger.release(reservation):
+    for reservation in reservations.expired_reservations(int(clock.now().timestamp())):
+        if reservations.release(reservation):
             released += 1
             reserved = max((charge[2] for charge in reservation.charges), default=Decimal(0))
             amount += reserved

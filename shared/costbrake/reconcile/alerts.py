@@ -15,17 +15,17 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Protocol
 
-from costbrake.decimals import plain_decimal
+from costbrake.formatting import percent, plain_decimal, usd
 from costbrake.pipeline.alerts import Alert, Publisher, alert_id
-from costbrake.pipeline.anomaly import Severity, decimal_text
+from costbrake.pipeline.anomaly import DETAIL_PLACES, Severity
 from costbrake.reconcile.compare import MICRO, day_bounds
 from costbrake.reconcile.figures import DayReconciliation, DayStatus, Explanation
+from costbrake.scopes import PROVIDER_PREFIX
 from costbrake.windows import Window, span
 
 RECONCILIATION = "reconciliation"
 UNGUARDED_SPEND = "unguarded_spend"
 ALERT_TYPES = (RECONCILIATION, UNGUARDED_SPEND)
-PROVIDER_PREFIX = "provider#"
 EMF_NAMESPACE = "CostbrakeReconciliation"  # its own namespace: the Costbrake one holds the gateway's metrics only
 EMF_METRICS = ("ProviderCostUsd", "LedgerCostUsd", "VarianceUsd", "UnguardedUsd")
 EMF_DIMENSIONS = ("provider",)
@@ -106,9 +106,11 @@ def _unguarded(day: DayReconciliation, now: datetime) -> tuple[str, Alert]:
     findings = [f for f in day.findings if f.kind is Explanation.UNGUARDED_SPEND]
     models = sorted({f.model for f in findings if f.model})
     keys = sorted({k for line in day.lines if line.unguarded_usd > 0 for k in line.api_key_ids})
-    by_model = "; ".join(f"{f.model}: ${decimal_text(f.usd or Decimal(0))} ({f.detail})" for f in findings)
+    by_model = "; ".join(
+        f"{f.model}: ${plain_decimal(f.usd or Decimal(0), DETAIL_PLACES)} ({f.detail})" for f in findings
+    )
     summary = (
-        f"{day.provider} reports ${day.unguarded_usd:,.2f} on {day.day.isoformat()} that costbrake never saw"
+        f"{day.provider} reports {usd(day.unguarded_usd, places=2)} on {day.day.isoformat()} that costbrake never saw"
         f" ({', '.join(models) or 'unknown model'}): usage outside the gateway"
     )
     return (
@@ -127,9 +129,9 @@ def _unguarded(day: DayReconciliation, now: datetime) -> tuple[str, Alert]:
             details={
                 "provider": day.provider,
                 "day": day.day.isoformat(),
-                "unguarded_usd": decimal_text(day.unguarded_usd),
-                "provider_usd": decimal_text(day.provider_usd),
-                "ledger_usd": decimal_text(day.ledger_usd),
+                "unguarded_usd": plain_decimal(day.unguarded_usd, DETAIL_PLACES),
+                "provider_usd": plain_decimal(day.provider_usd, DETAIL_PLACES),
+                "ledger_usd": plain_decimal(day.ledger_usd, DETAIL_PLACES),
                 "models": ",".join(models),
                 "api_key_ids": ",".join(keys),
                 "final": str(day.final).lower(),
@@ -144,10 +146,10 @@ def _variance(day: DayReconciliation, now: datetime) -> tuple[str, Alert]:
     fraction = day.variance_fraction
     explanations = sorted({f.kind.value for f in day.findings if f.kind is not Explanation.REPORTING_DELAY})
     drift = ", ".join(day.drift_models)
-    pct = "n/a" if fraction is None else f"{fraction * 100:+.1f}%"
+    pct = "n/a" if fraction is None else percent(fraction, signed=True)
     summary = (
-        f"{day.provider} billed ${day.provider_usd:,.2f} on {day.day.isoformat()}, costbrake recorded "
-        f"${day.ledger_usd:,.2f} ({pct})" + (f"; price drift on {drift}" if drift else "")
+        f"{day.provider} billed {usd(day.provider_usd, places=2)} on {day.day.isoformat()}, costbrake recorded "
+        f"{usd(day.ledger_usd, places=2)} ({pct})" + (f"; price drift on {drift}" if drift else "")
     )
     return (
         key,
@@ -165,9 +167,9 @@ def _variance(day: DayReconciliation, now: datetime) -> tuple[str, Alert]:
             details={
                 "provider": day.provider,
                 "day": day.day.isoformat(),
-                "variance_usd": decimal_text(day.variance_usd),
-                "variance_fraction": "" if fraction is None else decimal_text(fraction),
-                "unguarded_usd": decimal_text(day.unguarded_usd),
+                "variance_usd": plain_decimal(day.variance_usd, DETAIL_PLACES),
+                "variance_fraction": "" if fraction is None else plain_decimal(fraction, DETAIL_PLACES),
+                "unguarded_usd": plain_decimal(day.unguarded_usd, DETAIL_PLACES),
                 "drift_models": drift,
                 "explanations": ",".join(explanations),
             },

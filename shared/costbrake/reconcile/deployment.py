@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from costbrake.clock import Clock
 from costbrake.config import Settings
-from costbrake.dal import Ledger
+from costbrake.dal.reconciliations import ReconciliationStore
 from costbrake.pipeline.alerts import LoggingPublisher, SnsPublisher
 from costbrake.pricing import PriceTable
 from costbrake.reconcile.run import OFF_MESSAGE, ReconcileResult, admin_clients, run_reconciliation
 from costbrake.reconcile.settings import ReconcileSettings
-from costbrake.reconcile.store import ReconciliationStore
+
+if TYPE_CHECKING:
+    from costbrake.wiring import Stores
 
 
 class NoAlertTopic(Exception):
@@ -19,7 +21,7 @@ class NoAlertTopic(Exception):
 
 
 def reconcile_deployment(
-    ledger: Ledger,
+    stores: Stores,
     settings: Settings,
     reconcile_settings: ReconcileSettings,
     clock: Clock,
@@ -39,24 +41,24 @@ def reconcile_deployment(
     clients = admin_clients(reconcile_settings, reconcile_settings.admin_keys(settings.aws_region))
     if not clients:
         return ReconcileResult(enabled=False, message="The admin-key secret holds no admin key. " + OFF_MESSAGE)
-    prices = PriceTable.default().with_overrides(ledger.load_settings().prices.values())
+    prices = PriceTable.default().with_overrides(stores.admin.load_settings().prices.values())
     if not publish:
-        return run_reconciliation(ledger.calls_between, reconcile_settings, clients, clock, prices, days=days)
+        return run_reconciliation(stores.calls.calls_between, reconcile_settings, clients, clock, prices, days=days)
     if not settings.alert_topic_arn:
         raise NoAlertTopic("COSTBRAKE_ALERT_TOPIC_ARN is not set: there is no topic to publish alerts on.")
     if sns is None:
         import boto3
 
         sns = boto3.client("sns", region_name=settings.aws_region)
-    store = ReconciliationStore(settings)
+    store = ReconciliationStore(stores.tables)
     return run_reconciliation(
-        ledger.calls_between,
+        stores.calls.calls_between,
         reconcile_settings,
         clients,
         clock,
         prices,
         days=days,
         keep=store.save,
-        publisher=LoggingPublisher(SnsPublisher(sns, settings.alert_topic_arn), ledger),
-        claims=ledger,
+        publisher=LoggingPublisher(SnsPublisher(sns, settings.alert_topic_arn), stores.alerts),
+        claims=stores.alerts,
     )

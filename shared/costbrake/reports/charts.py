@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+from costbrake.formatting import DASH, percent, usd
+
 TOTAL_COLOR = "#3b6ea5"  # cost bars, spent part of a budget
 BUDGET_COLOR = "#d62728"  # budget lines and markers
 PROJECTION_COLOR = "#ff7f0e"  # run-rate line
@@ -53,16 +55,6 @@ class BulletRow:
     spent: float
     projected: float
     budget: float
-
-
-def money(value: float) -> str:
-    """Dollars for a tooltip or a note: cents from $1, four places below."""
-    return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value:.4f}"
-
-
-def tick_money(value: float) -> str:
-    """Dollars on an axis: whole from $10 (ticks are round), cents below."""
-    return f"${value:,.0f}" if value >= 10 or value == 0 else f"${value:,.2f}"
 
 
 def nice_ceiling(value: float) -> float:
@@ -155,7 +147,7 @@ def column_chart(
             f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="{GRID_COLOR}" '
             'shape-rendering="crispEdges"/>'
         )
-        body.append(_text(left - 8, y + 4, tick_money(value), "end"))
+        body.append(_text(left - 8, y + 4, usd(value, places=2, whole_from=10), "end"))
     slot = plot_w / max(count, 1)
     bar = max(slot * 0.72, 1.0)
     step = max(1, math.ceil(count / MAX_X_LABELS))
@@ -173,7 +165,7 @@ def column_chart(
                         bar,
                         y_of(base) - y_of(base + value),
                         stack.color,
-                        f"{label} {stack.name}: {money(value)}",
+                        f"{label} {stack.name}: {usd(value, places=4)}",
                     )
                 )
             base += value
@@ -206,7 +198,7 @@ def bar_list(title: str, rows: Sequence[tuple[str, float, str]], color: str = US
         y = 6 + n * row_h
         length = plot_w * value / largest
         body.append(_name(label, label_w - 10, y + 15, label_w - 14))
-        body.append(_rect(label_w, y + 2, length, row_h - 8, color, f"{label}: {money(value)}"))
+        body.append(_rect(label_w, y + 2, length, row_h - 8, color, f"{label}: {usd(value, places=4)}"))
         body.append(_text(label_w + length + 8, y + 15, note))
     return _svg(width, 12 + len(rows) * row_h, title, body)
 
@@ -228,7 +220,7 @@ def budget_bullets(title: str, rows: Sequence[BulletRow], width: int = 1100) -> 
                 plot_w * row.projected / scale,
                 row_h - 12,
                 PROJECTED_FILL,
-                f"{row.label} projected month: {money(row.projected)}",
+                f"{row.label} projected month: {usd(row.projected, places=4)}",
             )
         )
         body.append(
@@ -238,18 +230,20 @@ def budget_bullets(title: str, rows: Sequence[BulletRow], width: int = 1100) -> 
                 plot_w * row.spent / scale,
                 row_h - 20,
                 TOTAL_COLOR,
-                f"{row.label} spent this month: {money(row.spent)}",
+                f"{row.label} spent this month: {usd(row.spent, places=4)}",
             )
         )
         marker = label_w + plot_w * row.budget / scale
         body.append(
             f'<line x1="{marker:.1f}" y1="{y}" x2="{marker:.1f}" y2="{y + row_h - 4}" stroke="{BUDGET_COLOR}" '
             f'stroke-width="3" shape-rendering="crispEdges"><title>{escape(row.label)} budget: '
-            f"{escape(money(row.budget))}</title></line>"
+            f"{escape(usd(row.budget, places=4))}</title></line>"
         )
-        used = f"{row.spent / row.budget:.0%}" if row.budget else "-"
-        projected = f"{row.projected / row.budget:.0%}" if row.budget else "-"
-        body.append(_text(label_w + plot_w + 12, y + 17, f"{used} spent, {projected} projected of {money(row.budget)}"))
+        used = percent(row.spent / row.budget, places=0) if row.budget else DASH
+        projected = percent(row.projected / row.budget, places=0) if row.budget else DASH
+        body.append(
+            _text(label_w + plot_w + 12, y + 17, f"{used} spent, {projected} projected of {usd(row.budget, places=4)}")
+        )
     legend, legend_h = _legend(
         [
             ("spent", TOTAL_COLOR, False),

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from html import escape
 
+from costbrake.formatting import percent, usd
 from costbrake.reports.charts import (
     BUDGET_COLOR,
     FEATURE_COLORS,
@@ -24,7 +25,8 @@ from costbrake.reports.charts import (
     budget_bullets,
     column_chart,
 )
-from costbrake.reports.model import CostReport, CostSeries
+from costbrake.reports.figures import CostSeries
+from costbrake.reports.model import CostReport
 from costbrake.reports.text import (
     RECONCILIATION_OFF,
     REDUCERS_NONE,
@@ -35,7 +37,6 @@ from costbrake.reports.text import (
     feature_efficiency_table,
     feature_table,
     model_table,
-    pct,
     period_title,
     printable,
     rate_basis,
@@ -43,7 +44,6 @@ from costbrake.reports.text import (
     reconciliation_title,
     reducers_table,
     summary_lines,
-    usd,
     user_table,
 )
 
@@ -195,7 +195,9 @@ def _projection_note(report: CostReport) -> str:
     note = f"Run rate {usd(report.run_rate_usd_per_day)}/day {basis}."
     if g is None:
         return note + " No global budget."
-    note += f" Projected month: {usd(g.projected_usd)} of a {usd(g.month_usd)} budget ({pct(g.projected_utilization)})"
+    note += (
+        f" Projected month: {usd(g.projected_usd)} of a {usd(g.month_usd)} budget ({percent(g.projected_utilization)})"
+    )
     if g.exhausted_at is None:
         return note + "."
     return note + f"; the budget runs out on {g.exhausted_at:%Y-%m-%d %H:%M} UTC."
@@ -232,7 +234,7 @@ def _user_chart(report: CostReport) -> str:
         (
             u.user_id,
             float(u.cost_usd),
-            f"{usd(u.cost_usd)} ({pct(u.share)}, {u.calls:,} call{'s' if u.calls != 1 else ''})",
+            f"{usd(u.cost_usd)} ({percent(u.share)}, {u.calls:,} call{'s' if u.calls != 1 else ''})",
         )
         for u in report.top_users
     ]

@@ -17,7 +17,7 @@ RECONCILIATION_DAYS = 7  # and the reconciliation status of this many
 
 @dataclass(frozen=True)
 class ReconciledDay:
-    """A day x provider as the daily reconciler left it (``costbrake.reconcile.store``; docs/reconciliation.md)."""
+    """A day x provider as the daily reconciler left it (``costbrake.dal.reconciliations``; docs/reconciliation.md)."""
 
     day: date
     provider: str

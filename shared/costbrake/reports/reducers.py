@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from costbrake.formatting import percent, usd
 from costbrake.records import CallRecord
 
 CACHE_HELPFUL_FROM = Decimal("0.20")  # a lower hit rate means the response cache is not helping the feature...
@@ -114,10 +115,10 @@ def unhelpful_caches(reducers: CostReducers) -> tuple[FeatureReducers, ...]:
 
 def cache_advice(feature: FeatureReducers) -> str:
     rate = feature.hit_rate or Decimal(0)
-    embedding = f", and its embeddings cost ${feature.embedding_usd:f}" if feature.embedding_calls else ""
+    embedding = f", and its embeddings cost {usd(feature.embedding_usd)}" if feature.embedding_calls else ""
     return (
-        f"The response cache of feature '{feature.name}' is not helping: {rate * 100:.1f}% hits over "
-        f"{feature.lookups} lookups (below {CACHE_HELPFUL_FROM * 100:.0f}% after {CACHE_MIN_LOOKUPS}){embedding}; "
+        f"The response cache of feature '{feature.name}' is not helping: {percent(rate)} hits over "
+        f"{feature.lookups} lookups (below {percent(CACHE_HELPFUL_FROM)} after {CACHE_MIN_LOOKUPS}){embedding}; "
         f"turn caching off: costbrake features set {feature.name} --cache off."
     )
 

@@ -12,32 +12,23 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from costbrake.decimals import usd_text
+from costbrake.formatting import DASH, percent, usd
+from costbrake.reports.figures import BudgetLine
 from costbrake.reports.inputs import ANOMALY_DAYS
-from costbrake.reports.model import BudgetLine, CostReport
+from costbrake.reports.model import CostReport
 
 MAX_CELL = 40  # longer names are cut so the columns stay readable in an e-mail
 WIDTH = 100  # long sentences wrap here
 MAX_NOTE = 400  # summaries and advice, each on lines of their own
 ANOMALIES_SHOWN = 20
-DASH = "-"
 
 
 # ---- formatting ------------------------------------------------------------------------------------------------
 
 
-def usd(value: Decimal | None) -> str:
-    """Dollars: cents from $1 up, three significant digits below (a call can cost a fraction of a cent)."""
-    return DASH if value is None else usd_text(value)
-
-
 def rate_basis(report: CostReport) -> str:
     """Said only when the rate is not over the whole period (the first call came later)."""
     return "" if report.rate_since <= report.start else f" (since the first call, {report.rate_since:%Y-%m-%d %H:%M})"
-
-
-def pct(fraction: Decimal | None) -> str:
-    return DASH if fraction is None else f"{fraction * 100:.1f}%"
 
 
 def count(value: int | Decimal | None) -> str:
@@ -80,10 +71,10 @@ def budget_table(report: CostReport) -> Table:
                 line.scope,
                 usd(line.month_usd),
                 usd(line.spent_usd),
-                pct(line.utilization),
+                percent(line.utilization),
                 usd(line.rate_usd_per_day),
                 usd(line.projected_usd),
-                pct(line.projected_utilization),
+                percent(line.projected_utilization),
                 when(line.exhausted_at),
             )
             for line in lines
@@ -100,7 +91,7 @@ def feature_table(report: CostReport) -> Table:
                 count(f.calls),
                 count(f.errors),
                 usd(f.cost_usd),
-                pct(f.share),
+                percent(f.share),
                 usd(f.mean_cost_usd),
                 usd(f.p95_cost_usd),
                 count(f.tokens.mean_input_tokens),
@@ -120,8 +111,8 @@ def feature_efficiency_table(report: CostReport) -> Table:
                 count(f.tokens.p95_input_tokens),
                 count(f.tokens.p95_output_tokens),
                 ratio(f.tokens.output_input_ratio),
-                pct(f.tokens.truncation_rate),
-                pct(f.tokens.cache_hit_rate),
+                percent(f.tokens.truncation_rate),
+                percent(f.tokens.cache_hit_rate),
             )
             for f in report.features
         ),
@@ -137,7 +128,7 @@ def reducers_table(report: CostReport) -> Table:
             (
                 f.name,
                 count(f.lookups),
-                pct(f.hit_rate),
+                percent(f.hit_rate),
                 count(f.exact_hits),
                 count(f.semantic_hits),
                 usd(f.saved_usd),
@@ -166,8 +157,8 @@ def model_table(report: CostReport) -> Table:
                 count(m.tokens.mean_input_tokens),
                 count(m.tokens.mean_output_tokens),
                 ratio(m.tokens.output_input_ratio),
-                pct(m.tokens.truncation_rate),
-                pct(m.tokens.cache_hit_rate),
+                percent(m.tokens.truncation_rate),
+                percent(m.tokens.cache_hit_rate),
             )
             for m in report.models
         ),
@@ -177,7 +168,7 @@ def model_table(report: CostReport) -> Table:
 def user_table(report: CostReport) -> Table:
     return Table(
         ("user", "cost", "calls", "share"),
-        tuple((u.user_id, usd(u.cost_usd), count(u.calls), pct(u.share)) for u in report.top_users),
+        tuple((u.user_id, usd(u.cost_usd), count(u.calls), percent(u.share)) for u in report.top_users),
     )
 
 
@@ -235,8 +226,8 @@ def summary_lines(report: CostReport) -> tuple[tuple[str, str], ...]:
     if report.global_budget:
         g = report.global_budget
         lines += [
-            ("month to date", f"{usd(g.spent_usd)} of {usd(g.month_usd)} ({pct(g.utilization)})"),
-            ("projected month", f"{usd(g.projected_usd)} ({pct(g.projected_utilization)} of the budget)"),
+            ("month to date", f"{usd(g.spent_usd)} of {usd(g.month_usd)} ({percent(g.utilization)})"),
+            ("projected month", f"{usd(g.projected_usd)} ({percent(g.projected_utilization)} of the budget)"),
         ]
     lines += [
         ("tokens", f"{count(t.input_tokens)} in, {count(t.output_tokens)} out"),
@@ -256,8 +247,8 @@ def efficiency_lines(report: CostReport) -> tuple[tuple[str, str], ...]:
         ("input tokens", f"mean {count(tokens.mean_input_tokens)}, p95 {count(tokens.p95_input_tokens)}"),
         ("output tokens", f"mean {count(tokens.mean_output_tokens)}, p95 {count(tokens.p95_output_tokens)}"),
         ("output/input", ratio(tokens.output_input_ratio)),
-        ("truncation", f"{pct(tokens.truncation_rate)} ({count(tokens.truncations)} of {count(done)} answers)"),
-        ("cache hits", f"{pct(tokens.cache_hit_rate)} ({count(tokens.cache_hits)} of {count(done)} answers)"),
+        ("truncation", f"{percent(tokens.truncation_rate)} ({count(tokens.truncations)} of {count(done)} answers)"),
+        ("cache hits", f"{percent(tokens.cache_hit_rate)} ({count(tokens.cache_hits)} of {count(done)} answers)"),
     )
 
 

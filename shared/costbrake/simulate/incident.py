@@ -22,8 +22,8 @@ from moto import mock_aws
 
 from costbrake.clock import ManualClock
 from costbrake.config import Settings
-from costbrake.dal import Ledger
-from costbrake.dal.rollups import RollupStore
+from costbrake.dal.reconciliations import ReconciliationStore
+from costbrake.formatting import usd
 from costbrake.gateway.asgi import build_app
 from costbrake.local import moto_fixes
 from costbrake.local.app_client import AppClient
@@ -31,7 +31,9 @@ from costbrake.local.mock_admin import ANTHROPIC_ADMIN_KEY, OPENAI_ADMIN_KEY, Mo
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.streams import StreamPoller, StreamSubscription, streams_client
 from costbrake.local.template import create_tables, load_template
-from costbrake.operations import create_key, default_feature, seed_defaults
+from costbrake.operations.budgets import seed_defaults
+from costbrake.operations.features import default_feature
+from costbrake.operations.keys import create_key
 from costbrake.pipeline.aggregator import RollupBatchProcessor, stream_handler
 from costbrake.pipeline.alerts import Alert, InMemoryPublisher, LoggingPublisher
 from costbrake.pipeline.monitor import Monitor
@@ -40,7 +42,6 @@ from costbrake.pricing import PriceTable
 from costbrake.reconcile.admin_api import AnthropicAdmin, OpenAIAdmin
 from costbrake.reconcile.run import run_reconciliation
 from costbrake.reconcile.settings import ReconcileSettings
-from costbrake.reconcile.store import ReconciliationStore
 from costbrake.records import UserProfile
 from costbrake.reports.model import CostReport, build_report
 from costbrake.reports.source import collect_inputs
@@ -52,7 +53,7 @@ from costbrake.simulate.traffic import (
     normal_calls,
     outside_calls,
 )
-from costbrake.wiring import gateway_from_settings
+from costbrake.wiring import gateway_from_settings, stores_from_settings
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 RECONCILE_AT = (6, 30)  # the reconciler's daily schedule (UTC), as the template's default
@@ -111,10 +112,10 @@ class IncidentReport:
             + (f", refused: {refused}" if refused else ""),
             f"first alert           : {_minutes(self.minutes_to_first_alert)} after the incident started",
             f"first automatic action: {_minutes(self.minutes_to_first_action)} after the incident started",
-            f"incident spend        : ${self.incident_spend_usd:.2f} with costbrake, "
-            f"${self.counterfactual_spend_usd:.2f} unbounded (same calls, all served)",
+            f"incident spend        : {usd(self.incident_spend_usd, places=2)} with costbrake, "
+            f"{usd(self.counterfactual_spend_usd, places=2)} unbounded (same calls, all served)",
             f"outside the gateway   : {self.outside_calls} calls on the provider key directly "
-            f"(${self.outside_spend_usd:.2f}), first unguarded_spend alert "
+            f"({usd(self.outside_spend_usd, places=2)}), first unguarded_spend alert "
             f"{_minutes(self.minutes_to_first_unguarded_alert)} after they started",
             f"replay took           : {self.seconds:.0f} s",
         ]
@@ -142,22 +143,22 @@ class _Deployment:
             settings_cache_seconds=60,
         )
         self.clock = clock
-        self.ledger = Ledger(self.settings, sleep=lambda _: None)
-        seed_defaults(self.ledger, clock, self.settings, actor="simulation")
+        self.stores = stores = stores_from_settings(self.settings, sleep=lambda _: None)
+        seed_defaults(stores.admin, clock, self.settings, actor="simulation")
         # The team ships "deep analysis" for whole documents: a larger input cap, no budget of its own yet.
         deep = replace(default_feature(self.settings, INCIDENT_FEATURE), max_input_tokens=80_000)
-        self.ledger.put_feature(deep, "team", clock.now())
+        stores.admin.put_feature(deep, "team", clock.now())
         self.key = create_key(
-            self.ledger, clock, user_id=None, tier=None, service=True, feature="chat", any_feature=True
+            stores.admin, clock, user_id=None, tier=None, service=True, feature="chat", any_feature=True
         ).secret
         for user in range(config.shape.power_users):
-            self.ledger.put_user(UserProfile(user_id=f"power-{user}", tier="pro"))
-        self.gateway = gateway_from_settings(self.settings, clock, self.ledger)
+            stores.admin.put_user(UserProfile(user_id=f"power-{user}", tier="pro"))
+        self.gateway = gateway_from_settings(self.settings, clock, stores)
         self.app = AppClient(build_app(self.gateway))
-        rollups = RollupStore.connect(self.settings)
+        rollups = stores.rollups
         self.publisher = InMemoryPublisher()
-        logged = LoggingPublisher(self.publisher, self.ledger)  # so the cost report lists the anomalies
-        self.monitor = Monitor(self.ledger, rollups, self.settings, clock, logged)
+        logged = LoggingPublisher(self.publisher, stores.alerts)  # so the cost report lists the anomalies
+        self.monitor = Monitor(stores.admin, stores.alerts, rollups, self.settings, clock, logged)
         aggregator = stream_handler(RollupBatchProcessor(rollups, clock))
         subscription = StreamSubscription(names["CallsTable"], aggregator, batch_size=100)
         self.poller = StreamPoller(streams_client(None), client, [subscription], clock=clock)
@@ -171,7 +172,7 @@ class _Deployment:
             AnthropicAdmin(ANTHROPIC_ADMIN_KEY, admin.base_url),
             OpenAIAdmin(OPENAI_ADMIN_KEY, admin.base_url),
         ]
-        self.reconciliations = ReconciliationStore(self.settings)
+        self.reconciliations = ReconciliationStore(stores.tables)
         self.logged = logged
 
     def call(self, call: Call) -> tuple[int, Decimal]:
@@ -208,7 +209,7 @@ class _Deployment:
         self.clock.set(at)
         before = len(self.publisher.published)
         run_reconciliation(
-            self.ledger.calls_between,
+            self.stores.calls.calls_between,
             self.reconcile_settings,
             self.admin_clients,
             self.clock,
@@ -216,7 +217,7 @@ class _Deployment:
             days=2,
             keep=self.reconciliations.save,
             publisher=self.logged,
-            claims=self.ledger,
+            claims=self.stores.alerts,
         )
         return self.publisher.published[before:]
 
@@ -225,7 +226,7 @@ class _Deployment:
         anomaly Lambda does on stream records and on its 5-minute backstop schedule, whichever comes)."""
         self.clock.set(at)
         if at.minute == 0:
-            sweep(self.ledger, self.clock)
+            sweep(self.stores.reservations, self.clock)
         self.poller.drain(timeout=60)
         before = len(self.publisher.published)
         self.monitor.evaluate()
@@ -251,10 +252,10 @@ def _ticks(start: datetime, end: datetime, minutes: int) -> Iterator[datetime]:
 def _deployment(config: IncidentConfig, clock: ManualClock) -> Iterator[_Deployment]:
     with (
         mock_aws(),
+        moto_fixes.patched(),
         MockProvider(clock=clock) as provider,
         MockAdmin(provider, clock=clock, watch_seconds=None) as admin,
     ):
-        moto_fixes.install()
         deployment = _Deployment(config, clock, provider, admin)
         with deployment.app:
             yield deployment
@@ -304,7 +305,7 @@ def run_incident(config: IncidentConfig, progress: Callable[[int, int], None] | 
             for alert in alerts:
                 _classify(alert, tick, incident_start, report)
         if config.report_days:
-            inputs = collect_inputs(deployment.ledger, deployment.settings, clock.now(), config.report_days)
+            inputs = collect_inputs(deployment.stores, deployment.settings, clock.now(), config.report_days)
             report.cost_report = build_report(inputs)
     report.incident_spend_usd = sum(incident_costs, Decimal(0))
     if incident_costs:

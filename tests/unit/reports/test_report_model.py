@@ -7,7 +7,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from costbrake.reports.model import build_report, percentile
+from costbrake.reports.model import build_report
+from costbrake.reports.stats import percentile
 from costbrake.reports.text import render_text
 from report_data import NOW, budget
 

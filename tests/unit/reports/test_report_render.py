@@ -7,10 +7,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from costbrake.formatting import usd
 from costbrake.reports.html import render_html
 from costbrake.reports.model import build_report
 from costbrake.reports.source import collect_inputs
-from costbrake.reports.text import render_text, usd
+from costbrake.reports.text import render_text
 from report_data import NOW, budget, zscore_alert
 
 EMAIL_WIDTH = 125  # the widest table (budgets with long feature names) stays readable in a plain-text e-mail
@@ -90,14 +91,14 @@ def test_given_no_budgets_and_no_calls_when_rendered_then_no_error(make_inputs):
     assert "No global budget." in render_html(report)
 
 
-def test_given_calls_and_an_alert_in_the_tables_when_reported_then_the_text_shows_them(ledger, settings, make_call):
+def test_given_calls_and_an_alert_in_the_tables_when_reported_then_the_text_shows_them(stores, settings, make_call):
     for hours_ago, cost in ((2, "1.25"), (30, "0.75")):
         call = make_call(timestamp=NOW - timedelta(hours=hours_ago), cost_usd=Decimal(cost), feature="chat")
-        ledger.settle(call.request_id, [], call.cost_usd, call)
+        stores.spend.settle(call.request_id, [], call.cost_usd, call)
     alert = zscore_alert("feature#chat")
-    ledger.log_alert(alert, datetime.fromisoformat(alert["generated_at"]))
+    stores.alerts.log_alert(alert, datetime.fromisoformat(alert["generated_at"]))
 
-    report = build_report(collect_inputs(ledger, settings, NOW, days=7))
+    report = build_report(collect_inputs(stores, settings, NOW, days=7))
 
     text = render_text(report)
     assert "  cost             $2.00 over 2 calls (0 errors)" in text

@@ -11,15 +11,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.attributes import BooleanAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PynamoDBException
 
-from costbrake.config import Settings
-from costbrake.dal.ledger import bind
 from costbrake.dal.models import DecimalAttribute, _LedgerMeta, _LedgerModel
-from costbrake.decimals import plain_decimal
-from costbrake.errors import LedgerUnavailable
+from costbrake.dal.tables import Tables, key, unavailable
+from costbrake.formatting import plain_decimal
 from costbrake.providers.base import ANTHROPIC, OPENAI
 from costbrake.reconcile.compare import day_bounds
 from costbrake.reconcile.figures import DayReconciliation
@@ -46,14 +42,14 @@ class ReconciliationItem(_LedgerModel):
 
 
 class ReconciliationStore:
-    def __init__(self, settings: Settings) -> None:
-        bind({ReconciliationItem: settings.ledger_table}, settings)
+    def __init__(self, tables: Tables) -> None:
+        self.tables = tables
 
     def save(self, days: Iterable[DayReconciliation]) -> None:
-        try:
+        with unavailable("The ledger could not keep the reconciliation."):
             for day in days:
                 _, end = day_bounds(day.day)
-                ReconciliationItem(
+                item = ReconciliationItem(
                     f"recon#{day.day.isoformat()}",
                     day.provider,
                     status=day.status.value,
@@ -64,18 +60,15 @@ class ReconciliationStore:
                     checked_at=day.checked_at.isoformat(),
                     detail=json.dumps(day.as_dict(), default=_json_default, sort_keys=True),
                     expires_at=int((end + RETENTION).timestamp()),
-                ).save()
-        except (PynamoDBException, BotoCoreError, ClientError) as error:
-            raise LedgerUnavailable("The ledger could not keep the reconciliation.") from error
+                )
+                self.tables.put(self.tables.ledger, item)
 
     def recent(self, days: Sequence[date]) -> list[StoredDay]:
         """The stored days among ``days`` (both providers), oldest first; days never reconciled are absent."""
-        keys = [(f"recon#{day.isoformat()}", provider) for day in days for provider in PROVIDERS]
-        try:
-            found = list(ReconciliationItem.batch_get(keys))
-        except (PynamoDBException, BotoCoreError, ClientError) as error:
-            raise LedgerUnavailable("The ledger could not be reached.") from error
-        stored = [_stored(item) for item in found]
+        keys = [key(f"recon#{day.isoformat()}", provider) for day in days for provider in PROVIDERS]
+        with unavailable("The ledger could not be reached."):
+            found = self.tables.batch_get(self.tables.ledger, keys)
+        stored = [_stored(ReconciliationItem.from_raw_data(raw)) for raw in found]
         return sorted(stored, key=lambda s: (s.day, s.provider))
 
 

@@ -1,0 +1,118 @@
+"""The one retry policy of ledger transactions (the spend and sweeper transactions, the rollups' writes)."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from costbrake.config import Settings
+from costbrake.dal.tables import Tables, cancellation_codes, error_code
+from costbrake.errors import LedgerUnavailable
+
+# Cancellation reasons worth another try: another transaction held an item, or capacity ran short.
+RETRIABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+RETRIABLE_ERRORS = frozenset(
+    {
+        "TransactionConflictException",
+        "TransactionInProgressException",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+    }
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int
+    base_seconds: float
+    cap_seconds: float
+    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
+
+    @classmethod
+    def of(cls, settings: Settings, sleep: Callable[[float], None] = time.sleep) -> RetryPolicy:
+        return cls(
+            settings.transaction_attempts,
+            settings.transaction_backoff_base_seconds,
+            settings.transaction_backoff_cap_seconds,
+            sleep,
+        )
+
+    def retriable(self, code: str | None, reasons: Iterable[str | None]) -> bool:
+        """No response at all, a busy or throttled table, or a conflicting transaction."""
+        return code is None or code in RETRIABLE_ERRORS or any(r in RETRIABLE_REASONS for r in reasons)
+
+    def backoff(self, attempt: int) -> None:
+        """Full-jitter exponential backoff before retry number ``attempt + 1``."""
+        self.sleep(random.uniform(0, min(self.cap_seconds, self.base_seconds * 2**attempt)))
+
+
+def failure(error: BotoCoreError | ClientError) -> tuple[str | None, list[str | None]]:
+    """A failed write's error code (None: no response) and its per-item cancellation reasons."""
+    if isinstance(error, ClientError):
+        return error_code(error), cancellation_codes(error)
+    return None, []
+
+
+@dataclass
+class TransactionStats:
+    transactions: int = 0
+    conflicts: int = 0
+    retries: int = 0
+
+
+class LedgerContention(LedgerUnavailable):
+    """Retries ran out while other transactions kept holding these items (by transaction index)."""
+
+    def __init__(self, message: str, contended: set[int]) -> None:
+        super().__init__(message)
+        self.contended = contended
+
+
+class Transactor:
+    """Sends conditional transactions with a client request token, retrying conflicts under the policy."""
+
+    def __init__(self, tables: Tables, policy: RetryPolicy) -> None:
+        self._send = tables.client.transact_write_items
+        self.policy = policy
+        self.stats = TransactionStats()
+        self._lock = threading.Lock()
+
+    def run(self, items: Sequence[Mapping[str, Any]], token: str, attempts: int | None = None) -> set[int]:
+        """The indexes of the items refused by their condition (empty: applied)."""
+        policy = self.policy
+        attempts = attempts or policy.attempts
+        for attempt in range(attempts):
+            with self._lock:
+                self.stats.transactions += 1
+            try:
+                self._send(TransactItems=items, ClientRequestToken=token)
+                return set()
+            except (BotoCoreError, ClientError) as error:
+                code, reasons = failure(error)
+                refused = {index for index, reason in enumerate(reasons) if reason == "ConditionalCheckFailed"}
+                if refused:
+                    return refused
+                # No response at all (timeout, reset) is retried too: the same client request token makes a
+                # transaction that did go through apply only once.
+                if not policy.retriable(code, reasons):
+                    raise LedgerUnavailable(
+                        f"The budget ledger refused the transaction ({code}: {reasons})."
+                    ) from error
+                if attempt + 1 == attempts:
+                    contended = {index for index, reason in enumerate(reasons) if reason in RETRIABLE_REASONS}
+                    raise LedgerContention(
+                        f"The budget ledger stayed busy after {attempts} attempts ({reasons}).", contended
+                    ) from error
+                with self._lock:
+                    self.stats.conflicts += "TransactionConflict" in reasons
+                    self.stats.retries += 1
+                policy.backoff(attempt)
+        raise AssertionError("unreachable")
