@@ -93,7 +93,9 @@ def test_given_spend_outside_costbrake_when_reconciled_with_publish_then_found_a
     assert alert["severity"] == "critical" and alert["scope"] == "provider#openai"
     assert alert["window"] == f"d#{now.date().isoformat()}" and OUTSIDE_MODEL in alert["details"]["models"]
     # Published on the topic through the ledger's alert log, once: a second run finds it already sent.
-    logged = stack.ledger.alerts_between(now.replace(hour=0, minute=0, second=0, microsecond=0), datetime.now(UTC))
+    logged = stack.stores.alerts.alerts_between(
+        now.replace(hour=0, minute=0, second=0, microsecond=0), datetime.now(UTC)
+    )
     assert [a["alert_id"] for a in logged if a["type"] == "unguarded_spend"] == [alert["alert_id"]]
     again = reconcile_cli.json("reconcile", "--days", "1", "--publish")
     assert again["alerts"] == []
@@ -113,4 +115,5 @@ def test_given_a_provider_price_change_when_reconciled_then_price_drift_names_th
     assert Decimal(line["price_factor"]) == Decimal("1.5")
     assert Decimal(line["drift_usd"]) == Decimal(line["ledger_usd"]) / 2
     assert DRIFTING_MODEL in day["drift_models"]
+    # Only the changed price drifts: not the day's other calls (web search fees included), whatever ran before.
     assert {f["model"] for f in day["findings"] if f["kind"] == "price_drift"} == {DRIFTING_MODEL}

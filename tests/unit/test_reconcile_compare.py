@@ -250,10 +250,28 @@ def test_given_calls_charged_an_estimate_when_reconciled_then_the_variance_is_ex
     assert Explanation.UNGUARDED_SPEND not in kinds and Explanation.ESTIMATED_USAGE in kinds
 
 
-def test_given_a_search_model_whose_fees_the_provider_books_apart_when_reconciled_then_no_price_drift_is_claimed():
+@pytest.mark.parametrize(
+    ("model", "provider", "searches"),
+    [("gpt-4o-search-preview", "openai", 40), ("claude-haiku-4-5", "anthropic", 100)],  # $0.025 / $0.01 a search
+)
+def test_given_web_search_fees_the_provider_books_apart_when_reconciled_then_no_price_drift_is_claimed(
+    model, provider, searches
+):
     tokens = Tokens(input=MILLION, output=MILLION // 10)
+    token_usd = "3.5"
+    rows = [replace(ledger(model, tokens, "4.5", provider=provider), web_searches=searches)]  # $1 of searches
 
-    day = run(report(("gpt-4o-search-preview", tokens, "3.5")), [ledger("gpt-4o-search-preview", tokens, "4.5")])
+    day = run(report((model, tokens, token_usd), provider=provider), rows)
 
     (line,) = day.lines
-    assert line.drift_usd is None
+    assert line.drift_usd is None and line.ledger_usd == Decimal("4.5")
+
+
+def test_given_web_search_calls_whose_tokens_the_provider_prices_higher_when_reconciled_then_the_drift_is_found():
+    tokens = Tokens(input=MILLION, output=MILLION // 10)
+    rows = [replace(ledger("claude-haiku-4-5", tokens, "4.5", provider="anthropic"), web_searches=100)]
+
+    day = run(report(("claude-haiku-4-5", tokens, "3.85"), provider="anthropic"), rows)
+
+    (line,) = day.lines
+    assert line.drift_usd == Decimal("0.35") and line.price_factor == Decimal("1.1")

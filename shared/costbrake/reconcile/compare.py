@@ -57,6 +57,7 @@ class LedgerUsage:
     usd: Decimal
     calls: int
     estimated_calls: int = 0
+    web_searches: int = 0
 
 
 @dataclass
@@ -65,6 +66,7 @@ class _Side:
     usd: Decimal | None = None
     calls: int = 0
     estimated: int = 0
+    web_searches: int = 0
     keys: frozenset[str] = frozenset()
     tiers: frozenset[str] = frozenset()
 
@@ -78,8 +80,11 @@ def ledger_usage(calls: Iterable[CallRecord]) -> list[LedgerUsage]:
         side.usd = (side.usd or Decimal(0)) + call.cost_usd
         side.calls += 1
         side.estimated += 1 if call.usage_estimated else 0
+        side.web_searches += call.web_search_requests
     return [
-        LedgerUsage(day, provider, model, side.tokens, side.usd or Decimal(0), side.calls, side.estimated)
+        LedgerUsage(
+            day, provider, model, side.tokens, side.usd or Decimal(0), side.calls, side.estimated, side.web_searches
+        )
         for (day, provider, model), side in sorted(sums.items())
     ]
 
@@ -147,6 +152,7 @@ def _day(
         side.usd = (side.usd or Decimal(0)) + row.usd
         side.calls += row.calls
         side.estimated += row.estimated_calls
+        side.web_searches += row.web_searches
 
     _, day_end = day_bounds(day)
     final = now >= day_end + policy.final_after
@@ -196,13 +202,14 @@ def _line(model: str, theirs: _Side, ours: _Side, policy: VariancePolicy, prices
     unguarded = _unguarded(model, theirs, ours, excess, prices)
     drift: Decimal | None = None
     factor: Decimal | None = None
-    # Search fees are in a search model's ledger cost but on a line of their own at the provider: no drift there.
-    if theirs.usd is not None and ledger_usd > 0 and deficit.total == 0 and "search" not in model:
+    # Web search fees are in the ledger's cost of the call, but on a line of their own at the provider (no model).
+    token_usd = ledger_usd - _search_fees(model, ours.web_searches, prices)
+    if theirs.usd is not None and token_usd > 0 and deficit.total == 0:
         matched = theirs.usd - unguarded  # the provider's dollars for the tokens costbrake saw too
-        difference = matched - ledger_usd
-        tolerance = max(policy.drift_tolerance_usd, policy.drift_tolerance_fraction * ledger_usd)
+        difference = matched - token_usd
+        tolerance = max(policy.drift_tolerance_usd, policy.drift_tolerance_fraction * token_usd)
         if abs(difference) > tolerance:
-            drift, factor = difference, (matched / ledger_usd).quantize(FACTOR)
+            drift, factor = difference, (matched / token_usd).quantize(FACTOR)
     return ModelLine(
         model=model,
         provider_tokens=theirs.tokens,
@@ -216,6 +223,15 @@ def _line(model: str, theirs: _Side, ours: _Side, policy: VariancePolicy, prices
         price_factor=factor,
         api_key_ids=tuple(sorted(theirs.keys)),
     )
+
+
+def _search_fees(model: str, searches: int, prices: PriceTable) -> Decimal:
+    if not searches:
+        return Decimal(0)
+    try:
+        return searches * prices.get(model).web_search_price
+    except UnknownModel:
+        return Decimal(0)
 
 
 def _unguarded(model: str, theirs: _Side, ours: _Side, excess: Tokens, prices: PriceTable) -> Decimal:
