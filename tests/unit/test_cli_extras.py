@@ -31,3 +31,20 @@ def test_given_no_local_extra_when_estimating_then_the_operator_cli_works(withou
     )
 
     assert result.exit_code == 0, result.output
+
+
+def test_given_no_moto_installed_when_costbrake_local_runs_then_it_says_which_extra_to_install(monkeypatch):
+    import importlib.util
+
+    from click.testing import CliRunner
+    from costbrake.cli.main import main
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "moto" else real_find_spec(name, *a)
+    )
+
+    result = CliRunner().invoke(main, ["local", "--port", "0", "--moto-port", "0"])
+
+    assert result.exit_code == 1
+    assert "pip install 'costbrake[local]'" in result.output and "Traceback" not in result.output

@@ -3,14 +3,12 @@
 downgrade state (dated snapshots as their base model).
 
 The caps are pure functions of the body, the model's price and the feature (``gateway.bounds.bound_call``,
-``gateway.reducers.bound_or_truncate``). The model choice is made in the gateway's planning step, which reads the
-key and the feature from the ledger: those rules are tested through ``Gateway.prepare`` (moto in-process, nothing
-reserved, no provider called).
+``gateway.reducers.bound_or_truncate``); the model choice is the planner's (``gateway.planner.plan_call``), given
+the key, the settings snapshot and the price table.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -19,13 +17,12 @@ import pytest
 from costbrake.errors import InputTooLarge, InvalidRequest
 from costbrake.gateway.bounds import bound_call
 from costbrake.gateway.calls import PlannedCall
+from costbrake.gateway.planner import plan_call
 from costbrake.gateway.reducers import bound_or_truncate
-from costbrake.gateway.service import Gateway
-from costbrake.operations.features import switch_feature
 from costbrake.pricing import PriceTable
+from costbrake.providers import adapter_for
 from costbrake.providers.base import CHAT_COMPLETIONS, MESSAGES, RESPONSES
-from costbrake.records import Feature, OverCap, SwitchState
-from pydantic import SecretStr
+from costbrake.records import ApiKey, Feature, OverCap, SettingsSnapshot, SwitchState
 
 AUTO_TIERS = {"openai": "default", "anthropic": "standard"}
 CAP = 2_000
@@ -157,22 +154,25 @@ def test_given_a_history_above_the_input_cap_when_the_feature_truncates_then_old
 # ---- the model: auto and downgrade (the gateway's planning step) ------------------------------------------------
 
 
-@pytest.fixture
-def plan(make_gateway, settings) -> Callable[..., PlannedCall]:
-    """``plan(api, request, **headers)``: what the gateway would send upstream, planned, nothing reserved."""
-    keyed = settings.model_copy(update={"openai_api_key": SecretStr("k"), "anthropic_api_key": SecretStr("k")})
-    gateway: Gateway = make_gateway(keyed, secret=SECRET, user_id="rules-user")
+CHAT = Feature(name="chat")
+KEY = ApiKey(key_id="k-rules", user_id="rules-user", service=False, default_feature="chat", features=("chat",))
+ADAPTERS = {"openai": adapter_for(CHAT_COMPLETIONS), "anthropic": adapter_for(MESSAGES)}
 
-    def make(api: str, request: dict[str, Any], **headers: str) -> PlannedCall:
-        gateway.forget_cached()  # a switch flipped by the test is read now
-        sent = {"authorization": f"Bearer {SECRET}", **{k.replace("_", "-"): v for k, v in headers.items()}}
-        return gateway.prepare(api, json.dumps(request), sent, "req-rules").plan
+
+@pytest.fixture
+def plan(settings) -> Callable[..., PlannedCall]:
+    """``plan(provider, request, state=..., **headers)``: what would be sent upstream, from the pure planner, for
+    a request charged to the feature "chat" in switch ``state``."""
+
+    def make(
+        provider: str, request: dict[str, Any], state: SwitchState = SwitchState.ON, **headers: str
+    ) -> PlannedCall:
+        snapshot = SettingsSnapshot(tiers={}, features={"chat": replace(CHAT, state=state)}, global_budget=None)
+        sent = {k.replace("_", "-"): v for k, v in headers.items()}
+        prices = PriceTable.default()
+        return plan_call(settings, ADAPTERS[provider], request, sent, KEY, snapshot, prices, lambda _: "provider-key")
 
     return make
-
-
-def downgrade_chat(stores, clock, settings) -> None:
-    switch_feature(stores.admin, clock, settings, "chat", SwitchState.DOWNGRADE, "95% of budget", "test", create=True)
 
 
 @pytest.mark.parametrize(("provider", "complexity"), [("openai", "simple"), ("anthropic", "critical")])
@@ -209,23 +209,17 @@ def test_given_model_auto_with_an_unknown_complexity_when_planned_then_400_on_th
     ],
 )
 def test_given_a_feature_in_downgrade_when_planned_then_the_cheaper_model_serves_and_the_asked_one_is_kept(
-    plan, stores, clock, settings, provider, asked, served
+    plan, provider, asked, served
 ):
-    downgrade_chat(stores, clock, settings)
-
-    planned = plan(provider, {"model": asked, "messages": HELLO, "max_tokens": 10})
+    planned = plan(provider, {"model": asked, "messages": HELLO, "max_tokens": 10}, state=SwitchState.DOWNGRADE)
 
     assert (planned.price.model, planned.body["model"]) == (served, served)
     assert (planned.model_requested, planned.downgraded_from) == (asked, asked)
     assert planned.worst_case_usd == planned.bounds.worst_case_usd(PriceTable.default().get(served))
 
 
-def test_given_a_feature_in_downgrade_when_the_model_has_no_cheaper_one_then_it_is_served_as_asked(
-    plan, stores, clock, settings
-):
-    downgrade_chat(stores, clock, settings)
-
-    planned = plan("openai", {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 10})
+def test_given_a_feature_in_downgrade_when_the_model_has_no_cheaper_one_then_it_is_served_as_asked(plan):
+    planned = plan("openai", {"model": "gpt-4o-mini", "messages": HELLO, "max_tokens": 10}, state=SwitchState.DOWNGRADE)
 
     assert (planned.body["model"], planned.downgraded_from) == ("gpt-4o-mini", None)
 
@@ -236,13 +230,10 @@ def test_given_a_feature_switched_on_when_planned_then_the_asked_model_serves(pl
     assert (planned.body["model"], planned.downgraded_from) == ("claude-sonnet-4-5", None)
 
 
-def test_given_auto_in_a_downgraded_feature_when_planned_then_the_class_model_is_downgraded_too(
-    plan, stores, clock, settings
-):
-    downgrade_chat(stores, clock, settings)
+def test_given_auto_in_a_downgraded_feature_when_planned_then_the_class_model_is_downgraded_too(plan, settings):
     complex_model = settings.auto_models["anthropic"]["complex"]
 
-    planned = plan("anthropic", {"model": "auto", "messages": HELLO, "max_tokens": 10})
+    planned = plan("anthropic", {"model": "auto", "messages": HELLO, "max_tokens": 10}, state=SwitchState.DOWNGRADE)
 
     assert planned.downgraded_from == complex_model
     assert planned.body["model"] == settings.downgrade_map[complex_model]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -21,8 +19,6 @@ from costbrake.dal.calls import CallStore
 from costbrake.dal.spend import ReservationInfo, SpendStore
 from costbrake.errors import (
     AuthenticationFailed,
-    FeatureOff,
-    InvalidRequest,
     NotFound,
     RateLimited,
     UserBlocked,
@@ -38,64 +34,35 @@ from costbrake.gateway.calls import (
     Reservation,
     UserView,
 )
+from costbrake.gateway.planner import FORWARDED_HEADERS, REQUEST_MODELS, plan_call, refuse_switched_off, served_by
 from costbrake.gateway.provider_keys import ProviderKeys
-from costbrake.gateway.reducers import bound_or_truncate, cache_lookup, hit_record
+from costbrake.gateway.reducers import cache_lookup, hit_record
 from costbrake.gateway.requests import (
-    AnthropicCountTokensRequest,
-    AnthropicMessagesRequest,
-    ApiRequest,
-    OpenAIChatRequest,
-    OpenAIEmbeddingsRequest,
-    OpenAIResponsesRequest,
     parse_json_body,
     validate,
 )
 from costbrake.gateway.reservation import CallCost, Reserver
 from costbrake.keys import hash_key, key_from_headers
 from costbrake.policy import budget_status, caller_user_id, end_user, global_budget, resolve_feature, user_limits
-from costbrake.pricing import CHAT, EMBEDDING, RESPONSES, ModelPrice, PriceTable, downgrade_target
+from costbrake.pricing import PriceTable
 from costbrake.providers import adapter_for
 from costbrake.providers.base import (
     ANTHROPIC,
-    CHAT_COMPLETIONS,
-    COUNT_TOKENS,
     EMBEDDINGS,
-    MESSAGES,
     OPENAI,
     ProviderAdapter,
 )
-from costbrake.providers.base import RESPONSES as RESPONSES_API
 from costbrake.records import (
     ApiKey,
     CallRecord,
-    Feature,
     OverCap,
     RateCharge,
     SettingsSnapshot,
-    SwitchState,
     UserProfile,
 )
 from costbrake.windows import WindowSpan
 
 logger = Logger(child=True)
-
-# Client headers that change what the provider does, forwarded as they are.
-FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
-
-# How each API's body is validated (pydantic, strict).
-_REQUESTS: dict[str, type[ApiRequest]] = {
-    CHAT_COMPLETIONS: OpenAIChatRequest,
-    RESPONSES_API: OpenAIResponsesRequest,
-    EMBEDDINGS: OpenAIEmbeddingsRequest,
-    MESSAGES: AnthropicMessagesRequest,
-    COUNT_TOKENS: AnthropicCountTokensRequest,
-}
-# Where a model of each mode is served, for a refusal that says where to go.
-_ROUTE_OF_MODE = {
-    CHAT: "POST /v1/chat/completions, /v1/responses or /v1/messages",
-    RESPONSES: "POST /v1/responses",
-    EMBEDDING: "POST /v1/embeddings",
-}
 
 
 class Gateway:
@@ -264,11 +231,11 @@ class Gateway:
         key = self.authenticate(headers)
         body = parse_json_body(raw_body, self.settings.max_body_bytes)
         adapter = adapter_for(api)
-        request = validate(_REQUESTS[adapter.api], body)
+        request = validate(REQUEST_MODELS[adapter.api], body)
         snapshot = self.snapshot()
-        _served_by(adapter, self.price_table(snapshot).get(request.model))  # an unknown or OpenAI model: 400
+        served_by(adapter, self.price_table(snapshot).get(request.model))  # an unknown or OpenAI model: 400
         caller = self._caller(key, None)
-        _refuse_switched_off(resolve_feature(self.settings, snapshot, headers, key))
+        refuse_switched_off(resolve_feature(self.settings, snapshot, headers, key))
         profile = self._user_view(caller.user_id, []).profile
         _refuse_blocked(caller.user_id, profile, now)
         provider_key = self._provider_keys.key_for(adapter.name)  # before the request is counted
@@ -315,60 +282,8 @@ class Gateway:
         key: ApiKey,
         snapshot: SettingsSnapshot,
     ) -> PlannedCall:
-        provider = adapter.name
-        request = validate(_REQUESTS[adapter.api], body)
-        if isinstance(request, AnthropicMessagesRequest):
-            named_user = end_user(request.metadata.user_id if request.metadata else None, "metadata.user_id")
-        else:
-            named_user = end_user(request.user, "user")
-        caller = self._caller(key, named_user)
-        feature = resolve_feature(self.settings, snapshot, headers, key)
-        _refuse_switched_off(feature)
-
-        model_requested = self._resolve_auto(provider, request.model, headers)
         prices = self.price_table(snapshot)
-        price = _served_by(adapter, prices.get(model_requested))
-        downgraded_from = None
-        if feature.state is SwitchState.DOWNGRADE:
-            cheaper = downgrade_target(self.settings.downgrade_map, price.model)
-            if cheaper is not None and prices.get(cheaper).mode in adapter.modes:
-                downgraded_from, price = price.model, prices.get(cheaper)
-
-        upstream = dict(body)
-        upstream["model"] = price.model if (downgraded_from or request.model == "auto") else request.model
-        upstream, bounds, dropped = bound_or_truncate(
-            adapter.api, upstream, price, feature, auto_tiers=self.settings.auto_service_tiers
-        )
-        return PlannedCall(
-            provider=provider,
-            api=adapter.api,
-            body=upstream,
-            caller=caller,
-            feature=feature,
-            model_requested=request.model,
-            price=price,
-            downgraded_from=downgraded_from,
-            bounds=bounds,
-            worst_case_usd=bounds.worst_case_usd(price),
-            stream=request.stream,
-            system_prompt_sha256=_system_prompt_hash(adapter.api, body),
-            prices=prices,
-            # Read before anything is reserved: a gateway without a usable key costs the caller nothing.
-            provider_key=self._provider_keys.key_for(provider),
-            forwarded_headers={name: headers[name] for name in FORWARDED_HEADERS if name in headers},
-            truncated_messages=dropped,
-        )
-
-    def _resolve_auto(self, provider: str, model: str, headers: Mapping[str, str]) -> str:
-        if model != "auto":
-            return model
-        complexity = (headers.get("x-costbrake-complexity") or "complex").lower()
-        choices = self.settings.auto_models.get(provider, {})
-        if complexity not in choices:
-            raise InvalidRequest(
-                f"X-Costbrake-Complexity must be one of {sorted(choices)} for model 'auto'.", param="model"
-            )
-        return choices[complexity]
+        return plan_call(self.settings, adapter, body, headers, key, snapshot, prices, self._provider_keys.key_for)
 
     def _reserve(
         self, plan: PlannedCall, snapshot: SettingsSnapshot, now: datetime, request_id: str, count_request: bool
@@ -420,54 +335,12 @@ class Gateway:
         return Reservation(view, lines, admitted.charges, admitted.amount, clamped)
 
 
-def _refuse_switched_off(feature: Feature) -> None:
-    if feature.state is SwitchState.OFF:
-        raise FeatureOff(f"The feature '{feature.name}' is switched off: {feature.reason or 'no reason given'}.")
-
-
 def _refuse_blocked(user_id: str, profile: UserProfile | None, now: datetime) -> None:
     if profile and profile.blocked_until and profile.blocked_until > now:
         raise UserBlocked(
             f"User '{user_id}' is blocked until {profile.blocked_until.isoformat()}: "
             f"{profile.blocked_reason or 'no reason given'}."
         )
-
-
-def _served_by(adapter: ProviderAdapter, price: ModelPrice) -> ModelPrice:
-    """The model's price, if ``adapter``'s API serves it (its provider, one of its modes); else a 400."""
-    if price.provider != adapter.name:
-        raise InvalidRequest(
-            f"The model '{price.model}' is served by {price.provider}; call its endpoint instead.", param="model"
-        )
-    if price.mode not in adapter.modes:
-        raise InvalidRequest(
-            f"The model '{price.model}' is a {price.mode} model, not served by POST {adapter.path}; "
-            f"call {_ROUTE_OF_MODE.get(price.mode, 'its own endpoint')} instead.",
-            param="model",
-        )
-    return price
-
-
-def _system_prompt_hash(api: str, body: Mapping[str, Any]) -> str | None:
-    """Prompts are not stored: the record keeps only a hash of the system prompt (Responses: instructions)."""
-    if api == MESSAGES:
-        system = body.get("system")
-    elif api == RESPONSES_API:
-        system = body.get("instructions")
-    elif api == EMBEDDINGS:
-        system = None
-    else:
-        system = next(
-            (
-                m.get("content")
-                for m in body.get("messages", [])
-                if isinstance(m, dict) and m.get("role") in ("system", "developer")
-            ),
-            None,
-        )
-    if system is None:
-        return None
-    return hashlib.sha256(json.dumps(system, sort_keys=True).encode()).hexdigest()
 
 
 __all__ = [

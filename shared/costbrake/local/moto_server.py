@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import importlib.util
 import io
 import os
 import socket
@@ -155,6 +156,9 @@ class MotoServer:
         self._url: str | None = None
 
     def start(self) -> str:
+        if importlib.util.find_spec("moto") is None:
+            # Here, not in the child: the CLI turns this into "pip install 'costbrake[local]'".
+            raise ModuleNotFoundError("No module named 'moto'", name="moto")
         if self._in_process:
             self._server = _make_server(self._host, self._port)
             self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)

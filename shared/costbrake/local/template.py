@@ -13,7 +13,7 @@ import yaml
 
 TEMPLATE_ENV_VAR = "COSTBRAKE_TEMPLATE"
 # shared/costbrake/local/template.py -> the repository root holds template.yaml.
-DEFAULT_TEMPLATE_PATH = Path(__file__).resolve().parents[3] / "template.yaml"
+DEFAULT_TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "data" / "template.yaml"  # the repository's, linked
 
 _TABLE_TYPE = "AWS::DynamoDB::Table"
 # Short-form tags whose long form is "Fn::<tag>"; !Ref and !Condition keep their names.
