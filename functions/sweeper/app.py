@@ -20,5 +20,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if _reservations is None:
         _reservations = stores_from_settings(load_settings()).reservations
     result = sweep(_reservations, SystemClock())
-    logger.info("sweep done", extra={"released": result.released, "settled_meanwhile": result.settled_meanwhile})
+    logger.info(
+        "sweep done",
+        extra={
+            "released": result.released,
+            "settled_meanwhile": result.settled_meanwhile,
+            "settled_for_the_gateway": result.settled_for_the_gateway,
+        },
+    )
     return {"released": result.released, "released_usd": str(result.released_usd)}

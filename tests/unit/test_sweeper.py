@@ -6,6 +6,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from costbrake.dal.spend import ReservationInfo
+from costbrake.local.faults import ConflictInjector
 from costbrake.pipeline.sweeper import sweep
 from costbrake.records import Charge, CounterRef
 
@@ -51,3 +52,25 @@ def test_given_call_settling_late_after_the_sweep_then_it_is_charged_in_full_onc
     state = stores.spend.get_counters([HOUR])[HOUR]
     assert (state.committed, state.spent) == (Decimal("0.2"), Decimal("0.2"))
     assert sweep(stores.reservations, clock).released == 0
+
+
+def test_given_counters_too_busy_for_every_settle_attempt_then_the_settle_waits_on_the_reservation_for_the_sweeper(
+    stores, clock, call_record
+):
+    charges = reserve(stores, clock, "busy", "0.9")
+    throttling = ConflictInjector(hold_seconds=0, throttle_every=1).install(stores.tables.client)
+
+    stores.spend.settle("busy", charges, Decimal("0.3"), call_record(request_id="busy", cost_usd=Decimal("0.3")))
+    throttling.uninstall()
+
+    held = stores.spend.get_counters([HOUR])[HOUR]
+    assert (held.committed, held.spent, stores.calls.get_call("busy")) == (Decimal("0.9"), 0, None)
+    result = sweep(stores.reservations, clock)  # due at once: no wait for the reservation's expiry
+
+    assert (result.settled_for_the_gateway, result.released) == (1, 0)
+    settled = stores.spend.get_counters([HOUR])[HOUR]
+    assert (settled.committed, settled.spent, settled.calls) == (Decimal("0.3"), Decimal("0.3"), 1)
+    recorded = stores.calls.get_call("busy")
+    assert recorded is not None and recorded.cost_usd == Decimal("0.3")
+    assert stores.reservations.open_reservations() == []
+    assert sweep(stores.reservations, clock).settled_for_the_gateway == 0

@@ -164,6 +164,9 @@ class ReservationItem(_LedgerModel):
     feature = UnicodeAttribute()
     model = UnicodeAttribute()
     created_at = UnicodeAttribute()
+    # A settle the busy counters refused (SpendStore._park): the actual cost and the call record, for the sweeper.
+    settle_usd = DecimalAttribute(null=True)
+    settle_record = UnicodeAttribute(null=True)  # the call item, as DynamoDB JSON
 
 
 class AuditItem(_LedgerModel):

@@ -7,12 +7,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from costbrake.config import Settings
 from costbrake.dal import models as m
 from costbrake.dal.reads import LedgerReader
 from costbrake.dal.retry import RetryPolicy, Transactor
-from costbrake.dal.spend import SWEEP_BUCKETS
+from costbrake.dal.spend import SWEEP_BUCKETS, settle_items
 from costbrake.dal.tables import Tables, delete_entry, key, unavailable, update_entry
 
 UNREACHABLE = "The ledger could not be reached."
@@ -23,6 +24,7 @@ class OpenReservation:
     request_id: str
     release_after: int
     charges: list[tuple[str, str, Decimal]]  # (pk, sk, amount)
+    parked: tuple[Decimal, dict[str, Any]] | None = None  # a settle left for the sweeper: actual cost, call item
 
 
 class ReservationStore:
@@ -69,10 +71,22 @@ class ReservationStore:
         ]
         return not self._transactor.run(items, token=f"{reservation.request_id}x")
 
+    def settle_parked(self, reservation: OpenReservation) -> bool:
+        """Carry out a settle the gateway left on the reservation (its counters were too busy): the actual cost
+        charged, the call recorded, the reservation gone, in one transaction. False if it was done already."""
+        assert reservation.parked is not None
+        actual, call = reservation.parked
+        items = settle_items(
+            self.tables, reservation.request_id, reservation.charges, actual, call, reservation_open=True
+        )
+        return not self._transactor.run(items, token=f"{reservation.request_id}p")
+
 
 def _open(item: m.ReservationItem) -> OpenReservation:
+    parked = (item.settle_usd, json.loads(item.settle_record)) if item.settle_record is not None else None
     return OpenReservation(
         request_id=item.pk.removeprefix("res#"),
         release_after=int(item.release_after),
         charges=[(pk, sk, Decimal(amount)) for pk, sk, amount in json.loads(item.charges)],
+        parked=parked,
     )

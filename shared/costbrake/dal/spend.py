@@ -151,7 +151,7 @@ class SpendStore(LedgerReader):
         """Write the record of a call nobody is charged for (a response-cache hit: nothing reserved, nothing
         spent) and count it as one request of ``rate``, in one transaction; False when the rate limit is
         reached (nothing written). The client request token makes a retried attempt count once."""
-        items = [self._put_call(record)]  # the record is item 0: see below
+        items = [_put_call(self.tables, call_item_raw(record))]  # the record is item 0: see below
         if rate is not None:
             items.append(_count_request(self.tables.ledger, rate))
         refused = self._transactor.run(items, token=f"{record.request_id}f")
@@ -161,50 +161,89 @@ class SpendStore(LedgerReader):
         """Turn the reservation into the actual cost and write the call record, in one transaction.
 
         ``actual`` of zero is a refund (provider error). If the sweeper already released the reservation,
-        the full actual cost is charged instead; if the record exists, the call was settled already.
+        the full actual cost is charged instead; if the record exists, the call was settled already. If the
+        counters stay too busy for every attempt, the settle is parked on the reservation for the sweeper.
         """
-        table = self.tables.ledger
-        put_call = self._put_call(record)
-        spent = _n(actual)
-
-        def items(reservation_open: bool) -> list[dict[str, Any]]:
-            built: list[dict[str, Any]] = []
-            if reservation_open:
-                delete = {"TableName": table, "Key": key(f"res#{request_id}", "res"), "ConditionExpression": _PRESENT}
-                built.append({"Delete": delete | {"ExpressionAttributeNames": {"#k": "pk"}}})
-            built.append(put_call)
-            for charge in charges:
-                delta = actual - charge.amount if reservation_open else actual
-                update = {
-                    "TableName": table,
-                    "Key": key(charge.counter.pk, charge.counter.window),
-                    "UpdateExpression": "ADD #c :d, #s :a, #n :one",
-                    "ExpressionAttributeNames": _SETTLE,
-                    "ExpressionAttributeValues": {":d": _n(delta), ":a": spent, ":one": {"N": "1"}},
-                }
-                built.append({"Update": update})
-            return built
-
+        charged = [(charge.counter.pk, charge.counter.window, charge.amount) for charge in charges]
+        call = call_item_raw(record)
         attempts = self._settle_attempts
-        failed = self._transactor.run(items(True), token=f"{request_id}s", attempts=attempts)
+        try:
+            failed = self._transactor.run(
+                settle_items(self.tables, request_id, charged, actual, call, reservation_open=True),
+                token=f"{request_id}s",
+                attempts=attempts,
+            )
+        except LedgerContention:
+            self._park(request_id, actual, call)
+            return
         if not failed or 1 in failed:  # 1: the call record exists, an earlier attempt of this settle went through
             return
         # The reservation is gone (released by the sweeper): charge the actual cost in full.
-        late_failed = self._transactor.run(items(False), token=f"{request_id}l", attempts=attempts)
+        late_failed = self._transactor.run(
+            settle_items(self.tables, request_id, charged, actual, call, reservation_open=False),
+            token=f"{request_id}l",
+            attempts=attempts,
+        )
         if late_failed and 0 not in late_failed:
             raise LedgerUnavailable(f"settle of {request_id} was refused: {sorted(late_failed)}")
 
-    def _put_call(self, record: CallRecord) -> dict[str, Any]:
-        item = call_item_raw(record)
-        names = {"#k": "request_id"}
-        return {
-            "Put": {
-                "TableName": self.tables.calls,
-                "Item": item,
-                "ConditionExpression": _ABSENT,
-                "ExpressionAttributeNames": names,
-            }
+    def _park(self, request_id: str, actual: Decimal, call: dict[str, Any]) -> None:
+        """Keep a settle the busy counters refused on its reservation (one item, which only this call writes),
+        due at once: the sweeper's next run settles it (``ReservationStore.settle_parked``). Until then the
+        counters hold the reservation, never less than the actual cost."""
+        update = {
+            "TableName": self.tables.ledger,
+            "Key": key(f"res#{request_id}", "res"),
+            "UpdateExpression": "SET #a = :a, #r = :r, #t = :now",
+            "ConditionExpression": _PRESENT,
+            "ExpressionAttributeNames": {"#a": "settle_usd", "#r": "settle_record", "#t": "release_after", "#k": "pk"},
+            "ExpressionAttributeValues": {":a": _n(actual), ":r": {"S": json.dumps(call)}, ":now": {"N": "0"}},
         }
+        with unavailable(f"The settle of {request_id} could not be kept for the sweeper."):
+            self.tables.client.update_item(**update)
+
+
+def settle_items(
+    tables: Tables,
+    request_id: str,
+    charges: Sequence[tuple[str, str, Decimal]],
+    actual: Decimal,
+    call: dict[str, Any],
+    *,
+    reservation_open: bool,
+) -> list[dict[str, Any]]:
+    """The settle transaction: the reservation deleted (if still open), the call record put, and per charged
+    counter (pk, window, reserved amount) ``committed`` moved to the actual cost. The record is the item after
+    the reservation: a cancellation of index 1 means the call was settled already."""
+    table, spent = tables.ledger, _n(actual)
+    built: list[dict[str, Any]] = []
+    if reservation_open:
+        delete = {"TableName": table, "Key": key(f"res#{request_id}", "res"), "ConditionExpression": _PRESENT}
+        built.append({"Delete": delete | {"ExpressionAttributeNames": {"#k": "pk"}}})
+    built.append(_put_call(tables, call))
+    for pk, window, amount in charges:
+        delta = actual - amount if reservation_open else actual
+        update = {
+            "TableName": table,
+            "Key": key(pk, window),
+            "UpdateExpression": "ADD #c :d, #s :a, #n :one",
+            "ExpressionAttributeNames": _SETTLE,
+            "ExpressionAttributeValues": {":d": _n(delta), ":a": spent, ":one": {"N": "1"}},
+        }
+        built.append({"Update": update})
+    return built
+
+
+def _put_call(tables: Tables, call: dict[str, Any]) -> dict[str, Any]:
+    names = {"#k": "request_id"}
+    return {
+        "Put": {
+            "TableName": tables.calls,
+            "Item": call,
+            "ConditionExpression": _ABSENT,
+            "ExpressionAttributeNames": names,
+        }
+    }
 
 
 def _count_request(table: str, rate: RateCharge) -> dict[str, Any]:

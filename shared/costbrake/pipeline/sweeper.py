@@ -18,12 +18,17 @@ class SweepResult:
     released: int
     released_usd: Decimal
     settled_meanwhile: int
+    settled_for_the_gateway: int = 0
 
 
 def sweep(reservations: ReservationStore, clock: Clock) -> SweepResult:
-    """Release every reservation past its expiry; one settled in the meantime is left alone."""
-    released, amount, settled = 0, Decimal(0), 0
+    """Release every reservation past its expiry (one settled in the meantime is left alone), and carry out the
+    settles the gateway left on their reservations when the counters stayed too busy."""
+    released, amount, settled, parked = 0, Decimal(0), 0, 0
     for reservation in reservations.expired_reservations(int(clock.now().timestamp())):
+        if reservation.parked is not None:
+            parked += reservations.settle_parked(reservation)
+            continue
         if reservations.release(reservation):
             released += 1
             reserved = max((charge[2] for charge in reservation.charges), default=Decimal(0))
@@ -35,4 +40,4 @@ def sweep(reservations: ReservationStore, clock: Clock) -> SweepResult:
             )
         else:
             settled += 1
-    return SweepResult(released, amount, settled)
+    return SweepResult(released, amount, settled, parked)
