@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -137,10 +137,15 @@ def install() -> Callable[[], None]:
 
 
 @contextmanager
-def patched() -> Iterator[None]:
-    """The fixes applied within the block only."""
-    undo = install()
+def scoped(apply: Callable[[], Callable[[], None]]) -> Iterator[None]:
+    """Patches applied by ``apply`` (which returns their undo) within the block only."""
+    undo = apply()
     try:
         yield
     finally:
         undo()
+
+
+def patched() -> AbstractContextManager[None]:
+    """The fixes applied within the block only."""
+    return scoped(install)

@@ -25,8 +25,8 @@ import copy
 import json
 import re
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -36,6 +36,8 @@ from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+from costbrake.local.moto_fixes import scoped
 
 _CLAUSE = re.compile(r"\b(SET|ADD|REMOVE|DELETE)\b", re.IGNORECASE)
 _SET = re.compile(r"^\s*(#\w+)\s*=\s*(:\w+)\s*$")
@@ -181,11 +183,6 @@ def install() -> Callable[[], None]:
     return undo
 
 
-@contextmanager
-def patched() -> Iterator[None]:
+def patched() -> AbstractContextManager[None]:
     """The speed-ups applied within the block only."""
-    undo = install()
-    try:
-        yield
-    finally:
-        undo()
+    return scoped(install)
