@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
@@ -59,9 +60,17 @@ class BudgetLine:
         limit = self.shard_limit if self.sharded else self.limit
         return Charge(self.counter(shard), limit, amount, self.span.expires_at)
 
-    def remaining(self, counters: dict[CounterRef, CounterState]) -> Decimal:
-        used = sum((counters[ref].committed for ref in self.counters() if ref in counters), Decimal(0))
-        return self.limit - used
+    def state(self, counters: Mapping[CounterRef, CounterState]) -> CounterState:
+        """The line's counters summed over its shards (a counter not in ``counters`` counts zero)."""
+        states = [counters[ref] for ref in self.counters() if ref in counters]
+        return CounterState(
+            committed=sum((s.committed for s in states), Decimal(0)),
+            spent=sum((s.spent for s in states), Decimal(0)),
+            calls=sum(s.calls for s in states),
+        )
+
+    def remaining(self, counters: Mapping[CounterRef, CounterState]) -> Decimal:
+        return self.limit - self.state(counters).committed
 
 
 def budget_lines(

@@ -164,9 +164,8 @@ def budget_status(
     counters = ledger.get_counters([ref for line in lines for ref in line.counters()])
     windows = []
     for line in lines:
-        states = [counters[ref] for ref in line.counters() if ref in counters]
-        committed = sum((s.committed for s in states), Decimal(0))
-        spent = sum((s.spent for s in states), Decimal(0))
+        state = line.state(counters)
+        committed, spent = state.committed, state.spent
         windows.append(
             {
                 "scope": line.scope.label,
@@ -217,13 +216,6 @@ def monthly_budgets(
     counters = ledger.get_counters([ref for line in lines for ref in line.counters()])
     result = []
     for line in lines:
-        states = [counters[ref] for ref in line.counters() if ref in counters]
-        result.append(
-            ScopeBudget(
-                scope=line.scope.counter_key,
-                month_usd=line.limit,
-                spent_usd=sum((s.spent for s in states), Decimal(0)),
-                committed_usd=sum((s.committed for s in states), Decimal(0)),
-            )
-        )
+        state = line.state(counters)
+        result.append(ScopeBudget(line.scope.counter_key, line.limit, state.spent, state.committed))
     return result

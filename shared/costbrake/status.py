@@ -109,9 +109,8 @@ def standing(
     now: datetime,
 ) -> Standing:
     """The line's counters (every shard) summed, projected to the end of its window."""
-    states = [counters[ref] for ref in line.counters() if ref in counters]
-    spent = sum((s.spent for s in states), Decimal(0))
-    committed = sum((s.committed for s in states), Decimal(0))
+    state = line.state(counters)
+    spent, committed = state.spent, state.committed
     projection = project(committed, line.limit, rate_per_day, now, line.span.end)
     return Standing(kind, name, line.span, line.limit, spent, committed - spent, projection)
 
