@@ -12,7 +12,7 @@ import tracemalloc
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from costbrake.policy import ScopeBudget
+from costbrake.budget_view import ScopeBudget
 from costbrake.records import CallRecord
 from costbrake.reports.html import render_html
 from costbrake.reports.inputs import ReportInputs

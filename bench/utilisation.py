@@ -14,10 +14,10 @@ from decimal import Decimal
 from typing import Any
 
 import openai
+from costbrake.budget_view import budget_status
 from costbrake.local.stack import LocalStack
 from costbrake.operations.keys import create_key
 from costbrake.operations.users import set_user_limits
-from costbrake.policy import budget_status
 from costbrake.records import Limits
 
 CALLS = 120

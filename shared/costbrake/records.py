@@ -9,6 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from costbrake.pricing import ModelPrice  # plain frozen dataclasses; pricing imports no records
+from costbrake.usage import Usage
 
 
 class SwitchState(StrEnum):
@@ -228,3 +229,24 @@ class CallRecord:
     # Server-side web searches billed per use: their fees are in cost_usd, but providers report them apart
     # from the model's tokens (reconciliation).
     web_search_requests: int = 0
+
+
+# ---- the response cache (issue 12) --------------------------------------------------------------------
+
+
+class AnswerForm(StrEnum):
+    JSON = "json"  # a non-streamed answer: the provider's JSON body
+    SSE = "sse"  # a streamed answer: the complete SSE body, replayed event by event
+
+
+@dataclass(frozen=True)
+class CachedAnswer:
+    api: str
+    model: str  # the model that served it
+    form: AnswerForm
+    content_type: str
+    body: bytes  # the JSON body, or the complete SSE body (``form``)
+    usage: Usage
+    cost_usd: Decimal  # what the original call cost: what serving it again saves
+    created_at: int  # epoch seconds
+    expires_at: int

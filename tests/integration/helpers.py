@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+from costbrake.budget_view import budget_status
 from costbrake.local.stack import LocalStack
-from costbrake.policy import budget_status
 from costbrake.pricing import PriceTable
 
 

@@ -10,9 +10,9 @@ from decimal import Decimal
 import anthropic
 import openai
 import pytest
+from costbrake.budget_view import monthly_budgets
 from costbrake.formatting import usd
 from costbrake.operations.keys import create_key
-from costbrake.policy import monthly_budgets
 from costbrake.windows import Window, span
 
 PROMPT = [{"role": "user", "content": "Summarise the quarterly numbers in two sentences, please."}]

@@ -6,13 +6,12 @@ from decimal import Decimal
 
 import pytest
 from costbrake.config import Settings
-from costbrake.dal.cache import AnswerForm
 from costbrake.errors import InputTooLarge, InvalidRequest
 from costbrake.gateway.reducers import bound_or_truncate, cache_lookup
 from costbrake.local.mock_responses import text_vector
 from costbrake.pricing import PriceTable
 from costbrake.providers.base import CHAT_COMPLETIONS
-from costbrake.records import CacheMode, Feature
+from costbrake.records import AnswerForm, CacheMode, Feature
 from costbrake.reports.reducers import cache_advice, reducers_of, unhelpful_caches
 
 SETTINGS = Settings(ledger_table="l-t", calls_table="c-t", cache_table="cache-t", dynamodb_endpoint_url=None)

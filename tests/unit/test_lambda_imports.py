@@ -32,3 +32,22 @@ def test_given_a_pipeline_function_when_its_handler_is_imported_then_the_gateway
     assert "costbrake" in loaded
     assert not loaded & set(GATEWAY_ONLY), sorted(loaded & set(GATEWAY_ONLY))
     assert not loaded & set(PROVIDER_SDKS)
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        "costbrake.policy",
+        "costbrake.budgets",
+        "costbrake.gateway.planner",
+        "costbrake.gateway.bounds",
+        "costbrake.tokens",
+    ],
+)
+def test_given_a_module_of_rules_when_imported_then_no_storage_is_loaded(rules):
+    code = f"import json, sys, {rules}\nprint(json.dumps(sorted(sys.modules)))"
+
+    loaded = set(json.loads(subprocess.check_output([sys.executable, "-c", code], text=True)))
+
+    storage = sorted(name for name in loaded if name.startswith(("costbrake.dal", "pynamodb", "boto3")))
+    assert storage == []

@@ -1,8 +1,8 @@
 from decimal import Decimal
 
+from costbrake.budget_view import monthly_budgets
 from costbrake.dal.spend import ReservationInfo
 from costbrake.operations.budgets import seed_defaults
-from costbrake.policy import monthly_budgets
 from costbrake.records import Charge, CounterRef
 
 

@@ -343,9 +343,9 @@ def budget() -> None:
 @pass_context
 def budget_show(obj: Context, user_id: str, feature: str, as_json: bool) -> None:
     """Spent, reserved, limit and remaining in every window that applies to USER."""
+    from costbrake.budget_view import budget_status
     from costbrake.operations.features import feature_key
     from costbrake.operations.users import user_id_of
-    from costbrake.policy import budget_status
 
     user_id = user_id_of(obj.admin, canonical_user(user_id, "--user") or "")
     feature = feature_key(feature)

@@ -26,7 +26,6 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
@@ -34,6 +33,7 @@ from pynamodb.models import Model
 
 from costbrake.dal.models import DecimalAttribute
 from costbrake.dal.tables import Tables, key, unavailable
+from costbrake.records import AnswerForm, CachedAnswer
 from costbrake.reducers.semantic import InvalidVector, Match, SemanticEntry, best_match, decode_vector, encode_vector
 from costbrake.usage import Usage
 
@@ -44,11 +44,6 @@ MIN_TTL_SECONDS = 1
 
 class CacheUnavailable(Exception):
     """The cache table could not be read or written: a miss for the gateway, logged, never a failed call."""
-
-
-class AnswerForm(StrEnum):
-    JSON = "json"  # a non-streamed answer: the provider's JSON body
-    SSE = "sse"  # a streamed answer: the complete SSE body, replayed event by event
 
 
 class _CacheMeta:
@@ -103,19 +98,6 @@ def semantic_pk(feature: str, scope: str) -> str:
 
 def slot_key(slot: int) -> str:
     return f"slot#{slot:04d}"
-
-
-@dataclass(frozen=True)
-class CachedAnswer:
-    api: str
-    model: str  # the model that served it
-    form: AnswerForm
-    content_type: str
-    body: bytes  # the JSON body, or the complete SSE body (``form``)
-    usage: Usage
-    cost_usd: Decimal  # what the original call cost: what serving it again saves
-    created_at: int  # epoch seconds
-    expires_at: int
 
 
 @dataclass(frozen=True)

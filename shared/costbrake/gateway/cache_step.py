@@ -16,11 +16,11 @@ from aws_lambda_powertools import Logger
 from starlette.responses import Response, StreamingResponse
 
 from costbrake.clock import Clock
-from costbrake.dal.cache import AnswerForm, CachedAnswer, CacheUnavailable, ResponseCache, SemanticSearch
+from costbrake.dal.cache import CacheUnavailable, ResponseCache, SemanticSearch
 from costbrake.gateway.calls import AdmittedCall, PreparedCall
 from costbrake.providers.base import ProviderAdapter, UpstreamResult
 from costbrake.providers.sse import SseSplitter
-from costbrake.records import Feature
+from costbrake.records import AnswerForm, CachedAnswer, Feature
 
 logger = Logger(child=True)
 

@@ -9,10 +9,18 @@ from decimal import Decimal
 from typing import Any
 
 from costbrake.budgets import BudgetLine
-from costbrake.dal.cache import AnswerForm
 from costbrake.gateway.bounds import CallBounds
 from costbrake.pricing import ModelPrice, PriceTable
-from costbrake.records import ApiKey, Charge, CounterRef, CounterState, Feature, SettingsSnapshot, UserProfile
+from costbrake.records import (
+    AnswerForm,
+    ApiKey,
+    Charge,
+    CounterRef,
+    CounterState,
+    Feature,
+    SettingsSnapshot,
+    UserProfile,
+)
 from costbrake.usage import Usage
 
 

@@ -12,13 +12,12 @@ from decimal import Decimal
 from typing import Any
 
 from costbrake.config import Settings
-from costbrake.dal.cache import AnswerForm, CachedAnswer
 from costbrake.errors import InputTooLarge, InvalidRequest
 from costbrake.gateway.bounds import CallBounds, bound_call
 from costbrake.gateway.calls import CacheLookup, PlannedCall, PreparedCall
 from costbrake.pricing import ModelPrice
 from costbrake.providers.base import CHAT_COMPLETIONS, MESSAGES, RESPONSES
-from costbrake.records import CallRecord, Feature
+from costbrake.records import AnswerForm, CachedAnswer, CallRecord, Feature
 from costbrake.reducers.plan import plan_cache
 from costbrake.reducers.request_key import CACHE_HEADER, InvalidCacheHeader, cache_request, request_key
 from costbrake.reducers.semantic import semantic_scope

@@ -25,7 +25,6 @@ from aws_lambda_powertools import Logger
 from starlette.responses import Response, StreamingResponse
 
 from costbrake.config import Settings
-from costbrake.dal.cache import CachedAnswer
 from costbrake.errors import CostbrakeError, ProviderFailed
 from costbrake.gateway import telemetry
 from costbrake.gateway.cache_step import CacheStep, replay
@@ -44,6 +43,7 @@ from costbrake.providers import adapter_for
 from costbrake.providers.base import ProviderAdapter, UpstreamResult
 from costbrake.providers.sse import SseSplitter
 from costbrake.providers.transport import RawResponse, Upstream, encode_json, endpoint, is_event_stream, open_upstream
+from costbrake.records import CachedAnswer
 
 T = TypeVar("T")
 logger = Logger(child=True)

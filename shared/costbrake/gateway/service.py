@@ -11,10 +11,11 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from costbrake.budget_view import budget_status
 from costbrake.budgets import BudgetLine, budget_lines, rate_charge
 from costbrake.clock import Clock
 from costbrake.config import Settings
-from costbrake.dal.cache import CachedAnswer, ResponseCache
+from costbrake.dal.cache import ResponseCache
 from costbrake.dal.calls import CallStore
 from costbrake.dal.spend import ReservationInfo, SpendStore
 from costbrake.errors import (
@@ -43,7 +44,7 @@ from costbrake.gateway.requests import (
 )
 from costbrake.gateway.reservation import CallCost, Reserver
 from costbrake.keys import hash_key, key_from_headers
-from costbrake.policy import budget_status, caller_user_id, end_user, global_budget, resolve_feature, user_limits
+from costbrake.policy import caller_user_id, end_user, global_budget, resolve_feature, user_limits
 from costbrake.pricing import PriceTable
 from costbrake.providers import adapter_for
 from costbrake.providers.base import (
@@ -54,6 +55,7 @@ from costbrake.providers.base import (
 )
 from costbrake.records import (
     ApiKey,
+    CachedAnswer,
     CallRecord,
     OverCap,
     RateCharge,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from costbrake.budget_view import monthly_budgets
 from costbrake.clock import Clock
 from costbrake.config import Settings
 from costbrake.dal.admin import AdminStore
@@ -18,7 +19,6 @@ from costbrake.operations.users import block_user
 from costbrake.pipeline.actions import ActionPolicy, Controls, Response, SwitchFlip, UserBlock, respond
 from costbrake.pipeline.alerts import Publisher
 from costbrake.pipeline.anomaly import AnomalyConfig, AnomalyType, SpendView, detect
-from costbrake.policy import monthly_budgets
 from costbrake.records import SettingsSnapshot, UserProfile
 from costbrake.scopes import FEATURE_PREFIX, GLOBAL, USER_PREFIX, Scope
 from costbrake.windows import Window, span

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from costbrake.policy import ScopeBudget
+from costbrake.budget_view import ScopeBudget
 from costbrake.projection import project, run_rate_per_day
 from costbrake.records import CallRecord
 from costbrake.reports.stats import by_cost, cost_of, group, mean_money, mean_tokens, money, percentile, ratio

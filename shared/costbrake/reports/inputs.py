@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from costbrake.policy import ScopeBudget
+from costbrake.budget_view import ScopeBudget
 from costbrake.records import CallRecord
 
 ANOMALY_DAYS = 14  # a report lists the alerts of this many days

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from costbrake.budget_view import monthly_budgets
 from costbrake.config import Settings
-from costbrake.policy import monthly_budgets
 from costbrake.records import CallRecord
 from costbrake.reports.inputs import ANOMALY_DAYS, RECONCILIATION_DAYS, ReconciledDay, ReportInputs
 

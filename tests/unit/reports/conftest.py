@@ -9,7 +9,7 @@ from itertools import count
 from typing import Any
 
 import pytest
-from costbrake.policy import ScopeBudget
+from costbrake.budget_view import ScopeBudget
 from costbrake.records import CallRecord
 from costbrake.reports.inputs import ReportInputs
 from report_data import FEATURES, HOSTILE_FEATURE, HOSTILE_USER, NOW, budget, busy_week_calls, zscore_alert

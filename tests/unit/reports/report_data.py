@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from costbrake.policy import ScopeBudget
+from costbrake.budget_view import ScopeBudget
 from costbrake.records import CallRecord
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)  # the month has 6 days 13.5 hours left
