@@ -19,11 +19,11 @@ from costbrake.dal.cache import ResponseCache
 from costbrake.dal.calls import CallStore
 from costbrake.dal.spend import ReservationInfo, SpendStore
 from costbrake.errors import (
-    AuthenticationFailed,
     NotFound,
     RateLimited,
     UserBlocked,
 )
+from costbrake.gateway.auth import authenticate
 from costbrake.gateway.cache import TtlCache
 from costbrake.gateway.calls import (
     AdmittedCall,
@@ -43,7 +43,6 @@ from costbrake.gateway.requests import (
     validate,
 )
 from costbrake.gateway.reservation import CallCost, Reserver
-from costbrake.keys import hash_key, key_from_headers
 from costbrake.policy import caller_user_id, end_user, global_budget, resolve_feature, user_limits
 from costbrake.pricing import PriceTable
 from costbrake.providers import adapter_for
@@ -105,16 +104,7 @@ class Gateway:
             cache.clear()
 
     def authenticate(self, headers: Mapping[str, str]) -> ApiKey:
-        secret = key_from_headers(headers)
-        if secret is None:
-            raise AuthenticationFailed(
-                "No API key: send 'Authorization: Bearer <costbrake key>' or 'x-api-key: <costbrake key>'."
-            )
-        digest = hash_key(secret)
-        key = self._keys.get(digest, lambda: self.spend.get_key(digest))
-        if key is None or key.revoked:
-            raise AuthenticationFailed("Incorrect or revoked costbrake API key.")
-        return key
+        return authenticate(headers, lambda digest: self._keys.get(digest, lambda: self.spend.get_key(digest)))
 
     def snapshot(self) -> SettingsSnapshot:
         return self._settings_cache.get("settings", self.spend.load_settings)
@@ -343,13 +333,3 @@ def _refuse_blocked(user_id: str, profile: UserProfile | None, now: datetime) ->
             f"User '{user_id}' is blocked until {profile.blocked_until.isoformat()}: "
             f"{profile.blocked_reason or 'no reason given'}."
         )
-
-
-__all__ = [
-    "ANTHROPIC",
-    "OPENAI",
-    "Gateway",
-    "ProviderKeys",
-    "hash_key",
-    "key_from_headers",
-]
