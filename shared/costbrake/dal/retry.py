@@ -80,7 +80,7 @@ class Transactor:
     """Sends conditional transactions with a client request token, retrying conflicts under the policy."""
 
     def __init__(self, tables: Tables, policy: RetryPolicy) -> None:
-        self._send = tables.client.transact_write_items
+        self._tables = tables
         self.policy = policy
         self.stats = TransactionStats()
         self._lock = threading.Lock()
@@ -93,7 +93,7 @@ class Transactor:
             with self._lock:
                 self.stats.transactions += 1
             try:
-                self._send(TransactItems=items, ClientRequestToken=token)
+                self._tables.client.transact_write_items(TransactItems=items, ClientRequestToken=token)
                 return set()
             except (BotoCoreError, ClientError) as error:
                 code, reasons = failure(error)

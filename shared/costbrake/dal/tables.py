@@ -6,9 +6,9 @@ deployments in one process (tests, the replay beside a local stack) never share 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import botocore.session
@@ -82,16 +82,27 @@ def expressions(
     return args
 
 
-@dataclass(frozen=True)
 class Tables:
-    client: Any
-    ledger: str
-    calls: str
-    cache: str | None = None
+    """One deployment's tables (names) and the one botocore client every store of it sends through."""
+
+    def __init__(self, make_client: Callable[[], Any], ledger: str, calls: str, cache: str | None = None) -> None:
+        self.ledger, self.calls, self.cache = ledger, calls, cache
+        self._make_client = make_client
+        self._client: Any = None
+        self._lock = threading.Lock()
 
     @classmethod
     def connect(cls, settings: Settings) -> Tables:
-        return cls(new_client(settings), settings.ledger_table, settings.calls_table, settings.cache_table)
+        return cls(lambda: new_client(settings), settings.ledger_table, settings.calls_table, settings.cache_table)
+
+    @property
+    def client(self) -> Any:
+        # Made on first use, as PynamoDB made its client: a Lambda's init builds the app without it (~70 ms).
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
+        return self._client
 
     def get(self, table: str, model: type[M], item_key: Raw, consistent: bool = False) -> M | None:
         found = self.client.get_item(TableName=table, Key=item_key, ConsistentRead=consistent).get("Item")
