@@ -4,12 +4,14 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
-from costbrake.local.template import load_template
+from costbrake.local.template import create_tables, load_template
+from moto import mock_aws
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
@@ -87,3 +89,14 @@ def sam_transform(sam_executable: str) -> Callable[[Path], dict[str, Any]]:
         return transformed
 
     return transform
+
+
+@pytest.fixture
+def tables(monkeypatch: pytest.MonkeyPatch, template: dict[str, Any]) -> Iterator[dict[str, str]]:
+    """The template's tables in moto in-process (logical id -> table name), with no AWS endpoint or profile
+    leaking in from the environment."""
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    for endpoint in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SNS"):
+        monkeypatch.delenv(endpoint, raising=False)
+    with mock_aws():
+        yield create_tables(boto3.client("dynamodb", region_name="us-east-1"), template, "infra")

@@ -4,7 +4,6 @@ settings that validate, and a run under moto whose every DynamoDB request the ro
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,12 +12,11 @@ import boto3
 import pytest
 from costbrake.clock import ManualClock
 from costbrake.config import Settings
-from costbrake.local.template import create_tables
 from costbrake.reconcile import deployment
 from costbrake.reconcile.figures import ProviderCost, ProviderReport, ProviderUsage, Tokens
 from costbrake.reconcile.settings import ReconcileSettings
 from costbrake.wiring import stores_from_settings
-from moto import mock_aws
+from policy_grants import DynamoRequests, grants, statements
 from template_refs import resolve
 
 ENV_PREFIX = "COSTBRAKE_"
@@ -29,32 +27,6 @@ NOW = datetime(2026, 11, 24, 6, 30, tzinfo=UTC)
 def reconciler(template: dict[str, Any]) -> dict[str, Any]:
     properties: dict[str, Any] = template["Resources"]["ReconcilerFunction"]["Properties"]
     return properties
-
-
-def statements(function: dict[str, Any], *, admin_secret: bool) -> list[dict[str, Any]]:
-    """The inline policy's statements, with the admin-key statement's Fn::If decided."""
-    found = []
-    for policy in function["Policies"]:
-        for statement in policy["Statement"]:
-            if "Fn::If" in statement:
-                condition, when_true, when_false = statement["Fn::If"]
-                assert condition == "HasAdminKeySecret" and when_false == {"Ref": "AWS::NoValue"}
-                if not admin_secret:
-                    continue
-                statement = when_true
-            found.append(statement)
-    return found
-
-
-def grants(function: dict[str, Any], template: dict[str, Any], *, admin_secret: bool = True) -> set[tuple[str, str]]:
-    pairs = set()
-    for statement in statements(function, admin_secret=admin_secret):
-        assert statement["Effect"] == "Allow"
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        resource = statement["Resource"]
-        name = ".".join(resource["Fn::GetAtt"]) if "Fn::GetAtt" in resource else resolve(resource, template)
-        pairs |= {(action, name) for action in actions}
-    return pairs
 
 
 def test_given_reconciler_when_read_then_it_runs_daily_on_the_reconcile_schedule(reconciler, template):
@@ -130,15 +102,6 @@ class _FakeAdmin:
         return ProviderReport("openai", (usage,), (ProviderCost(day, "openai", Decimal(6), "gpt-4.1"),))
 
 
-@pytest.fixture
-def tables(monkeypatch: pytest.MonkeyPatch, template: dict[str, Any]) -> Iterator[dict[str, str]]:
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    for endpoint in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SNS"):
-        monkeypatch.delenv(endpoint, raising=False)
-    with mock_aws():
-        yield create_tables(boto3.client("dynamodb", region_name="us-east-1"), template, "infra")
-
-
 def test_given_reconciler_policy_when_a_run_alerts_and_keeps_status_then_every_dynamodb_request_is_granted(
     tables, reconciler, template, monkeypatch
 ):
@@ -149,29 +112,14 @@ def test_given_reconciler_policy_when_a_run_alerts_and_keeps_status_then_every_d
     sns = boto3.client("sns", region_name="us-east-1")
     settings = settings.model_copy(update={"alert_topic_arn": sns.create_topic(Name="alerts")["TopicArn"]})
     monkeypatch.setattr(deployment, "admin_clients", lambda *_: [_FakeAdmin()])
-    logical_ids = {physical: logical for logical, physical in tables.items()}
-    requests: set[tuple[str, str]] = set()
-    written: list[str] = []
-
-    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
-        names = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
-        for name in names:
-            resource = f"{logical_ids[name]}.Arn" + (f"/index/{params['IndexName']}" if "IndexName" in params else "")
-            requests.add((f"dynamodb:{model.name}", resource))
-        if "Item" in params or "Key" in params:
-            written.append((params.get("Item") or params["Key"])["pk"]["S"])
-
-    for client in {
-        id(c): c for c in (stores.tables.client, boto3.client("dynamodb", region_name="us-east-1"))
-    }.values():
-        client.meta.events.register("before-parameter-build.dynamodb", record)
+    seen = DynamoRequests(tables).watch(stores.tables.client, boto3.client("dynamodb", region_name="us-east-1"))
     reconcile_settings = ReconcileSettings(openai_admin_key="sk-admin-x")  # type: ignore[arg-type]
 
     result = deployment.reconcile_deployment(stores, settings, reconcile_settings, ManualClock(NOW), publish=True)
 
     assert [a.type for a in result.alerts] == ["unguarded_spend", "reconciliation"]
-    assert ("dynamodb:Query", "CallsTable.Arn/index/calls-by-day") in requests
-    assert ("dynamodb:PutItem", "LedgerTable.Arn") in requests
-    assert requests <= grants(reconciler, template)
+    assert ("dynamodb:Query", "CallsTable.Arn/index/calls-by-day") in seen.requests
+    assert ("dynamodb:PutItem", "LedgerTable.Arn") in seen.requests
+    assert seen.requests <= grants(reconciler, template)
     patterns = ["recon#*", "alert#*", "alertlog#*"]
-    assert written and all(any(fnmatch.fnmatch(pk, p) for p in patterns) for pk in written), written
+    assert seen.keys and all(any(fnmatch.fnmatch(pk, p) for p in patterns) for pk in seen.keys), seen.keys

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,14 +9,11 @@ import boto3
 import pytest
 from costbrake.clock import ManualClock
 from costbrake.config import Settings
-from costbrake.local.template import create_tables
 from costbrake.pipeline.reporter import publish_weekly_report
 from costbrake.wiring import stores_from_settings
-from moto import mock_aws
-from template_refs import resolve
+from policy_grants import DynamoRequests, grants
 
 ENV_PREFIX = "COSTBRAKE_"
-PREFIX = "infra"
 # Read-only DynamoDB operations; anything else (Put, Update, Delete, BatchWrite, TransactWrite, Scan...) is refused.
 READ_ACTIONS = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"}
 
@@ -26,25 +22,6 @@ READ_ACTIONS = {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"}
 def reporter(template: dict[str, Any]) -> dict[str, Any]:
     properties: dict[str, Any] = template["Resources"]["ReporterFunction"]["Properties"]
     return properties
-
-
-def grants(function: dict[str, Any], template: dict[str, Any]) -> set[tuple[str, str]]:
-    """(action, resolved resource) pairs the function's inline policies allow."""
-    pairs = set()
-    for policy in function["Policies"]:
-        for statement in policy["Statement"]:
-            assert statement["Effect"] == "Allow"
-            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-            pairs |= {(action, _arn(resource, template)) for action in actions for resource in resources}
-    return pairs
-
-
-def _arn(resource: Any, template: dict[str, Any]) -> str:
-    if isinstance(resource, dict) and "Fn::GetAtt" in resource:
-        return ".".join(resource["Fn::GetAtt"])
-    resolved: str = resolve(resource, template)
-    return resolved
 
 
 def test_given_reporter_when_read_then_it_runs_on_the_report_schedule_mondays_at_eight_utc(reporter, template):
@@ -88,15 +65,6 @@ def test_given_reporter_errors_alarm_when_read_then_it_watches_the_reporter_and_
     assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
 
 
-@pytest.fixture
-def tables(monkeypatch: pytest.MonkeyPatch, template: dict[str, Any]) -> Iterator[dict[str, str]]:
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    for endpoint in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SNS"):
-        monkeypatch.delenv(endpoint, raising=False)
-    with mock_aws():
-        yield create_tables(boto3.client("dynamodb", region_name="us-east-1"), template, PREFIX)
-
-
 def test_given_reporter_policy_when_the_report_runs_then_every_dynamodb_request_it_makes_is_granted(
     tables, reporter, template
 ):
@@ -106,20 +74,9 @@ def test_given_reporter_policy_when_the_report_runs_then_every_dynamodb_request_
     stores = stores_from_settings(settings)
     sns = boto3.client("sns", region_name="us-east-1")
     topic_arn = sns.create_topic(Name="costbrake-alerts")["TopicArn"]
-    logical_ids = {physical: logical for logical, physical in tables.items()}
-    requests: set[tuple[str, str]] = set()
-
-    def record(model: Any, params: dict[str, Any], **_: Any) -> None:
-        names = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
-        for name in names:
-            resource = f"{logical_ids[name]}.Arn"
-            if "IndexName" in params:
-                resource += f"/index/{params['IndexName']}"
-            requests.add((f"dynamodb:{model.name}", resource))
-
-    stores.tables.client.meta.events.register("before-parameter-build.dynamodb", record)
+    seen = DynamoRequests(tables).watch(stores.tables.client)
 
     publish_weekly_report(stores, settings, ManualClock(datetime(2026, 11, 24, 8, tzinfo=UTC)), sns, topic_arn)
 
-    assert ("dynamodb:Query", "CallsTable.Arn/index/calls-by-day") in requests  # the hook saw the period read
-    assert requests <= grants(reporter, template)
+    assert ("dynamodb:Query", "CallsTable.Arn/index/calls-by-day") in seen.requests  # the hook saw the period read
+    assert seen.requests <= grants(reporter, template)

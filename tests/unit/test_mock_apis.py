@@ -4,8 +4,6 @@ what the real APIs refuse and bill deterministically."""
 from __future__ import annotations
 
 import base64
-import http.client
-import json
 import math
 import struct
 from typing import Any
@@ -16,6 +14,7 @@ import pytest
 from costbrake.local.mock_provider import MockProvider
 from costbrake.local.mock_responses import REASONING_TOKENS
 from costbrake.local.mock_usage import WEB_SEARCH_RESULT_TOKENS
+from support.raw_http import raw_post
 
 QUESTION = "How much did the deep analysis feature cost last week?"
 MESSAGES: Any = [{"role": "user", "content": QUESTION}]
@@ -25,17 +24,6 @@ TOOL: Any = {"type": "function", "name": "get_weather", "parameters": {"type": "
 @pytest.fixture
 def client(mock: MockProvider) -> openai.OpenAI:
     return openai.OpenAI(base_url=mock.base_url + "/v1", api_key="x", max_retries=0)
-
-
-def raw_post(mock: MockProvider, path: str, body: Any, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    host, port = mock.base_url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=5)
-    try:
-        connection.request("POST", path, body=json.dumps(body), headers=headers)
-        response = connection.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        connection.close()
 
 
 def test_given_a_response_when_created_plain_and_streamed_then_both_carry_the_same_usage_and_text(
@@ -125,7 +113,7 @@ def test_given_a_previous_response_then_its_context_is_billed_and_an_unknown_one
 def test_given_responses_requests_the_api_refuses_then_400_in_openais_shape(
     mock: MockProvider, body: dict[str, Any], param: str | None
 ) -> None:
-    status, error = raw_post(mock, "/v1/responses", body, {"authorization": "Bearer k"})
+    status, error = raw_post(mock.base_url, "/v1/responses", body, {"authorization": "Bearer k"})
 
     assert status == 400 and error["error"]["param"] == param
     assert not mock.billed
@@ -147,7 +135,7 @@ def test_given_texts_when_embedded_then_vectors_are_unit_length_deterministic_an
 def test_given_base64_encoding_then_the_vector_is_little_endian_float32(mock: MockProvider) -> None:
     body = {"model": "text-embedding-3-large", "input": [[1, 2, 3]], "encoding_format": "base64"}
 
-    status, answer = raw_post(mock, "/v1/embeddings", body, {"authorization": "Bearer k"})
+    status, answer = raw_post(mock.base_url, "/v1/embeddings", body, {"authorization": "Bearer k"})
 
     raw = base64.b64decode(answer["data"][0]["embedding"])
     assert status == 200 and len(struct.unpack(f"<{len(raw) // 4}f", raw)) == 3072
@@ -170,7 +158,7 @@ def test_given_base64_encoding_then_the_vector_is_little_endian_float32(mock: Mo
 def test_given_embeddings_requests_the_api_refuses_then_400(
     mock: MockProvider, body: dict[str, Any], param: str
 ) -> None:
-    status, error = raw_post(mock, "/v1/embeddings", body, {"authorization": "Bearer k"})
+    status, error = raw_post(mock.base_url, "/v1/embeddings", body, {"authorization": "Bearer k"})
 
     assert status == 400 and error["error"]["param"] == param
     assert not mock.billed
@@ -188,10 +176,13 @@ def test_given_count_tokens_then_the_sdk_reads_the_count_and_nothing_is_billed(m
 
 def test_given_count_tokens_without_messages_or_version_then_400_in_anthropics_shape(mock: MockProvider) -> None:
     missing, error = raw_post(
-        mock, "/v1/messages/count_tokens", {"model": "m"}, {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+        mock.base_url,
+        "/v1/messages/count_tokens",
+        {"model": "m"},
+        {"x-api-key": "k", "anthropic-version": "2023-06-01"},
     )
     unversioned, _ = raw_post(
-        mock, "/v1/messages/count_tokens", {"model": "m", "messages": MESSAGES}, {"x-api-key": "k"}
+        mock.base_url, "/v1/messages/count_tokens", {"model": "m", "messages": MESSAGES}, {"x-api-key": "k"}
     )
 
     assert missing == unversioned == 400

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import http.client
-import json
 import struct
 import time
 from typing import Any
@@ -15,6 +13,7 @@ import pytest
 from costbrake.local import mock_provider, mock_usage
 from costbrake.local.mock_provider import MockProvider
 from support.eventually import eventually
+from support.raw_http import raw_post
 
 USER_MESSAGE: Any = [{"role": "user", "content": "How much did the deep analysis feature cost last week?"}]
 
@@ -27,17 +26,6 @@ def openai_client(mock: MockProvider) -> openai.OpenAI:
 @pytest.fixture
 def anthropic_client(mock: MockProvider) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=mock.base_url, api_key="x", max_retries=0)
-
-
-def raw_post(mock: MockProvider, path: str, body: Any, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
-    host, port = mock.base_url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=5)
-    try:
-        connection.request("POST", path, body=json.dumps(body), headers=headers)
-        response = connection.getresponse()
-        return response.status, json.loads(response.read())
-    finally:
-        connection.close()
 
 
 def test_given_openai_sdk_when_plain_completion_then_it_parses_usage_and_labelled_text(
@@ -231,9 +219,11 @@ def test_given_delay_next_when_called_then_the_answer_waits(mock: MockProvider, 
 
 
 def test_given_no_api_key_when_called_then_401_in_each_providers_error_shape(mock: MockProvider) -> None:
-    openai_status, openai_error = raw_post(mock, "/v1/chat/completions", {"model": "m", "messages": USER_MESSAGE}, {})
+    openai_status, openai_error = raw_post(
+        mock.base_url, "/v1/chat/completions", {"model": "m", "messages": USER_MESSAGE}, {}
+    )
     anthropic_status, anthropic_error = raw_post(
-        mock,
+        mock.base_url,
         "/v1/messages",
         {"model": "m", "max_tokens": 5, "messages": USER_MESSAGE},
         {"anthropic-version": "1"},
@@ -247,7 +237,7 @@ def test_given_no_api_key_when_called_then_401_in_each_providers_error_shape(moc
 
 def test_given_anthropic_request_without_max_tokens_when_called_then_400(mock: MockProvider) -> None:
     status, error = raw_post(
-        mock,
+        mock.base_url,
         "/v1/messages",
         {"model": "m", "messages": USER_MESSAGE},
         {"x-api-key": "k", "anthropic-version": "1"},
@@ -258,8 +248,8 @@ def test_given_anthropic_request_without_max_tokens_when_called_then_400(mock: M
 
 
 def test_given_unknown_path_when_called_then_404_in_the_providers_error_shape(mock: MockProvider) -> None:
-    openai_status, openai_error = raw_post(mock, "/v1/audio/speech", {}, {"authorization": "Bearer k"})
-    anthropic_status, anthropic_error = raw_post(mock, "/v1/complete", {}, {"anthropic-version": "2023-06-01"})
+    openai_status, openai_error = raw_post(mock.base_url, "/v1/audio/speech", {}, {"authorization": "Bearer k"})
+    anthropic_status, anthropic_error = raw_post(mock.base_url, "/v1/complete", {}, {"anthropic-version": "2023-06-01"})
 
     assert openai_status == anthropic_status == 404
     assert "error" in openai_error and "message" in openai_error["error"]
