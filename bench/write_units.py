@@ -110,12 +110,15 @@ class WriteUnits:
 
 
 class WriteCapture:
-    """Records TransactWriteItems / PutItem / UpdateItem / DeleteItem parameters sent through a botocore client."""
+    """Records TransactWriteItems / PutItem / UpdateItem / DeleteItem parameters sent through a botocore client,
+    with each written item's image before the write (read through ``reader``, a client of the same tables)."""
 
     _OPERATIONS = ("TransactWriteItems", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem")
 
-    def __init__(self) -> None:
+    def __init__(self, reader: Any) -> None:
         self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.before: list[list[dict[str, Any] | None]] = []  # per request, per written item
+        self._reader = reader
         self._client: Any = None
 
     def install(self, client: Any) -> WriteCapture:
@@ -134,61 +137,83 @@ class WriteCapture:
 
     def _remember(self, params: dict[str, Any], model: Any, **_: Any) -> None:
         self.requests.append((model.name, params))
+        images = []
+        for body in _bodies(model.name, params):
+            table, item_key = body["TableName"], _key_of(body)
+            found = self._reader.get_item(TableName=table, Key=item_key, ConsistentRead=True)
+            images.append(found.get("Item"))
+        self.before.append(images)
 
 
-def write_units(requests: list[tuple[str, dict[str, Any]]], tables: Mapping[str, Table], dynamodb: Any) -> WriteUnits:
-    """WCU of the captured writes. Updated items are read back (``dynamodb``: a client of the same tables)
-    for their size after the call; deleted items are sized from an earlier put in ``requests``."""
+def _key_of(body: Mapping[str, Any]) -> dict[str, Any]:
+    if "Key" in body:
+        return dict(body["Key"])
+    item = body["Item"]
+    return {name: item[name] for name in ("pk", "sk", "request_id") if name in item}
+
+
+def _bodies(operation: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    if operation == "TransactWriteItems":
+        return [next(iter(entry.values())) for entry in params["TransactItems"]]
+    return [params] if operation != "BatchWriteItem" else []
+
+
+def write_units(capture: WriteCapture, tables: Mapping[str, Table], dynamodb: Any) -> WriteUnits:
+    """WCU of the captured writes: each item by the larger of its images before and after, and each index entry
+    written, changed or removed (an index key that changes costs a delete and a put). A write's after image is
+    the next captured write's before image of the same item, or the item as it is now (``dynamodb``: a client
+    of the same tables); a cancelled transaction changes nothing, so it costs its items' sizes and no index."""
     result = WriteUnits()
-    put_images: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def key_of(table: str, item: Mapping[str, Any]) -> tuple[str, str]:
-        return table, repr(sorted((name, repr(item[name])) for name in tables[table].keys))
-
-    def current(table: str, key: Mapping[str, Any]) -> dict[str, Any]:
-        found = dynamodb.get_item(TableName=table, Key=dict(key), ConsistentRead=True).get("Item")
-        return found or dict(key)
-
-    def add(what: str, table: str, image: Mapping[str, Any], factor: int, index_change: bool) -> None:
-        size = item_size(image)
+    def add(
+        what: str, table: str, before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, factor: int
+    ) -> None:
+        size = max(item_size(before or {}), item_size(after or {}))
         result.lines.append(Line(what, size, factor * units(size)))
-        if not index_change:
-            return
         for index in tables[table].indexes:
-            entry = index.entry(image, tables[table].keys)
-            if entry is not None:
-                entry_size = item_size(entry) + INDEX_ENTRY_OVERHEAD
-                result.lines.append(Line(f"  index {index.name} entry", entry_size, units(entry_size)))
+            old = index.entry(before, tables[table].keys) if before else None
+            new = index.entry(after, tables[table].keys) if after else None
+            if old == new:
+                continue  # unchanged (or in neither): no index write
+            rekeyed = old is not None and new is not None and any(old.get(k) != new.get(k) for k in index.keys)
+            for entry, verb in (
+                ((old, "delete"), (new, "put")) if rekeyed or old is None or new is None else ((new, "update"),)
+            ):
+                if entry is not None:
+                    entry_size = item_size(entry) + INDEX_ENTRY_OVERHEAD
+                    result.lines.append(Line(f"  index {index.name} entry {verb}", entry_size, units(entry_size)))
 
-    for operation, params in requests:
-        if operation == "TransactWriteItems":
-            actions = [next(iter(entry.items())) for entry in params["TransactItems"]]
-            factor = 2
-        elif operation == "BatchWriteItem":
+    written = [
+        (number, position, body)
+        for number, (operation, params) in enumerate(capture.requests)
+        for position, body in enumerate(_bodies(operation, params))
+    ]
+
+    def after(number: int, body: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The item after request ``number``: as the next request writing it found it, or as it is now."""
+        where = (body["TableName"], _key_of(body))
+        for later, position, other in written:
+            if later > number and (other["TableName"], _key_of(other)) == where:
+                return capture.before[later][position]
+        found = dynamodb.get_item(TableName=where[0], Key=where[1], ConsistentRead=True).get("Item")
+        return found
+
+    for number, position, body in written:
+        operation = capture.requests[number][0]
+        if operation == "BatchWriteItem":
             raise ValueError("BatchWriteItem on the hot path: size it here")
+        factor = 2 if operation == "TransactWriteItems" else 1
+        action = (
+            next(iter(capture.requests[number][1]["TransactItems"][position]))
+            if operation == "TransactWriteItems"
+            else {"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}[operation]
+        )
+        table, before = body["TableName"], capture.before[number][position]
+        label = _label(table, body)
+        if action == "ConditionCheck":  # nothing written, but it costs a write of the item's size
+            add(f"condition check {label}", table, before, before, factor)
         else:
-            actions = [({"PutItem": "Put", "UpdateItem": "Update", "DeleteItem": "Delete"}[operation], params)]
-            factor = 1
-        for action, body in actions:
-            table = body["TableName"]
-            label = _label(table, body)
-            if action == "Put":
-                put_images[key_of(table, body["Item"])] = body["Item"]
-                add(f"put {label}", table, body["Item"], factor, True)
-            elif action == "Update":
-                image = current(table, body["Key"])
-                names = body.get("ExpressionAttributeNames", {}).values()
-                touches_index = any(
-                    name in index.keys or index.projection == "ALL" or name in index.included
-                    for index in tables[table].indexes
-                    for name in names
-                )
-                add(f"update {label}", table, image, factor, touches_index)
-            elif action == "Delete":
-                image = put_images.get(key_of(table, body["Key"]), dict(body["Key"]))
-                add(f"delete {label}", table, image, factor, True)
-            else:  # ConditionCheck
-                add(f"condition check {label}", table, current(table, body["Key"]), factor, False)
+            add(f"{action.lower()} {label}", table, before, after(number, body), factor)
     return result
 
 
@@ -197,6 +222,8 @@ def _label(table: str, body: Mapping[str, Any]) -> str:
     pk = key.get("pk", {}).get("S") or ""
     kind = pk.split("#", 1)[0] if pk else ("call record" if "request_id" in key else "?")
     names = {"ctr": "counter", "res": "reservation"}
+    if pk.startswith("ctr#user#") and key.get("sk", {}).get("S") == "w":
+        return "user item (windows, rate, reservation)"
     window = key.get("sk", {}).get("S", "")
     label = names.get(kind, kind)
     if kind == "ctr":

@@ -31,7 +31,7 @@ def test_given_model_when_compared_with_its_template_table_then_keys_agree(templ
 
 def test_given_reservation_index_when_compared_with_template_then_name_keys_and_projection_agree(template):
     spec = table_specs(template)["LedgerTable"]
-    model_index = models.ReservationItem._get_schema()["global_secondary_indexes"][0]
+    model_index = models.UserSpendItem._get_schema()["global_secondary_indexes"][0]
     (index,) = [i for i in spec["GlobalSecondaryIndexes"] if i["IndexName"] == model_index["index_name"]]
 
     assert index["IndexName"] == model_index["index_name"]

@@ -32,9 +32,7 @@ def assert_nothing_spent_or_held(stack: LocalStack, user_id: str) -> None:
 def open_reservations_of(stack: LocalStack, user_id: str) -> list[str]:
     assert stack.stores is not None
     return [
-        res.request_id
-        for res in stack.stores.reservations.open_reservations()
-        if any(pk == f"ctr#user#{user_id}" for pk, _, _ in res.charges)
+        res.request_id for res in stack.stores.reservations.open_reservations() if res.user_pk == f"ctr#user#{user_id}"
     ]
 
 

@@ -30,6 +30,7 @@ from costbrake.status import (
 )
 from costbrake.top import days_back, read_top
 from costbrake.windows import Window, span
+from support.aggregate import aggregate_calls
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)  # the unit clock fixture's time
 MONTH = span(Window.MONTH, NOW)
@@ -229,7 +230,7 @@ def test_given_spend_and_rollups_when_status_then_every_budget_with_its_projecti
             now=call.timestamp,
         )
         spend(stores, lines, call, call_record)
-    store.apply(calls, NOW)
+    aggregate_calls(stores, NOW)  # the rollups, and the shared counters settled from the records
 
     found = read_status(stores.admin, store, settings, NOW, top_users=1)
 

@@ -141,32 +141,29 @@ class CounterItem(_LedgerModel):
     expires_at = NumberAttribute(null=True)  # TTL
 
 
-class ReservationsByExpiry(GlobalSecondaryIndex["ReservationItem"]):
+RESERVATIONS_BY_EXPIRY = "reservations-by-expiry"
+
+
+class ReservationsByExpiry(GlobalSecondaryIndex["UserSpendItem"]):
     class Meta:
-        index_name = "reservations-by-expiry"
+        index_name = RESERVATIONS_BY_EXPIRY
         projection = KeysOnlyProjection()
 
     sweep_bucket = UnicodeAttribute(hash_key=True)
     release_after = NumberAttribute(range_key=True)
 
 
-class ReservationItem(_LedgerModel):
-    """An open reservation: what was charged where, so settle, refund and the sweeper can undo it exactly."""
+class UserSpendItem(_LedgerModel):
+    """A user's windows, request rate and open reservations (``ctr#user#<id>`` / ``w``): its attributes are
+    named by window and request id, so ``dal.user_item`` reads and writes it; the model is its index schema."""
 
     class Meta(_LedgerMeta):
         pass
 
-    charges = UnicodeAttribute()  # JSON list of {"pk", "sk", "amount"}
-    release_after = NumberAttribute()  # epoch seconds; not a TTL: expiry must release counters, not just delete
-    sweep_bucket = UnicodeAttribute()
+    release_after = NumberAttribute(null=True)  # epoch seconds; not a TTL: expiry must release counters
+    sweep_bucket = UnicodeAttribute(null=True)
     by_expiry = ReservationsByExpiry()
-    user_id = UnicodeAttribute()
-    feature = UnicodeAttribute()
-    model = UnicodeAttribute()
-    created_at = UnicodeAttribute()
-    # A settle the busy counters refused (SpendStore._park): the actual cost and the call record, for the sweeper.
-    settle_usd = DecimalAttribute(null=True)
-    settle_record = UnicodeAttribute(null=True)  # the call item, as DynamoDB JSON
+    expires_at = NumberAttribute(null=True)  # TTL
 
 
 class AuditItem(_LedgerModel):
@@ -257,12 +254,16 @@ class CallItem(Model):
     cache_status = UnicodeAttribute(null=True)
     cache_similarity = DecimalAttribute(null=True)
     web_search_requests = NumberAttribute(null=True)
+    # The shared counters (feature, key, global) the call's reservation charged, as JSON [[pk, sk], ...], and what
+    # they are owed (actual - reserved, or actual once released): the aggregator settles them from the stream.
+    shared_counters = UnicodeAttribute(null=True)
+    shared_delta = DecimalAttribute(null=True)
     expires_at = NumberAttribute()
     by_day = CallsByDay()
 
 
 LEDGER_MODELS: tuple[type[Model], ...] = (
-    ReservationItem,
+    UserSpendItem,
     SettingsItem,
     TierItem,
     FeatureItem,
@@ -281,14 +282,14 @@ ALL_MODELS: tuple[type[Model], ...] = (*LEDGER_MODELS, CallItem)
 def model_for_item(raw: dict[str, Any]) -> type[Model]:
     """The model class of a raw ledger item, by its key layout."""
     pk = raw["pk"]["S"]
+    if pk.startswith("ctr#user#") and raw["sk"]["S"] == "w":
+        return UserSpendItem
     if pk.startswith("ctr#"):
         return CounterItem
     if pk.startswith("user#"):
         return UserItem
     if pk.startswith("key#"):
         return KeyItem
-    if pk.startswith("res#"):
-        return ReservationItem
     if pk == SETTINGS_PK:
         return SettingsItem
     if pk.startswith("alert#"):

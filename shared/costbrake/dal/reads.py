@@ -12,6 +12,7 @@ from pynamodb.models import Model
 
 from costbrake.dal import models as m
 from costbrake.dal.tables import Tables, key, unavailable
+from costbrake.dal.user_item import USER_SK, UserSpend, is_user_ref
 from costbrake.pricing import ModelPrice
 from costbrake.records import (
     DEFAULT_CACHE_TTL_SECONDS,
@@ -70,13 +71,20 @@ class LedgerReader:
     ) -> tuple[UserProfile | None, dict[CounterRef, CounterState]]:
         """The user's profile and current counters in one BatchGetItem."""
         refs = list(refs)
-        items = self.batch_get([(f"user#{user_id}", "profile"), *((ref.pk, ref.window) for ref in refs)])
-        profile = items.get((f"user#{user_id}", "profile"))
+        keys = [(f"user#{user_id}", "profile")]
+        keys += [(ref.pk, USER_SK) if is_user_ref(ref) else (ref.pk, ref.window) for ref in refs]
+        with unavailable(UNREACHABLE):
+            found = self.tables.batch_get(self.tables.ledger, [key(pk, sk) for pk, sk in keys])
+        raws = {(raw["pk"]["S"], raw["sk"]["S"]): raw for raw in found}
         counters = {}
         for ref in refs:
-            item = items.get((ref.pk, ref.window))
-            counters[ref] = counter_of(item) if isinstance(item, m.CounterItem) else NO_COUNTER
-        return (user_of(profile) if isinstance(profile, m.UserItem) else None), counters
+            if is_user_ref(ref):
+                counters[ref] = UserSpend.of(raws.get((ref.pk, USER_SK))).state(ref.window)
+            else:
+                raw = raws.get((ref.pk, ref.window))
+                counters[ref] = counter_of(m.CounterItem.from_raw_data(raw)) if raw else NO_COUNTER
+        profile = raws.get((f"user#{user_id}", "profile"))
+        return (user_of(m.UserItem.from_raw_data(profile)) if profile else None), counters
 
     def get_counters(self, refs: Iterable[CounterRef]) -> dict[CounterRef, CounterState]:
         return self.get_user_and_counters("\x00none", refs)[1]

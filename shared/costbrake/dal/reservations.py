@@ -1,36 +1,44 @@
-"""Open reservations for the sweeper (and inspection): the expired ones, and giving their amounts back."""
+"""Open reservations for the sweeper (and inspection): the expired ones, and giving their amounts back.
+
+Reservations live on their user's item (``user_item``); the sparse ``reservations-by-expiry`` index lists the
+user items with one that may have expired (``release_after``), by bucket.
+"""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from costbrake.config import Settings
-from costbrake.dal import models as m
-from costbrake.dal.reads import LedgerReader
+from costbrake.dal.models import RESERVATIONS_BY_EXPIRY
 from costbrake.dal.retry import RetryPolicy, Transactor
-from costbrake.dal.spend import SWEEP_BUCKETS, settle_items
-from costbrake.dal.tables import Tables, delete_entry, key, unavailable, update_entry
+from costbrake.dal.spend import SWEEP_BUCKETS, PendingSettle, settle_pending
+from costbrake.dal.tables import Tables, condition_failed, key, unavailable
+from costbrake.dal.user_item import USER_SK, Expression, UserSpend, release_entry
 
 UNREACHABLE = "The ledger could not be reached."
+_ROUNDS = 3
 
 
 @dataclass(frozen=True)
 class OpenReservation:
     request_id: str
     release_after: int
-    charges: list[tuple[str, str, Decimal]]  # (pk, sk, amount)
+    charges: list[tuple[str, str, Decimal]]  # (pk, sk, amount): the user's windows, then the shared counters
     parked: tuple[Decimal, dict[str, Any]] | None = None  # a settle left for the sweeper: actual cost, call item
+    user_pk: str = ""
+    item: UserSpend | None = field(default=None, compare=False, repr=False)  # the user's item as read
 
 
 class ReservationStore:
     def __init__(self, tables: Tables, policy: RetryPolicy) -> None:
         self.tables = tables
-        self._reader = LedgerReader(tables)
         self._transactor = Transactor(tables, policy)
 
     @classmethod
@@ -38,55 +46,127 @@ class ReservationStore:
         return cls(tables, RetryPolicy.of(settings, sleep))
 
     def open_reservations(self) -> list[OpenReservation]:
-        condition = m.ReservationItem.pk.startswith("res#")
+        args = {
+            "TableName": self.tables.ledger,
+            "FilterExpression": "sk = :w AND begins_with(pk, :user)",
+            "ExpressionAttributeValues": {":w": {"S": USER_SK}, ":user": {"S": "ctr#user#"}},
+        }
         with unavailable(UNREACHABLE):
-            return [_open(item) for item in self.tables.scan(self.tables.ledger, m.ReservationItem, condition)]
+            raws = list(self._pages("scan", args))
+        return [reservation for raw in raws for reservation in _reservations(raw, None)]
 
     def expired_reservations(self, now_epoch: int, limit: int = 500) -> list[OpenReservation]:
-        """Reservations whose release time has passed (their Lambda can no longer be running)."""
-        index = m.ReservationItem.by_expiry.Meta.index_name
-        keys: list[tuple[str, str]] = []
-        with unavailable(UNREACHABLE):
-            for bucket in range(SWEEP_BUCKETS):
-                condition = (m.ReservationItem.sweep_bucket == f"b#{bucket}") & (
-                    m.ReservationItem.release_after <= now_epoch
-                )
-                query = self.tables.query(self.tables.ledger, m.ReservationItem, condition, index=index, limit=limit)
-                keys.extend((item.pk, item.sk) for item in query)
-        found = self._reader.batch_get(keys[:limit])
-        return [_open(item) for item in found.values() if isinstance(item, m.ReservationItem)]
+        """Reservations whose release time has passed (their Lambda can no longer be running), and settles the
+        gateway parked."""
+        found = [r for raw in self._due_items(now_epoch, limit) for r in _reservations(raw, now_epoch)]
+        return found[:limit]
+
+    def reschedule(self, now_epoch: int, limit: int = 500) -> int:
+        """Point each due user item's ``release_after`` at its earliest open reservation, or take it out of the
+        index when none is left; the number of items changed. A reservation added meanwhile (``rv`` moved)
+        keeps the item as it is, for the next run."""
+        changed = 0
+        for raw in self._due_items(now_epoch, limit):
+            item = UserSpend.of(raw)
+            if item.parked or any(entry.release_after <= now_epoch for entry in item.entries.values()):
+                continue  # still due: a release or parked settle failed this run
+            expression = Expression()
+            if item.entries:
+                expression.set("release_after", min(entry.release_after for entry in item.entries.values()))
+            else:
+                expression.remove("release_after")
+            version = expression.name("rv")
+            expression.require(f"({version} = {expression.value(item.version)} OR attribute_not_exists({version}))")
+            try:
+                self.tables.client.update_item(**expression.request(self.tables.ledger, raw["pk"]["S"], False))
+                changed += 1
+            except ClientError as error:
+                if not condition_failed(error):
+                    raise
+        return changed
 
     def release(self, reservation: OpenReservation) -> bool:
-        """Give an expired reservation's amounts back to its counters and delete it, atomically.
+        """Give an expired reservation's amounts back to its counters and close it, atomically.
 
         False when the call settled in the meantime (the reservation is gone): nothing is changed then.
         """
-        table = self.tables.ledger
-        items = [
-            delete_entry(table, key(f"res#{reservation.request_id}", "res"), m.ReservationItem.pk.exists()),
-            *(
-                update_entry(table, key(pk, sk), [m.CounterItem.committed.add(-amount)])
-                for pk, sk, amount in reservation.charges
-            ),
-        ]
-        return not self._transactor.run(items, token=f"{reservation.request_id}x")
+        item = reservation.item
+        for round_ in range(_ROUNDS):
+            if item is None or reservation.request_id not in item.entries:
+                return False
+            entry = item.entries[reservation.request_id]
+            expression = Expression()
+            release_entry(expression, item, reservation.request_id)
+            shared = [
+                {
+                    "Update": {
+                        "TableName": self.tables.ledger,
+                        "Key": key(pk, sk),
+                        "UpdateExpression": "ADD #c :a",
+                        "ExpressionAttributeNames": {"#c": "committed"},
+                        "ExpressionAttributeValues": {":a": {"N": format(-entry.amount, "f")}},
+                    }
+                }
+                for pk, sk in entry.shared
+            ]
+            items = [expression.transact_item(self.tables.ledger, reservation.user_pk), *shared]
+            failed = self._transactor.run_detailed(items, token=f"{reservation.request_id}x{round_}")
+            if not failed:
+                return True
+            item = UserSpend.of(failed.get(0))
+        return False
 
     def settle_parked(self, reservation: OpenReservation) -> bool:
-        """Carry out a settle the gateway left on the reservation (its counters were too busy): the actual cost
-        charged, the call recorded, the reservation gone, in one transaction. False if it was done already."""
-        assert reservation.parked is not None
+        """Carry out a settle the gateway left on the user's item (it stayed too busy): the actual cost charged,
+        the call recorded, the reservation closed, in one transaction. False if it was done already."""
+        assert reservation.parked is not None and reservation.item is not None
         actual, call = reservation.parked
-        items = settle_items(
-            self.tables, reservation.request_id, reservation.charges, actual, call, reservation_open=True
+        entry = reservation.item.entries[reservation.request_id]
+        pending = PendingSettle(
+            reservation.user_pk, reservation.request_id, entry.windows, entry.shared, entry.amount, actual, call
         )
-        return not self._transactor.run(items, token=f"{reservation.request_id}p")
+        attempts = self._transactor.policy.attempts
+        return settle_pending(self.tables, self._transactor, pending, reservation.item, "p", attempts)
+
+    def _due_items(self, now_epoch: int, limit: int) -> list[dict[str, Any]]:
+        keys: list[dict[str, Any]] = []
+        with unavailable(UNREACHABLE):
+            for bucket in range(SWEEP_BUCKETS):
+                args = {
+                    "TableName": self.tables.ledger,
+                    "IndexName": RESERVATIONS_BY_EXPIRY,
+                    "KeyConditionExpression": "sweep_bucket = :b AND release_after <= :now",
+                    "ExpressionAttributeValues": {":b": {"S": f"b#{bucket}"}, ":now": {"N": str(now_epoch)}},
+                    "Limit": limit,
+                }
+                keys.extend({"pk": raw["pk"], "sk": raw["sk"]} for raw in self._pages("query", args))
+            # Consistent: the sweeper acts on what it reads.
+            return self.tables.batch_get(self.tables.ledger, keys[:limit], consistent=True)
+
+    def _pages(self, operation: str, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        send = getattr(self.tables.client, operation)
+        while True:
+            page = send(**args)
+            yield from page.get("Items", [])
+            if not page.get("LastEvaluatedKey"):
+                return
+            args = args | {"ExclusiveStartKey": page["LastEvaluatedKey"]}
 
 
-def _open(item: m.ReservationItem) -> OpenReservation:
-    parked = (item.settle_usd, json.loads(item.settle_record)) if item.settle_record is not None else None
-    return OpenReservation(
-        request_id=item.pk.removeprefix("res#"),
-        release_after=int(item.release_after),
-        charges=[(pk, sk, Decimal(amount)) for pk, sk, amount in json.loads(item.charges)],
-        parked=parked,
-    )
+def _reservations(raw: dict[str, Any], due_by: int | None) -> list[OpenReservation]:
+    """The reservations on a user's item (only those due by ``due_by``, or parked, when given)."""
+    item = UserSpend.of(raw)
+    pk = raw["pk"]["S"]
+    found = []
+    for request_id, entry in item.entries.items():
+        parked_text = item.parked.get(request_id)
+        if due_by is not None and parked_text is None and entry.release_after > due_by:
+            continue
+        parked = None
+        if parked_text is not None:
+            stored = json.loads(parked_text)
+            parked = (Decimal(stored["actual"]), stored["record"])
+        charges = [(pk, window, entry.amount) for window in entry.windows]
+        charges += [(shared_pk, sk, entry.amount) for shared_pk, sk in entry.shared]
+        found.append(OpenReservation(request_id, entry.release_after, charges, parked, pk, item))
+    return found

@@ -61,6 +61,15 @@ def failure(error: BotoCoreError | ClientError) -> tuple[str | None, list[str | 
     return None, []
 
 
+def refused_items(error: BotoCoreError | ClientError, reasons: list[str | None]) -> dict[int, dict[str, Any] | None]:
+    details = getattr(error, "response", {}).get("CancellationReasons") or []
+    return {
+        index: (details[index].get("Item") if index < len(details) else None)
+        for index, reason in enumerate(reasons)
+        if reason == "ConditionalCheckFailed"
+    }
+
+
 @dataclass
 class TransactionStats:
     transactions: int = 0
@@ -87,6 +96,13 @@ class Transactor:
 
     def run(self, items: Sequence[Mapping[str, Any]], token: str, attempts: int | None = None) -> set[int]:
         """The indexes of the items refused by their condition (empty: applied)."""
+        return set(self.run_detailed(items, token, attempts))
+
+    def run_detailed(
+        self, items: Sequence[Mapping[str, Any]], token: str, attempts: int | None = None
+    ) -> dict[int, dict[str, Any] | None]:
+        """The items refused by their condition, by index, with the old image each one asked for (empty:
+        applied)."""
         policy = self.policy
         attempts = attempts or policy.attempts
         for attempt in range(attempts):
@@ -94,12 +110,11 @@ class Transactor:
                 self.stats.transactions += 1
             try:
                 self._tables.client.transact_write_items(TransactItems=items, ClientRequestToken=token)
-                return set()
+                return {}
             except (BotoCoreError, ClientError) as error:
                 code, reasons = failure(error)
-                refused = {index for index, reason in enumerate(reasons) if reason == "ConditionalCheckFailed"}
-                if refused:
-                    return refused
+                if "ConditionalCheckFailed" in reasons:
+                    return refused_items(error, reasons)
                 # No response at all (timeout, reset) is retried too: the same client request token makes a
                 # transaction that did go through apply only once.
                 if not policy.retriable(code, reasons):

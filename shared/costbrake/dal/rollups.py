@@ -1,7 +1,8 @@
 """Rollup items and "applied" markers in the ledger table, written so each call record counts exactly once.
 
 A group of calls is applied in one transaction: a marker ``applied#<request_id>`` per call, put only if it does
-not exist, plus one ADD per rollup key the group touches. A call already applied (a redelivered or retried
+not exist, plus one ADD per rollup key the group touches, and the settle of the shared counters (feature, key,
+global shards) its calls' reservations charged (``dal.spend``). A call already applied (a redelivered or retried
 stream record) fails its marker's condition; the markers are then read back and the group is retried without
 the calls already counted, so a batch delivered twice, or split and retried, leaves the same rollups.
 """
@@ -24,7 +25,7 @@ from costbrake.dal.models import DecimalAttribute, _LedgerMeta, _LedgerModel
 from costbrake.dal.retry import RetryPolicy, failure
 from costbrake.dal.tables import Tables, key, put_entry, unavailable, update_entry
 from costbrake.errors import LedgerUnavailable
-from costbrake.pipeline.rollups import RollupKey, StreamCall, Totals, coalesce
+from costbrake.pipeline.rollups import CounterDelta, RollupKey, StreamCall, Totals, coalesce, counter_deltas
 
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's TransactWriteItems limit
 # Longer than a stream keeps its records (24 h): a redelivered record always still finds its marker.
@@ -170,8 +171,10 @@ class RollupStore:
         items += [
             update_entry(ledger, key(rollup_pk(k.scope), k.window), _add(k, delta)) for k, delta in deltas.items()
         ]
+        counters = counter_deltas(calls)
+        items += [_settle_counter(ledger, pk, sk, delta) for (pk, sk), delta in counters.items()]
         self.tables.transact(items)
-        self.stats.items_written += len(calls) + len(deltas)
+        self.stats.items_written += len(calls) + len(deltas) + len(counters)
         self.stats.rollup_updates += len(deltas)
 
     def _applied(self, request_ids: Iterable[str]) -> set[str]:
@@ -196,6 +199,22 @@ class RollupStore:
             items = list(self.tables.query(self.tables.ledger, RollupItem, condition, index=index))
         ranked = sorted(((item.scope, item.cost_usd or Decimal(0)) for item in items), key=lambda p: -p[1])
         return [(scope.removeprefix(scope_prefix), cost) for scope, cost in ranked[:limit]]
+
+
+def _settle_counter(table: str, pk: str, sk: str, delta: CounterDelta) -> dict[str, Any]:
+    """A shared counter (feature, key or global shard) moved from its calls' reservations to their cost."""
+    update = {
+        "TableName": table,
+        "Key": key(pk, sk),
+        "UpdateExpression": "ADD #c :d, #s :a, #n :n",
+        "ExpressionAttributeNames": {"#c": "committed", "#s": "spent", "#n": "calls"},
+        "ExpressionAttributeValues": {
+            ":d": {"N": format(delta.committed, "f")},
+            ":a": {"N": format(delta.spent, "f")},
+            ":n": {"N": str(delta.calls)},
+        },
+    }
+    return {"Update": update}
 
 
 def _add(key: RollupKey, delta: Totals) -> list[Any]:

@@ -1,8 +1,14 @@
 """The gateway's hot path: key lookup, settings and counters, and the reserve/settle transactions.
 
-The transactions are built as TransactItems dicts with fixed expressions (no PynamoDB expression objects per
-call): the client's CPU per call is a large part of the gateway's (issue 9). The item order is part of the
-semantics: a cancellation names items by index.
+Reserve is one transaction: the user's item (windows, request rate and the reservation's entry, see
+``user_item``) and each shared counter (feature, key and global shards). Settle is one transaction too, of the
+user's item and the call record; the record names the shared counters and what they are owed (``shared_delta``),
+and the aggregator settles them from the calls table's stream, once per call (``dal.rollups``). That keeps a
+call to 11 write units and hot shards out of every second transaction (docs/architecture.md).
+
+The transactions are built as TransactItems dicts (no PynamoDB expression objects per call): the client's CPU
+per call is a large part of the gateway's. The item order is part of the semantics: a cancellation names items
+by index.
 """
 
 from __future__ import annotations
@@ -22,6 +28,20 @@ from costbrake.dal.calls import call_item_raw
 from costbrake.dal.reads import UNREACHABLE, LedgerReader, api_key_of
 from costbrake.dal.retry import LedgerContention, RetryPolicy, TransactionStats, Transactor
 from costbrake.dal.tables import Tables, key, unavailable
+from costbrake.dal.user_item import (
+    Entry,
+    Expression,
+    Refused,
+    UserSpend,
+    WindowAhead,
+    WindowCharge,
+    charge_windows,
+    count_request,
+    is_user_ref,
+    open_entry,
+    settle_entry,
+    user_pk,
+)
 from costbrake.errors import LedgerUnavailable
 from costbrake.records import ApiKey, CallRecord, Charge, CounterRef, RateCharge
 
@@ -57,10 +77,29 @@ def _n(value: Decimal | int) -> dict[str, str]:
 
 
 _ABSENT = "attribute_not_exists(#k)"
-_PRESENT = "attribute_exists(#k)"
 _RESERVE = {"#c": "committed", "#e": "expires_at"}
-_REQUESTS = {"#r": "requests", "#e": "expires_at"}
-_SETTLE = {"#c": "committed", "#s": "spent", "#n": "calls"}
+# A write to the user's item whose expectation of its windows was wrong is rebuilt from the item's old image;
+# this many tries, then the user's item counts as contended (another call of theirs kept changing it).
+WINDOW_ROUNDS = 4
+
+
+def sweep_bucket(user_id: str) -> str:
+    return f"b#{zlib.crc32(user_id.encode()) % SWEEP_BUCKETS}"
+
+
+def _token(request_id: str, kind: str, number: int) -> str:
+    # ClientRequestToken: at most 36 characters (request ids are 32).
+    return f"{request_id}{kind}{number:x}"[:36]
+
+
+def split_charges(charges: Sequence[Charge]) -> tuple[list[Charge], list[Charge], Decimal]:
+    """The user's own charges, the shared ones, and the one amount a reservation puts on every counter."""
+    own = [charge for charge in charges if is_user_ref(charge.counter)]
+    shared = [charge for charge in charges if not is_user_ref(charge.counter)]
+    amounts = {charge.amount for charge in charges}
+    if len(amounts) > 1:
+        raise ValueError(f"a reservation charges one amount on every counter, not {sorted(amounts)}")
+    return own, shared, amounts.pop() if amounts else Decimal(0)
 
 
 class SpendStore(LedgerReader):
@@ -89,149 +128,172 @@ class SpendStore(LedgerReader):
         ``attempt`` distinguishes differently-sharded tries of the same request, so each gets its own
         client request token (a token reused with other parameters is an error in DynamoDB).
         """
-        table = self.tables.ledger
-        reservation = {
-            "pk": {"S": f"res#{info.request_id}"},
-            "sk": {"S": "res"},
-            "charges": {"S": json.dumps([[c.counter.pk, c.counter.window, format(c.amount, "f")] for c in charges])},
-            "release_after": _n(info.release_after),
-            "sweep_bucket": {"S": f"b#{zlib.crc32(info.request_id.encode()) % SWEEP_BUCKETS}"},
-            "user_id": {"S": info.user_id},
-            "feature": {"S": info.feature},
-            "model": {"S": info.model},
-            "created_at": {"S": info.created_at.isoformat()},
-        }
-        items: list[dict[str, Any]] = [
-            {
-                "Put": {
-                    "TableName": table,
-                    "Item": reservation,
-                    "ConditionExpression": _ABSENT,
-                    "ExpressionAttributeNames": {"#k": "pk"},
-                }
-            }
-        ]
-        refs: list[CounterRef | None] = [None]
-        for charge in charges:
-            ref = charge.counter
-            update = {
-                "TableName": table,
-                "Key": key(ref.pk, ref.window),
-                "UpdateExpression": "SET #e = :e ADD #c :a",
-                "ConditionExpression": "attribute_not_exists(#c) OR #c <= :l",
-                "ExpressionAttributeNames": _RESERVE,
-                "ExpressionAttributeValues": {
-                    ":a": _n(charge.amount),
-                    ":e": _n(charge.expires_at),
-                    ":l": _n(charge.limit - charge.amount),
-                },
-            }
-            items.append({"Update": update})
-            refs.append(ref)
+        own, shared, amount = split_charges(charges)
+        entry = Entry(
+            info.release_after,
+            amount,
+            tuple(charge.counter.window for charge in own),
+            tuple((charge.counter.pk, charge.counter.window) for charge in shared),
+        )
+        by_window = {charge.counter.window: charge.counter for charge in own}
         if rate is not None:
-            items.append(_count_request(table, rate))
-            refs.append(rate.counter)
-        try:
-            failed = self._transactor.run(items, token=f"{info.request_id}r{attempt}")
-        except LedgerContention as busy:
-            contended = [ref for index, ref in enumerate(refs) if index in busy.contended and ref is not None]
-            raise ReservationContended(busy.message, contended) from busy
-        if 0 in failed:
-            # The reservation is there already: an earlier attempt whose answer was lost went through.
-            return
-        if failed:
-            raise ChargesRefused([ref for index, ref in enumerate(refs) if index in failed and ref is not None])
+            by_window[rate.counter.window] = rate.counter
+        user_refs = list(by_window.values()) or [CounterRef(f"user#{info.user_id}", "w")]
+        refs: list[list[CounterRef]] = [user_refs, *([charge.counter] for charge in shared)]
+        shared_items = [_reserve_shared(self.tables.ledger, charge) for charge in shared]
+        expires_at = max((charge.expires_at for charge in own), default=None)
+        item: UserSpend | None = None  # first, expect the user's item to count every window already
+        for round_ in range(WINDOW_ROUNDS):
+            expression = Expression()
+            try:
+                windows = [WindowCharge(c.counter.window, c.amount, c.limit) for c in own]
+                charge_windows(expression, item, windows, expires_at)
+                if rate is not None:
+                    count_request(expression, item, rate.counter.window, rate.limit)
+            except Refused as refused:
+                raise ChargesRefused([by_window[window] for window in refused.windows]) from None
+            except WindowAhead as ahead:
+                raise ReservationContended(f"window {ahead} turned on another gateway first", user_refs) from None
+            open_entry(expression, info.request_id, entry, sweep_bucket(info.user_id))
+            items = [{"Update": expression.request(self.tables.ledger, user_pk(info.user_id))}, *shared_items]
+            try:
+                failed = self._transactor.run_detailed(items, token=_token(info.request_id, "r", attempt * 8 + round_))
+            except LedgerContention as busy:
+                contended = [ref for index in sorted(busy.contended) for ref in refs[index]]
+                raise ReservationContended(busy.message, contended) from busy
+            if not failed:
+                return
+            refused_shared = [ref for index in sorted(failed) if index > 0 for ref in refs[index]]
+            if 0 not in failed:
+                raise ChargesRefused(refused_shared)
+            item = UserSpend.of(failed[0])
+            if info.request_id in item.entries:
+                return  # an earlier attempt whose answer was lost went through
+            if refused_shared:
+                raise ChargesRefused(refused_shared)
+        raise ReservationContended(f"the user's item kept changing under {WINDOW_ROUNDS} tries", user_refs)
 
     def count_request(self, request_id: str, rate: RateCharge) -> bool:
         """Count one request of ``rate`` alone (a call the provider does not bill); False when the limit is
         reached. The client request token makes a retried attempt count once."""
-        return not self._transactor.run([_count_request(self.tables.ledger, rate)], token=f"{request_id}q")
+        return self._count_with(request_id, rate, None, "q")
 
     def record_free_call(self, record: CallRecord, rate: RateCharge | None) -> bool:
         """Write the record of a call nobody is charged for (a response-cache hit: nothing reserved, nothing
         spent) and count it as one request of ``rate``, in one transaction; False when the rate limit is
         reached (nothing written). The client request token makes a retried attempt count once."""
-        items = [_put_call(self.tables, call_item_raw(record))]  # the record is item 0: see below
-        if rate is not None:
-            items.append(_count_request(self.tables.ledger, rate))
-        refused = self._transactor.run(items, token=f"{record.request_id}f")
-        return not refused or refused == {0}  # only the record exists: an earlier attempt went through
+        return self._count_with(record.request_id, rate, call_item_raw(record), "f")
+
+    def _count_with(self, request_id: str, rate: RateCharge | None, call: dict[str, Any] | None, kind: str) -> bool:
+        item: UserSpend | None = None
+        for round_ in range(WINDOW_ROUNDS):
+            items = [] if call is None else [_put_call(self.tables, call)]  # the record first: see below
+            if rate is not None:
+                expression = Expression()
+                try:
+                    count_request(expression, item, rate.counter.window, rate.limit)
+                except Refused:
+                    return False
+                except WindowAhead as ahead:
+                    raise LedgerUnavailable(f"window {ahead} turned on another gateway first") from None
+                expression.set_if_absent("expires_at", rate.expires_at)
+                items.append({"Update": expression.request(self.tables.ledger, rate.counter.pk)})
+            if not items:
+                return True
+            failed = self._transactor.run_detailed(items, token=_token(request_id, kind, round_))
+            if not failed or (call is not None and 0 in failed):
+                return True  # applied, or the record exists: an earlier attempt went through
+            item = UserSpend.of(failed[len(items) - 1])
+        raise LedgerUnavailable(f"the request count of {request_id} kept changing under {WINDOW_ROUNDS} tries")
 
     def settle(self, request_id: str, charges: Sequence[Charge], actual: Decimal, record: CallRecord) -> None:
         """Turn the reservation into the actual cost and write the call record, in one transaction.
 
         ``actual`` of zero is a refund (provider error). If the sweeper already released the reservation,
         the full actual cost is charged instead; if the record exists, the call was settled already. If the
-        counters stay too busy for every attempt, the settle is parked on the reservation for the sweeper.
+        user's item stays too busy for every attempt, the settle is parked on it for the sweeper.
         """
-        charged = [(charge.counter.pk, charge.counter.window, charge.amount) for charge in charges]
-        call = call_item_raw(record)
-        attempts = self._settle_attempts
-        try:
-            failed = self._transactor.run(
-                settle_items(self.tables, request_id, charged, actual, call, reservation_open=True),
-                token=f"{request_id}s",
-                attempts=attempts,
-            )
-        except LedgerContention:
-            self._park(request_id, actual, call)
-            return
-        if not failed or 1 in failed:  # 1: the call record exists, an earlier attempt of this settle went through
-            return
-        # The reservation is gone (released by the sweeper): charge the actual cost in full.
-        late_failed = self._transactor.run(
-            settle_items(self.tables, request_id, charged, actual, call, reservation_open=False),
-            token=f"{request_id}l",
-            attempts=attempts,
+        own, shared, reserved = split_charges(charges)
+        pending = PendingSettle(
+            user_pk(record.user_id),
+            request_id,
+            tuple(charge.counter.window for charge in own),
+            tuple((charge.counter.pk, charge.counter.window) for charge in shared),
+            reserved,
+            actual,
+            call_item_raw(record),
         )
-        if late_failed and 0 not in late_failed:
-            raise LedgerUnavailable(f"settle of {request_id} was refused: {sorted(late_failed)}")
+        try:
+            settle_pending(self.tables, self._transactor, pending, None, "s", self._settle_attempts)
+        except LedgerContention:
+            self._park(pending)
 
-    def _park(self, request_id: str, actual: Decimal, call: dict[str, Any]) -> None:
-        """Keep a settle the busy counters refused on its reservation (one item, which only this call writes),
-        due at once: the sweeper's next run settles it (``ReservationStore.settle_parked``). Until then the
-        counters hold the reservation, never less than the actual cost."""
-        update = {
-            "TableName": self.tables.ledger,
-            "Key": key(f"res#{request_id}", "res"),
-            "UpdateExpression": "SET #a = :a, #r = :r, #t = :now",
-            "ConditionExpression": _PRESENT,
-            "ExpressionAttributeNames": {"#a": "settle_usd", "#r": "settle_record", "#t": "release_after", "#k": "pk"},
-            "ExpressionAttributeValues": {":a": _n(actual), ":r": {"S": json.dumps(call)}, ":now": {"N": "0"}},
-        }
-        with unavailable(f"The settle of {request_id} could not be kept for the sweeper."):
+    def _park(self, pending: PendingSettle) -> None:
+        """Keep a settle the busy item refused on the user's item, beside its reservation (which only this call
+        writes), due at once: the sweeper's next run settles it (``ReservationStore.settle_parked``). Until then
+        the counters hold the reservation, never less than the actual cost."""
+        expression = Expression()
+        parked = json.dumps({"actual": format(pending.actual, "f"), "record": pending.call})
+        expression.set(f"p:{pending.request_id}", {"S": parked})
+        expression.set("release_after", 0)
+        expression.add("rv", 1)
+        expression.require(f"attribute_exists({expression.name('r:' + pending.request_id)})")
+        update = expression.request(self.tables.ledger, pending.user_pk, old_image=False)
+        with unavailable(f"The settle of {pending.request_id} could not be kept for the sweeper."):
             self.tables.client.update_item(**update)
 
 
-def settle_items(
-    tables: Tables,
-    request_id: str,
-    charges: Sequence[tuple[str, str, Decimal]],
-    actual: Decimal,
-    call: dict[str, Any],
-    *,
-    reservation_open: bool,
-) -> list[dict[str, Any]]:
-    """The settle transaction: the reservation deleted (if still open), the call record put, and per charged
-    counter (pk, window, reserved amount) ``committed`` moved to the actual cost. The record is the item after
-    the reservation: a cancellation of index 1 means the call was settled already."""
-    table, spent = tables.ledger, _n(actual)
-    built: list[dict[str, Any]] = []
-    if reservation_open:
-        delete = {"TableName": table, "Key": key(f"res#{request_id}", "res"), "ConditionExpression": _PRESENT}
-        built.append({"Delete": delete | {"ExpressionAttributeNames": {"#k": "pk"}}})
-    built.append(_put_call(tables, call))
-    for pk, window, amount in charges:
-        delta = actual - amount if reservation_open else actual
-        update = {
-            "TableName": table,
-            "Key": key(pk, window),
-            "UpdateExpression": "ADD #c :d, #s :a, #n :one",
-            "ExpressionAttributeNames": _SETTLE,
-            "ExpressionAttributeValues": {":d": _n(delta), ":a": spent, ":one": {"N": "1"}},
-        }
-        built.append({"Update": update})
-    return built
+@dataclass(frozen=True)
+class PendingSettle:
+    """What a settle writes: the user's item moved from ``reserved`` to ``actual`` and the call record."""
+
+    user_pk: str
+    request_id: str
+    windows: tuple[str, ...]
+    shared: tuple[tuple[str, str], ...]
+    reserved: Decimal
+    actual: Decimal
+    call: dict[str, Any]
+
+
+def settle_pending(
+    tables: Tables, transactor: Transactor, pending: PendingSettle, item: UserSpend | None, kind: str, attempts: int
+) -> bool:
+    """The settle transaction, rebuilt from the user's item when it was not as expected; False when the call
+    was settled already (its record exists). Raises LedgerContention when the item stays busy."""
+    for round_ in range(WINDOW_ROUNDS):
+        expression = Expression()
+        request_id, actual = pending.request_id, pending.actual
+        entry_open = settle_entry(expression, item, request_id, pending.windows, pending.reserved, actual)
+        call = pending.call
+        if pending.shared:
+            # The aggregator settles these from the record: the difference, or all of it once released.
+            owed = pending.actual - pending.reserved if entry_open else pending.actual
+            call = call | {"shared_counters": {"S": json.dumps(pending.shared)}, "shared_delta": _n(owed)}
+        items = [expression.transact_item(tables.ledger, pending.user_pk), _put_call(tables, call)]
+        failed = transactor.run_detailed(items, token=_token(pending.request_id, kind, round_), attempts=attempts)
+        if not failed:
+            return True
+        if 1 in failed:  # the call record exists: an earlier attempt of this settle went through
+            return False
+        item = UserSpend.of(failed[0])
+    raise LedgerUnavailable(f"settle of {pending.request_id}: the user's item kept changing")
+
+
+def _reserve_shared(table: str, charge: Charge) -> dict[str, Any]:
+    update = {
+        "TableName": table,
+        "Key": key(charge.counter.pk, charge.counter.window),
+        "UpdateExpression": "SET #e = :e ADD #c :a",
+        "ConditionExpression": "attribute_not_exists(#c) OR #c <= :l",
+        "ExpressionAttributeNames": _RESERVE,
+        "ExpressionAttributeValues": {
+            ":a": _n(charge.amount),
+            ":e": _n(charge.expires_at),
+            ":l": _n(charge.limit - charge.amount),
+        },
+    }
+    return {"Update": update}
 
 
 def _put_call(tables: Tables, call: dict[str, Any]) -> dict[str, Any]:
@@ -244,17 +306,3 @@ def _put_call(tables: Tables, call: dict[str, Any]) -> dict[str, Any]:
             "ExpressionAttributeNames": names,
         }
     }
-
-
-def _count_request(table: str, rate: RateCharge) -> dict[str, Any]:
-    # A limit of 0 refuses even the minute's first request (whose counter does not exist yet).
-    condition = "#r < :l" if rate.limit < 1 else "attribute_not_exists(#r) OR #r < :l"
-    update = {
-        "TableName": table,
-        "Key": key(rate.counter.pk, rate.counter.window),
-        "UpdateExpression": "SET #e = :e ADD #r :one",
-        "ConditionExpression": condition,
-        "ExpressionAttributeNames": _REQUESTS,
-        "ExpressionAttributeValues": {":one": {"N": "1"}, ":e": _n(rate.expires_at), ":l": _n(rate.limit)},
-    }
-    return {"Update": update}

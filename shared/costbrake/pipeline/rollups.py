@@ -7,6 +7,7 @@ per key, and split into groups that each fit one DynamoDB transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +40,21 @@ class StreamCall:
     output_tokens: int
     cache_read_tokens: int
     truncated: bool
+    # The shared counters (pk, sk) its reservation charged and what they are owed: settled here, once.
+    shared_counters: tuple[tuple[str, str], ...] = ()
+    shared_delta: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class CounterDelta:
+    """What a group of calls settles on one shared counter."""
+
+    committed: Decimal = Decimal(0)
+    spent: Decimal = Decimal(0)
+    calls: int = 0
+
+    def __add__(self, other: CounterDelta) -> CounterDelta:
+        return CounterDelta(self.committed + other.committed, self.spent + other.spent, self.calls + other.calls)
 
 
 @dataclass(frozen=True)
@@ -112,7 +128,20 @@ def parse_call(image: Mapping[str, Any]) -> StreamCall:
         output_tokens=_count(image, "output_tokens"),
         cache_read_tokens=_count(image, "cache_read_tokens"),
         truncated=truncated,
+        shared_counters=_shared_counters(image),
+        shared_delta=_number(image, "shared_delta") if "shared_delta" in image else Decimal(0),
     )
+
+
+def _shared_counters(image: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    text = image.get("shared_counters")
+    if text is None:
+        return ()
+    try:
+        counters = json.loads(text)
+        return tuple((str(pk), str(sk)) for pk, sk in counters)
+    except (TypeError, ValueError) as error:
+        raise MalformedCallRecord(f"shared_counters is not a list of [pk, sk]: {text!r}") from error
 
 
 def _text(image: Mapping[str, Any], name: str) -> str:
@@ -168,8 +197,20 @@ def coalesce(calls: Iterable[StreamCall]) -> dict[RollupKey, Totals]:
     return deltas
 
 
+def counter_deltas(calls: Iterable[StreamCall]) -> dict[tuple[str, str], CounterDelta]:
+    """One settle per shared counter (pk, sk): the calls' deltas, spend and count on it."""
+    deltas: dict[tuple[str, str], CounterDelta] = {}
+    for call in calls:
+        delta = CounterDelta(call.shared_delta, call.cost_usd, 1)
+        for counter in call.shared_counters:
+            previous = deltas.get(counter)
+            deltas[counter] = delta if previous is None else previous + delta
+    return deltas
+
+
 def plan_transactions(calls: Sequence[StreamCall], max_items: int) -> list[list[StreamCall]]:
-    """Groups of calls whose markers (one item each) plus the distinct rollup keys they touch fit ``max_items``.
+    """Groups of calls whose markers (one item each) plus the distinct rollup keys and shared counters they touch
+    fit ``max_items``.
 
     Calls of the same user and hour are grouped together: they share all 8 keys, so each key is written once
     per group rather than once per call.
@@ -177,9 +218,9 @@ def plan_transactions(calls: Sequence[StreamCall], max_items: int) -> list[list[
     ordered = sorted(calls, key=lambda call: (call.timestamp.date(), call.user_id, call.timestamp.hour, call.feature))
     groups: list[list[StreamCall]] = []
     current: list[StreamCall] = []
-    keys: set[RollupKey] = set()
+    keys: set[RollupKey | tuple[str, str]] = set()
     for call in ordered:
-        call_keys = rollup_keys(call)
+        call_keys: list[RollupKey | tuple[str, str]] = [*rollup_keys(call), *call.shared_counters]
         merged = keys.union(call_keys)
         if current and len(current) + 1 + len(merged) > max_items:
             groups.append(current)

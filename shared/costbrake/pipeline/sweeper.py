@@ -25,7 +25,8 @@ def sweep(reservations: ReservationStore, clock: Clock) -> SweepResult:
     """Release every reservation past its expiry (one settled in the meantime is left alone), and carry out the
     settles the gateway left on their reservations when the counters stayed too busy."""
     released, amount, settled, parked = 0, Decimal(0), 0, 0
-    for reservation in reservations.expired_reservations(int(clock.now().timestamp())):
+    now = int(clock.now().timestamp())
+    for reservation in reservations.expired_reservations(now):
         if reservation.parked is not None:
             parked += reservations.settle_parked(reservation)
             continue
@@ -40,4 +41,5 @@ def sweep(reservations: ReservationStore, clock: Clock) -> SweepResult:
             )
         else:
             settled += 1
+    reservations.reschedule(now)
     return SweepResult(released, amount, settled, parked)
