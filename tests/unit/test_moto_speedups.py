@@ -24,8 +24,16 @@ UPDATES: list[tuple[str, dict[str, str], dict[str, Any]]] = [
     ),
     ("ADD #c :a", {"#c": "committed"}, {":a": {"N": "-0.0075"}}),
     ("SET #t = :t", {"#t": "tier"}, {":t": {"S": "pro"}}),
-    ("REMOVE #t", {"#t": "tier"}, {}),  # not a plain SET/ADD: moto's own path
+    ("REMOVE #t", {"#t": "tier"}, {}),
+    (
+        "SET #r = :r, #a = if_not_exists(#a, :a), #b = if_not_exists(#b, :b) ADD #v :one REMOVE #o",
+        {"#r": "r:req1", "#a": "release_after", "#b": "sweep_bucket", "#v": "rv", "#o": "r:req0"},
+        {":r": {"S": "[1, 2]"}, ":a": {"N": "1790000000"}, ":b": {"S": "b#3"}, ":one": {"N": "1"}},
+    ),
+    ("REMOVE #r, #v", {"#r": "r:req1", "#v": "rv"}, {}),
+    ("SET #a = if_not_exists(#b, :a)", {"#a": "x", "#b": "y"}, {":a": {"N": "1"}}),  # another attribute: moto's
     ("SET #m.x = :v", {"#m": "nested"}, {":v": {"N": "1"}}),  # a path: moto's own path (and its error)
+    ("SET #t = :big", {"#t": "tier"}, {":big": {"S": "x" * 410_000}}),  # above 400 KB: refused as moto refuses
 ]
 
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from costbrake.clock import ManualClock
 from costbrake.dal.models import RESERVATIONS_BY_EXPIRY
-from costbrake.dal.spend import ChargesRefused, ReservationContended, ReservationInfo
+from costbrake.dal.spend import ChargesRefused, ReservationInfo
 from costbrake.pipeline.sweeper import sweep
 from costbrake.records import Charge, CounterRef, RateCharge
 from costbrake.wiring import Stores
@@ -107,14 +107,21 @@ def test_given_a_full_hour_when_the_next_hour_comes_then_room_again(stores, cloc
     reserve(stores, ten + timedelta(hours=1), "r3", "0.3", hour_limit="1")
 
 
-def test_given_an_item_counting_a_later_hour_when_a_gateway_behind_reserves_then_contended_not_misfiled(stores, clock):
+def test_given_an_item_counting_a_later_hour_when_a_call_begun_before_the_turn_reserves_then_it_counts_there(
+    stores, clock, call_record
+):
     ten = clock.now()
-    reserve(stores, ten + timedelta(hours=1), "ahead", "0.1")
+    reserve(stores, ten + timedelta(hours=1), "after", "0.1")
 
-    with pytest.raises(ReservationContended):
-        reserve(stores, ten, "behind", "0.1")
+    charges = reserve(stores, ten, "before", "0.2")  # its clock said 10 o'clock; the item counts 11 already
+    hour_11, day, _ = refs_at(ten + timedelta(hours=1))
+    assert (committed(stores, hour_11), committed(stores, day)) == (Decimal("0.3"), Decimal("0.3"))
 
-    assert [r.request_id for r in stores.reservations.open_reservations()] == ["ahead"]
+    settle(stores, "before", charges, "0.05", call_record)
+
+    state = stores.spend.get_counters([hour_11])[hour_11]
+    assert (state.committed, state.spent) == (Decimal("0.15"), Decimal("0.05"))
+    assert [r.request_id for r in stores.reservations.open_reservations()] == ["after"]
 
 
 def test_given_rate_limit_when_the_minute_turns_then_requests_count_afresh(stores, clock):

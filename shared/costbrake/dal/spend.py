@@ -33,7 +33,6 @@ from costbrake.dal.user_item import (
     Expression,
     Refused,
     UserSpend,
-    WindowAhead,
     WindowCharge,
     charge_windows,
     count_request,
@@ -129,12 +128,7 @@ class SpendStore(LedgerReader):
         client request token (a token reused with other parameters is an error in DynamoDB).
         """
         own, shared, amount = split_charges(charges)
-        entry = Entry(
-            info.release_after,
-            amount,
-            tuple(charge.counter.window for charge in own),
-            tuple((charge.counter.pk, charge.counter.window) for charge in shared),
-        )
+        shared_keys = tuple((charge.counter.pk, charge.counter.window) for charge in shared)
         by_window = {charge.counter.window: charge.counter for charge in own}
         if rate is not None:
             by_window[rate.counter.window] = rate.counter
@@ -147,13 +141,12 @@ class SpendStore(LedgerReader):
             expression = Expression()
             try:
                 windows = [WindowCharge(c.counter.window, c.amount, c.limit) for c in own]
-                charge_windows(expression, item, windows, expires_at)
+                charged = charge_windows(expression, item, windows, expires_at)
                 if rate is not None:
                     count_request(expression, item, rate.counter.window, rate.limit)
             except Refused as refused:
                 raise ChargesRefused([by_window[window] for window in refused.windows]) from None
-            except WindowAhead as ahead:
-                raise ReservationContended(f"window {ahead} turned on another gateway first", user_refs) from None
+            entry = Entry(info.release_after, amount, tuple(charged), shared_keys)
             open_entry(expression, info.request_id, entry, sweep_bucket(info.user_id))
             items = [{"Update": expression.request(self.tables.ledger, user_pk(info.user_id))}, *shared_items]
             try:
@@ -194,8 +187,6 @@ class SpendStore(LedgerReader):
                     count_request(expression, item, rate.counter.window, rate.limit)
                 except Refused:
                     return False
-                except WindowAhead as ahead:
-                    raise LedgerUnavailable(f"window {ahead} turned on another gateway first") from None
                 expression.set_if_absent("expires_at", rate.expires_at)
                 items.append({"Update": expression.request(self.tables.ledger, rate.counter.pk)})
             if not items:

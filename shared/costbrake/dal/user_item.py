@@ -30,10 +30,6 @@ PARKED = "p:"  # p:<request_id>: a settle the gateway left for the sweeper (Spen
 RATE_KIND = "rpm"
 
 
-class WindowAhead(Exception):
-    """The item counts a later window than the caller's clock (a clock behind, at a window's turn)."""
-
-
 def kind_of(window_key: str) -> str:
     return window_key.split("#", 1)[0]
 
@@ -93,9 +89,11 @@ class UserSpend:
     def holds(self, window_key: str) -> bool:
         return self.windows.get(kind_of(window_key)) == window_key
 
-    def ahead_of(self, window_key: str) -> bool:
+    def counting(self, window_key: str) -> str:
+        """The window a charge meant for ``window_key`` goes to: a later one the item already counts (a request
+        that began before the window turned, or a clock a little behind), else ``window_key`` itself."""
         held = self.windows.get(kind_of(window_key))
-        return held is not None and held > window_key
+        return held if held is not None and held > window_key else window_key
 
     def number(self, name: str) -> Decimal:
         return self.numbers.get(name, Decimal(0))
@@ -208,51 +206,52 @@ class Refused(Exception):
 
 def charge_windows(
     expression: Expression, item: UserSpend | None, charges: Iterable[WindowCharge], expires_at: int | None = None
-) -> None:
-    """Add each charge to its window, or start the window with it; refuse (``Refused``) a charge the item as
-    known has no room for. ``item`` None: expect the item to hold every window already (the usual case)."""
-    refused = []
+) -> list[str]:
+    """Add each charge to its window, or start the window with it; the windows charged. Refuse (``Refused``) a
+    charge the item as known has no room for. ``item`` None: expect the item to hold every window already."""
+    refused, charged = [], []
     for charge in charges:
-        kind = kind_of(charge.window)
+        window = item.counting(charge.window) if item is not None else charge.window
+        kind = kind_of(window)
         committed = kind + "c"
-        if item is not None and item.ahead_of(charge.window):
-            raise WindowAhead(charge.window)
-        if item is None or item.holds(charge.window):
+        if item is None or item.holds(window):
             if item is not None and item.number(committed) + charge.amount > charge.limit:
                 refused.append(charge.window)
                 continue
             expression.add(committed, charge.amount)
-            expression.holds_window(charge.window)
+            expression.holds_window(window)
             expression.require(f"{expression.name(committed)} <= {expression.value(charge.limit - charge.amount)}")
         else:
             if charge.amount > charge.limit:
                 refused.append(charge.window)
                 continue
-            expression.set(kind, {"S": charge.window})
+            expression.set(kind, {"S": window})
             expression.set(committed, charge.amount)
             expression.set(kind + "s", Decimal(0))
             expression.set(kind + "n", 0)
-            expression.lacks_window(charge.window)
+            expression.lacks_window(window)
+        charged.append(window)
     if refused:
         raise Refused(refused)
     if expires_at is not None:
         expression.set("expires_at", expires_at)
+    return charged
 
 
 def count_request(expression: Expression, item: UserSpend | None, window: str, limit: int) -> None:
-    """One request in the minute ``window`` if fewer than ``limit`` were made (``Refused`` otherwise)."""
-    if limit < 1 or (item is not None and item.holds(window) and item.number("rpmn") >= limit):
+    """One request in the minute ``window`` (or a later one the item counts) if fewer than ``limit`` were made
+    in it (``Refused`` otherwise)."""
+    counted = item.counting(window) if item is not None else window
+    if limit < 1 or (item is not None and item.holds(counted) and item.number("rpmn") >= limit):
         raise Refused([window])
-    if item is not None and item.ahead_of(window):
-        raise WindowAhead(window)
-    if item is None or item.holds(window):
+    if item is None or item.holds(counted):
         expression.add("rpmn", 1)
-        expression.holds_window(window)
+        expression.holds_window(counted)
         expression.require(f"{expression.name('rpmn')} < {expression.value(limit)}")
     else:
-        expression.set(RATE_KIND, {"S": window})
+        expression.set(RATE_KIND, {"S": counted})
         expression.set("rpmn", 1)
-        expression.lacks_window(window)
+        expression.lacks_window(counted)
 
 
 def open_entry(expression: Expression, request_id: str, entry: Entry, sweep_bucket: str) -> None:
@@ -276,6 +275,8 @@ def settle_entry(
     (True); with its entry gone (released by the sweeper) charge ``actual`` in full instead (False). A window
     that rolled over since is left alone. ``item`` None: expect the entry and every window to be there."""
     entry_open = item is None or request_id in item.entries
+    if item is not None and entry_open:
+        windows = item.entries[request_id].windows  # the windows it really charged (maybe later ones)
     name = expression.name(ENTRY + request_id)
     if entry_open:
         expression.remove(ENTRY + request_id)

@@ -73,7 +73,8 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
     if any(code is not None for code, _, _ in errors):
         raise TransactionCanceledException(errors)
 
-    originals = [(op["TableName"], key, copy.deepcopy(self.get_item(op["TableName"], key))) for _, op, key in planned]
+    # Wire-format snapshots for a rollback: copying plain dicts is much cheaper than moto's item objects.
+    originals = [(op["TableName"], key, _snapshot(self.get_item(op["TableName"], key))) for _, op, key in planned]
     try:
         for op_type, op, key in planned:
             names, values = op.get("ExpressionAttributeNames") or {}, op.get("ExpressionAttributeValues") or {}
@@ -96,8 +97,12 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
             if original is None:
                 self.delete_item(table_name, key)
             else:
-                self.put_item(table_name, original.to_json()["Attributes"])
+                self.put_item(table_name, original)
         raise
+
+
+def _snapshot(item: Any) -> dict[str, Any] | None:
+    return None if item is None else copy.deepcopy(item.to_json()["Attributes"])
 
 
 def _number(value: Decimal) -> str:
