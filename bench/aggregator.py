@@ -7,6 +7,7 @@ part (parse, coalesce, group) is timed on its own as well. Write counts are exac
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from moto import mock_aws
 from bench.calls import bench_call
 
 BATCH = 100
+SHARDS = 8
 START = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
 STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/bench-CallsTable/stream/2026-11-24T00:00:00.000"
 
@@ -45,6 +47,14 @@ def _call(n: int, users: int, features: int = 1, models: int = 1) -> CallRecord:
     )
 
 
+def _shared(call: CallRecord, sequence: int) -> dict[str, Any]:
+    """What the gateway's settle writes for the aggregator: the call's global and feature shards (8 each), owed
+    the difference between its cost and its reservation."""
+    shard = sequence % SHARDS
+    counters = [[f"ctr#global#{shard}", "m#2026-11"], [f"ctr#feature#{call.feature}#{shard}", "m#2026-11"]]
+    return {"shared_counters": {"S": json.dumps(counters)}, "shared_delta": {"N": "-0.0015"}}
+
+
 def _record(call: CallRecord, sequence: int) -> dict[str, Any]:
     return {
         "eventID": f"{sequence:032x}",
@@ -56,7 +66,7 @@ def _record(call: CallRecord, sequence: int) -> dict[str, Any]:
         "dynamodb": {
             "ApproximateCreationDateTime": int(call.timestamp.timestamp()),
             "Keys": {"request_id": {"S": call.request_id}},
-            "NewImage": call_item(call).serialize(),
+            "NewImage": call_item(call).serialize() | _shared(call, sequence),
             "SequenceNumber": str(10**20 + sequence),
             "SizeBytes": 700,
             "StreamViewType": "NEW_IMAGE",
@@ -122,7 +132,8 @@ def writes_per_batch(users: int) -> dict[str, Any]:
             "transactions": stats.transactions,
             "items_written": stats.items_written,
             "rollup_updates": stats.rollup_updates,
-            "markers": stats.items_written - stats.rollup_updates,
+            "counter_settles": stats.counter_settles,
+            "markers": stats.items_written - stats.rollup_updates - stats.counter_settles,
             "requests": moto.requests.total,
         }
         moto.requests.reset()
@@ -143,13 +154,16 @@ def run(report: Callable[[str], None] = print) -> dict[str, Any]:
         " (moto's update evaluation dominates)"
     )
     report(f"records/s, parse + coalesce + group only : {results['pure_records_per_second']:,.0f}")
-    report(f"DynamoDB writes per {BATCH}-record batch, one hour (uncoalesced: {BATCH} markers + {BATCH * 8} updates):")
-    report("  users  distinct keys  transactions  items written = markers + updates  redelivered: requests")
+    report(
+        f"DynamoDB writes per {BATCH}-record batch, one hour, {SHARDS} global and {SHARDS} feature shards"
+        f" (uncoalesced: {BATCH} markers + {BATCH * 8} rollup updates + {BATCH * 2} shard settles):"
+    )
+    report("  users  distinct keys  transactions  items written = markers + rollups + shards  redelivered: requests")
     for row in results["writes"]:
-        written = f"{row['items_written']} = {row['markers']} + {row['rollup_updates']}"
+        written = f"{row['items_written']} = {row['markers']} + {row['rollup_updates']} + {row['counter_settles']}"
         report(
             f"  {row['users']:>5}  {row['distinct_rollup_keys']:>13}  {row['transactions']:>12}"
-            f"  {written:>33}  {row['redelivery_requests']:>21}"
+            f"  {written:>42}  {row['redelivery_requests']:>21}"
         )
     return results
 

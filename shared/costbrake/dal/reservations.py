@@ -16,6 +16,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from costbrake.config import Settings
+from costbrake.dal.legacy import LEGACY_RESERVATION, close_legacy, is_legacy, legacy_charges, legacy_parked
 from costbrake.dal.models import RESERVATIONS_BY_EXPIRY
 from costbrake.dal.retry import RetryPolicy, Transactor
 from costbrake.dal.spend import SWEEP_BUCKETS, PendingSettle, settle_pending
@@ -34,6 +35,7 @@ class OpenReservation:
     parked: tuple[Decimal, dict[str, Any]] | None = None  # a settle left for the sweeper: actual cost, call item
     user_pk: str = ""
     item: UserSpend | None = field(default=None, compare=False, repr=False)  # the user's item as read
+    legacy: bool = False  # an ``res#`` item of the layout before (``dal.legacy``)
 
 
 class ReservationStore:
@@ -48,8 +50,12 @@ class ReservationStore:
     def open_reservations(self) -> list[OpenReservation]:
         args = {
             "TableName": self.tables.ledger,
-            "FilterExpression": "sk = :w AND begins_with(pk, :user)",
-            "ExpressionAttributeValues": {":w": {"S": USER_SK}, ":user": {"S": "ctr#user#"}},
+            "FilterExpression": "(sk = :w AND begins_with(pk, :user)) OR begins_with(pk, :old)",
+            "ExpressionAttributeValues": {
+                ":w": {"S": USER_SK},
+                ":user": {"S": "ctr#user#"},
+                ":old": {"S": LEGACY_RESERVATION},
+            },
         }
         with unavailable(UNREACHABLE):
             raws = list(self._pages("scan", args))
@@ -67,6 +73,8 @@ class ReservationStore:
         keeps the item as it is, for the next run."""
         changed = 0
         for raw in self._due_items(now_epoch, limit):
+            if is_legacy(raw):
+                continue  # it leaves the index when released
             item = UserSpend.of(raw)
             if item.parked or any(entry.release_after <= now_epoch for entry in item.entries.values()):
                 continue  # still due: a release or parked settle failed this run
@@ -90,6 +98,8 @@ class ReservationStore:
 
         False when the call settled in the meantime (the reservation is gone): nothing is changed then.
         """
+        if reservation.legacy:
+            return close_legacy(self.tables, self._transactor, reservation.request_id, reservation.charges, None)
         item = reservation.item
         for round_ in range(_ROUNDS):
             if item is None or reservation.request_id not in item.entries:
@@ -119,7 +129,11 @@ class ReservationStore:
     def settle_parked(self, reservation: OpenReservation) -> bool:
         """Carry out a settle the gateway left on the user's item (it stayed too busy): the actual cost charged,
         the call recorded, the reservation closed, in one transaction. False if it was done already."""
-        assert reservation.parked is not None and reservation.item is not None
+        assert reservation.parked is not None
+        if reservation.legacy:
+            charges, parked = reservation.charges, reservation.parked
+            return close_legacy(self.tables, self._transactor, reservation.request_id, charges, parked)
+        assert reservation.item is not None
         actual, call = reservation.parked
         entry = reservation.item.entries[reservation.request_id]
         pending = PendingSettle(
@@ -155,6 +169,10 @@ class ReservationStore:
 
 def _reservations(raw: dict[str, Any], due_by: int | None) -> list[OpenReservation]:
     """The reservations on a user's item (only those due by ``due_by``, or parked, when given)."""
+    if is_legacy(raw):
+        request_id = raw["pk"]["S"].removeprefix(LEGACY_RESERVATION)
+        release_after = int(raw["release_after"]["N"])
+        return [OpenReservation(request_id, release_after, legacy_charges(raw), legacy_parked(raw), legacy=True)]
     item = UserSpend.of(raw)
     pk = raw["pk"]["S"]
     found = []

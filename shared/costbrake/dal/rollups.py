@@ -88,8 +88,9 @@ class RollupWriteStats:
     conflicts: int = 0  # cancelled by another transaction or write on one of the items
     retries: int = 0
     duplicates: int = 0  # calls found already applied
-    items_written: int = 0  # items of committed transactions (markers + rollup updates)
+    items_written: int = 0  # items of committed transactions (markers + rollup updates + counter settles)
     rollup_updates: int = 0
+    counter_settles: int = 0  # shared counters (feature, key, global shards) settled
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,7 @@ class RollupStore:
         self.tables.transact(items)
         self.stats.items_written += len(calls) + len(deltas) + len(counters)
         self.stats.rollup_updates += len(deltas)
+        self.stats.counter_settles += len(counters)
 
     def _applied(self, request_ids: Iterable[str]) -> set[str]:
         keys = [key(marker_pk(request_id), MARKER_SK) for request_id in request_ids]

@@ -25,6 +25,7 @@ from typing import Any
 from costbrake.config import Settings
 from costbrake.dal import models as m
 from costbrake.dal.calls import call_item_raw
+from costbrake.dal.legacy import carried_windows
 from costbrake.dal.reads import UNREACHABLE, LedgerReader, api_key_of
 from costbrake.dal.retry import LedgerContention, RetryPolicy, TransactionStats, Transactor
 from costbrake.dal.tables import Tables, key, unavailable
@@ -42,7 +43,7 @@ from costbrake.dal.user_item import (
     user_pk,
 )
 from costbrake.errors import LedgerUnavailable
-from costbrake.records import ApiKey, CallRecord, Charge, CounterRef, RateCharge
+from costbrake.records import ApiKey, CallRecord, Charge, CounterRef, CounterState, RateCharge
 
 SWEEP_BUCKETS = 10
 
@@ -137,13 +138,15 @@ class SpendStore(LedgerReader):
         shared_items = [_reserve_shared(self.tables.ledger, charge) for charge in shared]
         expires_at = max((charge.expires_at for charge in own), default=None)
         item: UserSpend | None = None  # first, expect the user's item to count every window already
+        carried: dict[str, CounterState] | None = None  # read from the old layout once the item proves absent
         for round_ in range(WINDOW_ROUNDS):
             expression = Expression()
             try:
                 windows = [WindowCharge(c.counter.window, c.amount, c.limit) for c in own]
-                charged = charge_windows(expression, item, windows, expires_at)
+                charged = charge_windows(expression, item, windows, expires_at, carried)
                 if rate is not None:
-                    count_request(expression, item, rate.counter.window, rate.limit)
+                    before = (carried or {}).get(rate.counter.window)
+                    count_request(expression, item, rate.counter.window, rate.limit, before.calls if before else 0)
             except Refused as refused:
                 raise ChargesRefused([by_window[window] for window in refused.windows]) from None
             entry = Entry(info.release_after, amount, tuple(charged), shared_keys)
@@ -162,6 +165,8 @@ class SpendStore(LedgerReader):
             item = UserSpend.of(failed[0])
             if info.request_id in item.entries:
                 return  # an earlier attempt whose answer was lost went through
+            if failed[0] is None and carried is None:  # no item yet: start from the old layout's counters, if any
+                carried = carried_windows(self.tables, user_pk(info.user_id), list(by_window))
             if refused_shared:
                 raise ChargesRefused(refused_shared)
         raise ReservationContended(f"the user's item kept changing under {WINDOW_ROUNDS} tries", user_refs)
@@ -179,12 +184,13 @@ class SpendStore(LedgerReader):
 
     def _count_with(self, request_id: str, rate: RateCharge | None, call: dict[str, Any] | None, kind: str) -> bool:
         item: UserSpend | None = None
+        carried = 0
         for round_ in range(WINDOW_ROUNDS):
             items = [] if call is None else [_put_call(self.tables, call)]  # the record first: see below
             if rate is not None:
                 expression = Expression()
                 try:
-                    count_request(expression, item, rate.counter.window, rate.limit)
+                    count_request(expression, item, rate.counter.window, rate.limit, carried)
                 except Refused:
                     return False
                 expression.set_if_absent("expires_at", rate.expires_at)
@@ -194,7 +200,11 @@ class SpendStore(LedgerReader):
             failed = self._transactor.run_detailed(items, token=_token(request_id, kind, round_))
             if not failed or (call is not None and 0 in failed):
                 return True  # applied, or the record exists: an earlier attempt went through
-            item = UserSpend.of(failed[len(items) - 1])
+            old_image = failed[len(items) - 1]
+            item = UserSpend.of(old_image)
+            if old_image is None and rate is not None:  # no item yet: the old layout's count, if any
+                before = carried_windows(self.tables, rate.counter.pk, [rate.counter.window]).get(rate.counter.window)
+                carried = before.calls if before else 0
         raise LedgerUnavailable(f"the request count of {request_id} kept changing under {WINDOW_ROUNDS} tries")
 
     def settle(self, request_id: str, charges: Sequence[Charge], actual: Decimal, record: CallRecord) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 from costbrake.records import CounterRef, CounterState
 
 USER_SK = "w"
+NOTHING = CounterState(Decimal(0), Decimal(0), 0)
 ENTRY = "r:"  # r:<request_id>: an open reservation
 PARKED = "p:"  # p:<request_id>: a settle the gateway left for the sweeper (SpendStore.settle, on contention)
 RATE_KIND = "rpm"
@@ -205,10 +206,15 @@ class Refused(Exception):
 
 
 def charge_windows(
-    expression: Expression, item: UserSpend | None, charges: Iterable[WindowCharge], expires_at: int | None = None
+    expression: Expression,
+    item: UserSpend | None,
+    charges: Iterable[WindowCharge],
+    expires_at: int | None = None,
+    carried: Mapping[str, CounterState] | None = None,
 ) -> list[str]:
-    """Add each charge to its window, or start the window with it; the windows charged. Refuse (``Refused``) a
-    charge the item as known has no room for. ``item`` None: expect the item to hold every window already."""
+    """Add each charge to its window, or start the window with it (from what ``carried`` says the window held
+    before, see ``legacy``); the windows charged. Refuse (``Refused``) a charge the item as known has no room
+    for. ``item`` None: expect the item to hold every window already."""
     refused, charged = [], []
     for charge in charges:
         window = item.counting(charge.window) if item is not None else charge.window
@@ -222,13 +228,14 @@ def charge_windows(
             expression.holds_window(window)
             expression.require(f"{expression.name(committed)} <= {expression.value(charge.limit - charge.amount)}")
         else:
-            if charge.amount > charge.limit:
+            before = (carried or {}).get(window, NOTHING)
+            if before.committed + charge.amount > charge.limit:
                 refused.append(charge.window)
                 continue
             expression.set(kind, {"S": window})
-            expression.set(committed, charge.amount)
-            expression.set(kind + "s", Decimal(0))
-            expression.set(kind + "n", 0)
+            expression.set(committed, before.committed + charge.amount)
+            expression.set(kind + "s", before.spent)
+            expression.set(kind + "n", before.calls)
             expression.lacks_window(window)
         charged.append(window)
     if refused:
@@ -238,11 +245,12 @@ def charge_windows(
     return charged
 
 
-def count_request(expression: Expression, item: UserSpend | None, window: str, limit: int) -> None:
+def count_request(expression: Expression, item: UserSpend | None, window: str, limit: int, carried: int = 0) -> None:
     """One request in the minute ``window`` (or a later one the item counts) if fewer than ``limit`` were made
-    in it (``Refused`` otherwise)."""
+    in it (``Refused`` otherwise); ``carried``: requests counted before the item counted this minute."""
     counted = item.counting(window) if item is not None else window
-    if limit < 1 or (item is not None and item.holds(counted) and item.number("rpmn") >= limit):
+    made = item.number("rpmn") if item is not None and item.holds(counted) else carried
+    if made >= limit:
         raise Refused([window])
     if item is None or item.holds(counted):
         expression.add("rpmn", 1)
@@ -250,7 +258,7 @@ def count_request(expression: Expression, item: UserSpend | None, window: str, l
         expression.require(f"{expression.name('rpmn')} < {expression.value(limit)}")
     else:
         expression.set(RATE_KIND, {"S": counted})
-        expression.set("rpmn", 1)
+        expression.set("rpmn", carried + 1)
         expression.lacks_window(counted)
 
 
