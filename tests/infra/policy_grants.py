@@ -41,6 +41,9 @@ def _arn(resource: Any, template: dict[str, Any]) -> str:
     return resolved
 
 
+_TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+
+
 class DynamoRequests:
     """The (action, table resource) of every DynamoDB request sent through the clients it watches, and the
     partition keys of the items written or keyed."""
@@ -56,6 +59,13 @@ class DynamoRequests:
         return self
 
     def _record(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        if model.name == "TransactWriteItems":
+            # IAM checks each item of a transaction as the single-item action it is.
+            for entry in params["TransactItems"]:
+                [(action, body)] = entry.items()
+                table = self._logical_ids[body["TableName"]]
+                self.requests.add((f"dynamodb:{_TRANSACT_ACTIONS[action]}", f"{table}.Arn"))
+            return
         names = [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
         for name in names:
             index = f"/index/{params['IndexName']}" if "IndexName" in params else ""
