@@ -51,24 +51,24 @@ def round_trips_and_write_units(stack: LocalStack) -> dict[str, Any]:
     counter = RequestCounter().install(stack.stores.tables.client)
     dynamodb = boto3.client("dynamodb", endpoint_url=stack.moto.url, region_name=stack.settings.aws_region)
     with AppClient(build_app(stack.gateway)) as client:
-        first = WriteCapture(dynamodb).install(stack.stores.tables.client)
-        try:
-            cold = _post(client, key.secret, body)
-            assert cold.status_code == 200, cold.text
-        finally:
-            first.uninstall()
+
+        def captured_call() -> WriteCapture:
+            capture = WriteCapture(dynamodb).install(stack.stores.tables.client)
+            try:
+                response = _post(client, key.secret, body)
+                assert response.status_code == 200, response.text
+            finally:
+                capture.uninstall()
+            return capture
+
+        first = captured_call()
         cold_calls = counter.total
         counter.reset()
         for _ in range(WARM_REQUESTS):
             response = _post(client, key.secret, body)
             assert response.status_code == 200, response.text
         warm = {"per_request": counter.total / WARM_REQUESTS, "calls": dict(counter.calls)}
-        capture = WriteCapture(dynamodb).install(stack.stores.tables.client)
-        try:
-            response = _post(client, key.secret, body)
-            assert response.status_code == 200, response.text
-        finally:
-            capture.uninstall()
+        capture = captured_call()
     tables = tables_from_template(stack.table_names)
     return {
         "first_call_write_units": write_units(first, tables, dynamodb),
