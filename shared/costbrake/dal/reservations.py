@@ -6,7 +6,6 @@ user items with one that may have expired (``release_after``), by bucket.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ from costbrake.config import Settings
 from costbrake.dal.legacy import LEGACY_RESERVATION, close_legacy, is_legacy, legacy_charges, legacy_parked
 from costbrake.dal.models import RESERVATIONS_BY_EXPIRY
 from costbrake.dal.retry import RetryPolicy, Transactor
-from costbrake.dal.spend import SWEEP_BUCKETS, PendingSettle, settle_pending
+from costbrake.dal.spend import PARK, SWEEP_BUCKETS, PendingSettle, settle_pending
 from costbrake.dal.tables import Tables, condition_failed, key, unavailable
 from costbrake.dal.user_item import USER_SK, Expression, UserSpend, release_entry
 
@@ -36,6 +35,7 @@ class OpenReservation:
     user_pk: str = ""
     item: UserSpend | None = field(default=None, compare=False, repr=False)  # the user's item as read
     legacy: bool = False  # an ``res#`` item of the layout before (``dal.legacy``)
+    pending: PendingSettle | None = field(default=None, compare=False, repr=False)  # a parked settle
 
 
 class ReservationStore:
@@ -73,11 +73,11 @@ class ReservationStore:
         keeps the item as it is, for the next run."""
         changed = 0
         for raw in self._due_items(now_epoch, limit):
-            if is_legacy(raw):
-                continue  # it leaves the index when released
+            if not raw["pk"]["S"].startswith("ctr#"):
+                continue  # an old reservation or a parked settle: it leaves the index when done
             item = UserSpend.of(raw)
-            if item.parked or any(entry.release_after <= now_epoch for entry in item.entries.values()):
-                continue  # still due: a release or parked settle failed this run
+            if any(entry.release_after <= now_epoch for entry in item.entries.values()):
+                continue  # still due: a release failed this run
             expression = Expression()
             if item.entries:
                 expression.set("release_after", min(entry.release_after for entry in item.entries.values()))
@@ -127,20 +127,22 @@ class ReservationStore:
         return False
 
     def settle_parked(self, reservation: OpenReservation) -> bool:
-        """Carry out a settle the gateway left on the user's item (it stayed too busy): the actual cost charged,
-        the call recorded, the reservation closed, in one transaction. False if it was done already."""
+        """Carry out a settle the gateway left for the sweeper (the user's item stayed too busy): the actual cost
+        charged, the call recorded, the reservation closed, the parked settle deleted, in one transaction. False
+        if it was done already."""
         assert reservation.parked is not None
         if reservation.legacy:
             charges, parked = reservation.charges, reservation.parked
             return close_legacy(self.tables, self._transactor, reservation.request_id, charges, parked)
-        assert reservation.item is not None
-        actual, call = reservation.parked
-        entry = reservation.item.entries[reservation.request_id]
-        pending = PendingSettle(
-            reservation.user_pk, reservation.request_id, entry.windows, entry.shared, entry.amount, actual, call
-        )
+        assert reservation.pending is not None
+        park = key(f"{PARK}{reservation.request_id}", "park")
+        delete = {"Delete": {"TableName": self.tables.ledger, "Key": park}}
         attempts = self._transactor.policy.attempts
-        return settle_pending(self.tables, self._transactor, pending, reservation.item, "p", attempts)
+        done = settle_pending(self.tables, self._transactor, reservation.pending, None, "p", attempts, [delete])
+        if not done:  # settled before (its record exists): the parked copy goes
+            with unavailable(UNREACHABLE):
+                self.tables.client.delete_item(TableName=self.tables.ledger, Key=park)
+        return done
 
     def _due_items(self, now_epoch: int, limit: int) -> list[dict[str, Any]]:
         keys: list[dict[str, Any]] = []
@@ -168,7 +170,14 @@ class ReservationStore:
 
 
 def _reservations(raw: dict[str, Any], due_by: int | None) -> list[OpenReservation]:
-    """The reservations on a user's item (only those due by ``due_by``, or parked, when given)."""
+    """The reservations on a user's item (only those due by ``due_by``, when given), or a parked settle, or an
+    old reservation."""
+    if raw["pk"]["S"].startswith(PARK):
+        pending = PendingSettle.loads(raw["settle"]["S"])
+        charges = [(pending.user_pk, window, pending.reserved) for window in pending.windows]
+        charges += [(pk, sk, pending.reserved) for pk, sk in pending.shared]
+        parked = (pending.actual, pending.call)
+        return [OpenReservation(pending.request_id, 0, charges, parked, pending.user_pk, pending=pending)]
     if is_legacy(raw):
         request_id = raw["pk"]["S"].removeprefix(LEGACY_RESERVATION)
         release_after = int(raw["release_after"]["N"])
@@ -177,14 +186,9 @@ def _reservations(raw: dict[str, Any], due_by: int | None) -> list[OpenReservati
     pk = raw["pk"]["S"]
     found = []
     for request_id, entry in item.entries.items():
-        parked_text = item.parked.get(request_id)
-        if due_by is not None and parked_text is None and entry.release_after > due_by:
+        if due_by is not None and entry.release_after > due_by:
             continue
-        parked = None
-        if parked_text is not None:
-            stored = json.loads(parked_text)
-            parked = (Decimal(stored["actual"]), stored["record"])
         charges = [(pk, window, entry.amount) for window in entry.windows]
         charges += [(shared_pk, sk, entry.amount) for shared_pk, sk in entry.shared]
-        found.append(OpenReservation(request_id, entry.release_after, charges, parked, pk, item))
+        found.append(OpenReservation(request_id, entry.release_after, charges, None, pk, item))
     return found

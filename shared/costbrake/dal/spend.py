@@ -46,6 +46,7 @@ from costbrake.errors import LedgerUnavailable
 from costbrake.records import ApiKey, CallRecord, Charge, CounterRef, CounterState, RateCharge
 
 SWEEP_BUCKETS = 10
+PARK = "park#"  # park#<request_id>: a settle left for the sweeper (SpendStore._park)
 
 
 class ReservationContended(LedgerUnavailable):
@@ -83,8 +84,9 @@ _RESERVE = {"#c": "committed", "#e": "expires_at"}
 WINDOW_ROUNDS = 4
 
 
-def sweep_bucket(user_id: str) -> str:
-    return f"b#{zlib.crc32(user_id.encode()) % SWEEP_BUCKETS}"
+def sweep_bucket(name: str) -> str:
+    """A user's (or a parked settle's) partition of the sweeper's index."""
+    return f"b#{zlib.crc32(name.encode()) % SWEEP_BUCKETS}"
 
 
 def _token(request_id: str, kind: str, number: int) -> str:
@@ -230,18 +232,20 @@ class SpendStore(LedgerReader):
             self._park(pending)
 
     def _park(self, pending: PendingSettle) -> None:
-        """Keep a settle the busy item refused on the user's item, beside its reservation (which only this call
-        writes), due at once: the sweeper's next run settles it (``ReservationStore.settle_parked``). Until then
-        the counters hold the reservation, never less than the actual cost."""
-        expression = Expression()
-        parked = json.dumps({"actual": format(pending.actual, "f"), "record": pending.call})
-        expression.set(f"p:{pending.request_id}", {"S": parked})
-        expression.set("release_after", 0)
-        expression.add("rv", 1)
-        expression.require(f"attribute_exists({expression.name('r:' + pending.request_id)})")
-        update = expression.request(self.tables.ledger, pending.user_pk, old_image=False)
+        """Keep a settle the busy user's item refused as an item of its own (``park#<request_id>``, which only this
+        call writes, so nothing contends for it), due at once: the sweeper's next run settles it
+        (``ReservationStore.settle_parked``). Until then the counters hold the reservation, never less than the
+        actual cost."""
+        item = {
+            "pk": {"S": f"{PARK}{pending.request_id}"},
+            "sk": {"S": "park"},
+            "sweep_bucket": {"S": sweep_bucket(pending.request_id)},
+            "release_after": {"N": "0"},
+            "settle": {"S": pending.dumps()},
+        }
+        put = {"TableName": self.tables.ledger, "Item": item, "ConditionExpression": _ABSENT}
         with unavailable(f"The settle of {pending.request_id} could not be kept for the sweeper."):
-            self.tables.client.update_item(**update)
+            self.tables.client.put_item(**put, ExpressionAttributeNames={"#k": "pk"})
 
 
 @dataclass(frozen=True)
@@ -256,12 +260,29 @@ class PendingSettle:
     actual: Decimal
     call: dict[str, Any]
 
+    def dumps(self) -> str:
+        fields = [self.user_pk, self.request_id, self.windows, self.shared]
+        return json.dumps([*fields, format(self.reserved, "f"), format(self.actual, "f"), self.call])
+
+    @classmethod
+    def loads(cls, text: str) -> PendingSettle:
+        user, request_id, windows, shared, reserved, actual, call = json.loads(text)
+        pairs = tuple((pk, sk) for pk, sk in shared)
+        return cls(user, request_id, tuple(windows), pairs, Decimal(reserved), Decimal(actual), call)
+
 
 def settle_pending(
-    tables: Tables, transactor: Transactor, pending: PendingSettle, item: UserSpend | None, kind: str, attempts: int
+    tables: Tables,
+    transactor: Transactor,
+    pending: PendingSettle,
+    item: UserSpend | None,
+    kind: str,
+    attempts: int,
+    also: Sequence[dict[str, Any]] = (),
 ) -> bool:
-    """The settle transaction, rebuilt from the user's item when it was not as expected; False when the call
-    was settled already (its record exists). Raises LedgerContention when the item stays busy."""
+    """The settle transaction (with the items ``also``), rebuilt from the user's item when it was not as expected;
+    False when the call was settled already (its record exists). Raises LedgerContention when the item stays
+    busy."""
     for round_ in range(WINDOW_ROUNDS):
         expression = Expression()
         request_id, actual = pending.request_id, pending.actual
@@ -271,7 +292,7 @@ def settle_pending(
             # The aggregator settles these from the record: the difference, or all of it once released.
             owed = pending.actual - pending.reserved if entry_open else pending.actual
             call = call | {"shared_counters": {"S": json.dumps(pending.shared)}, "shared_delta": _n(owed)}
-        items = [expression.transact_item(tables.ledger, pending.user_pk), _put_call(tables, call)]
+        items = [expression.transact_item(tables.ledger, pending.user_pk), _put_call(tables, call), *also]
         failed = transactor.run_detailed(items, token=_token(pending.request_id, kind, round_), attempts=attempts)
         if not failed:
             return True

@@ -27,7 +27,6 @@ from costbrake.records import CounterRef, CounterState
 USER_SK = "w"
 NOTHING = CounterState(Decimal(0), Decimal(0), 0)
 ENTRY = "r:"  # r:<request_id>: an open reservation
-PARKED = "p:"  # p:<request_id>: a settle the gateway left for the sweeper (SpendStore.settle, on contention)
 RATE_KIND = "rpm"
 
 
@@ -68,24 +67,21 @@ class UserSpend:
     windows: Mapping[str, str]  # kind -> window key held
     numbers: Mapping[str, Decimal]  # "hc", "hs", "hn", "rpmn", "rv", ...
     entries: Mapping[str, Entry]  # request id -> open reservation
-    parked: Mapping[str, str]  # request id -> parked settle (JSON)
     release_after: int | None
 
     @classmethod
     def of(cls, raw: Mapping[str, Any] | None) -> UserSpend:
         raw = raw or {}
-        windows, numbers, entries, parked = {}, {}, {}, {}
+        windows, numbers, entries = {}, {}, {}
         for name, value in raw.items():
             if name.startswith(ENTRY):
                 entries[name.removeprefix(ENTRY)] = Entry.loads(value["S"])
-            elif name.startswith(PARKED):
-                parked[name.removeprefix(PARKED)] = value["S"]
             elif "N" in value:
                 numbers[name] = Decimal(value["N"])
             elif "S" in value and name in ("h", "d", "m", RATE_KIND):
                 windows[name] = value["S"]
         release_after = numbers.get("release_after")
-        return cls(windows, numbers, entries, parked, int(release_after) if release_after is not None else None)
+        return cls(windows, numbers, entries, int(release_after) if release_after is not None else None)
 
     def holds(self, window_key: str) -> bool:
         return self.windows.get(kind_of(window_key)) == window_key
@@ -289,8 +285,6 @@ def settle_entry(
     if entry_open:
         expression.remove(ENTRY + request_id)
         expression.require(f"attribute_exists({name})")
-        if item is not None and request_id in item.parked:
-            expression.remove(PARKED + request_id)
     else:
         expression.require(f"attribute_not_exists({name})")
     committed = actual - reserved if entry_open else actual
