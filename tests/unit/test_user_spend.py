@@ -232,3 +232,43 @@ def test_given_any_interleaving_across_hours_then_each_window_holds_exactly_its_
         expected_spent = sum((actual for _, actual in mine if actual is not None), Decimal(0))
         state = stores.spend.get_counters([ref])[ref]
         assert (state.committed, state.spent) == (expected_committed, expected_spent), ref
+
+
+def test_given_a_user_calling_once_a_minute_when_each_minute_turns_then_no_transaction_is_wasted(stores, clock):
+    def call(request_id: str) -> None:
+        at = clock.now()
+        rate = RateCharge(CounterRef("user#alice", f"rpm#{at:%Y-%m-%dT%H:%M}"), 5, FAR)
+        info = ReservationInfo(request_id, "alice", "chat", "gpt-4o", at, FAR)
+        stores.spend.reserve(info, charges_at(at, "0.01"), rate, 0)
+
+    call("first")  # a new user: the guess that the item exists is cancelled once
+    before = stores.spend.stats.transactions
+    for minute in range(1, 6):
+        clock.advance(60)
+        call(f"call-{minute}")
+
+    assert stores.spend.stats.transactions - before == 5  # one per call: the minute needs no guess
+    raw = stores.tables.client.get_item(
+        TableName=stores.tables.ledger, Key={"pk": {"S": "ctr#user#alice"}, "sk": {"S": "w"}}
+    )["Item"]
+    assert sorted(name for name in raw if name.startswith("rpm#")) == [
+        f"rpm#{clock.now() - timedelta(minutes=1):%Y-%m-%dT%H:%M}",
+        f"rpm#{clock.now():%Y-%m-%dT%H:%M}",
+    ]  # older minutes are removed as the minutes turn
+
+
+def test_given_minutes_counted_before_a_gap_when_swept_then_the_past_minutes_go(stores, clock, call_record):
+    at = clock.now()
+    rate = RateCharge(CounterRef("user#alice", f"rpm#{at:%Y-%m-%dT%H:%M}"), 5, FAR)
+    info = ReservationInfo("r1", "alice", "chat", "gpt-4o", at, int(at.timestamp()) + TTL)
+    charges = charges_at(at, "0.01")
+    stores.spend.reserve(info, charges, rate, 0)
+    settle(stores, "r1", charges, "0.01", call_record)
+    clock.advance(30 * 60)
+
+    sweep(stores.reservations, clock)
+
+    raw = stores.tables.client.get_item(
+        TableName=stores.tables.ledger, Key={"pk": {"S": "ctr#user#alice"}, "sk": {"S": "w"}}
+    )["Item"]
+    assert not [name for name in raw if name.startswith("rpm#")]

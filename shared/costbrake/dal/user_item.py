@@ -1,12 +1,14 @@
 """A user's spend windows, request rate and open reservations: one ledger item, ``ctr#user#<id>`` / ``w``.
 
 One item instead of one per window keeps a call's writes small (issue 9: DynamoDB write units per call). Each
-window kind (``h``, ``d``, ``m``, ``rpm``) holds the key of the window it counts (``h`` = ``h#2026-11-30T11``)
-beside its committed, spent and calls (``hc``, ``hs``, ``hn``; ``rpmn`` requests). A write that expects the
-window it names either adds to it (condition: the item holds that window) or starts it afresh (condition: the
-item holds an older one, or none); a write whose expectation was wrong is cancelled with the item's old image
-(``ReturnValuesOnConditionCheckFailure``) and rebuilt from it. Window keys sort by time, so a stale writer never
-moves a window back.
+spend window kind (``h``, ``d``, ``m``) holds the key of the window it counts (``h`` = ``h#2026-11-30T11``)
+beside its committed, spent and calls (``hc``, ``hs``, ``hn``). A write that expects the window it names either
+adds to it (condition: the item holds that window) or starts it afresh (condition: the item holds an older one,
+or none); a write whose expectation was wrong is cancelled with the item's old image
+(``ReturnValuesOnConditionCheckFailure``) and rebuilt from it: once per window turn, and a window key never moves
+back. Requests per minute turn every minute, so they need no guess: each minute is an attribute of its own named
+by its key (``rpm#2026-11-30T12:21`` = requests), added to whether or not it exists yet; a write removes the
+minutes two to four before, and the sweeper any older one.
 
 Each open reservation is an attribute ``r:<request_id>`` (``Entry``): its release time, amount, the user windows
 and the shared counters (feature, key, global) it charged, so the sweeper can give back exactly that. The item's
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +31,9 @@ USER_SK = "w"
 NOTHING = CounterState(Decimal(0), Decimal(0), 0)
 ENTRY = "r:"  # r:<request_id>: an open reservation
 RATE_KIND = "rpm"
+_MINUTE_FORMAT = "rpm#%Y-%m-%dT%H:%M"
+STALE_MINUTES = (2, 3, 4)  # minutes before the current one that a rate write removes (the one before may
+# still be counted by a request whose clock is a little behind)
 
 
 def kind_of(window_key: str) -> str:
@@ -65,7 +71,7 @@ class UserSpend:
     """The item as read (or as the failed condition's old image showed it)."""
 
     windows: Mapping[str, str]  # kind -> window key held
-    numbers: Mapping[str, Decimal]  # "hc", "hs", "hn", "rpmn", "rv", ...
+    numbers: Mapping[str, Decimal]  # "hc", "hs", "hn", "rv", "rpm#<minute>" (requests), ...
     entries: Mapping[str, Entry]  # request id -> open reservation
     release_after: int | None
 
@@ -78,12 +84,14 @@ class UserSpend:
                 entries[name.removeprefix(ENTRY)] = Entry.loads(value["S"])
             elif "N" in value:
                 numbers[name] = Decimal(value["N"])
-            elif "S" in value and name in ("h", "d", "m", RATE_KIND):
+            elif "S" in value and name in ("h", "d", "m"):
                 windows[name] = value["S"]
         release_after = numbers.get("release_after")
         return cls(windows, numbers, entries, int(release_after) if release_after is not None else None)
 
     def holds(self, window_key: str) -> bool:
+        if kind_of(window_key) == RATE_KIND:
+            return window_key in self.numbers
         return self.windows.get(kind_of(window_key)) == window_key
 
     def counting(self, window_key: str) -> str:
@@ -100,7 +108,7 @@ class UserSpend:
             return CounterState(Decimal(0), Decimal(0), 0)
         kind = kind_of(window_key)
         if kind == RATE_KIND:
-            return CounterState(Decimal(0), Decimal(0), int(self.number("rpmn")))
+            return CounterState(Decimal(0), Decimal(0), int(self.number(window_key)))
         return CounterState(self.number(kind + "c"), self.number(kind + "s"), int(self.number(kind + "n")))
 
     @property
@@ -242,20 +250,27 @@ def charge_windows(
 
 
 def count_request(expression: Expression, item: UserSpend | None, window: str, limit: int, carried: int = 0) -> None:
-    """One request in the minute ``window`` (or a later one the item counts) if fewer than ``limit`` were made
-    in it (``Refused`` otherwise); ``carried``: requests counted before the item counted this minute."""
-    counted = item.counting(window) if item is not None else window
-    made = item.number("rpmn") if item is not None and item.holds(counted) else carried
+    """One request in the minute ``window`` if fewer than ``limit`` were made in it (``Refused`` otherwise);
+    ``carried``: requests counted before the item existed (``legacy``)."""
+    made = item.number(window) if item is not None and item.holds(window) else carried
     if made >= limit:
         raise Refused([window])
-    if item is None or item.holds(counted):
-        expression.add("rpmn", 1)
-        expression.holds_window(counted)
-        expression.require(f"{expression.name('rpmn')} < {expression.value(limit)}")
+    counter = expression.name(window)
+    if carried and not (item is not None and item.holds(window)):
+        expression.set(window, carried + 1)
+        expression.require(f"attribute_not_exists({counter})")
     else:
-        expression.set(RATE_KIND, {"S": counted})
-        expression.set("rpmn", carried + 1)
-        expression.lacks_window(counted)
+        expression.add(window, 1)
+        expression.require(f"(attribute_not_exists({counter}) OR {counter} < {expression.value(limit)})")
+    minute = datetime.strptime(window, _MINUTE_FORMAT)
+    for back in STALE_MINUTES:
+        expression.remove((minute - timedelta(minutes=back)).strftime(_MINUTE_FORMAT))
+
+
+def stale_minutes(item: UserSpend, current: str) -> list[str]:
+    """The request-count attributes of minutes before the one before ``current`` (the sweeper removes them)."""
+    before = (datetime.strptime(current, _MINUTE_FORMAT) - timedelta(minutes=1)).strftime(_MINUTE_FORMAT)
+    return [name for name in item.numbers if name.startswith(RATE_KIND + "#") and name < before]
 
 
 def open_entry(expression: Expression, request_id: str, entry: Entry, sweep_bucket: str) -> None:
