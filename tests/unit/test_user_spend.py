@@ -11,7 +11,7 @@ from costbrake.clock import ManualClock
 from costbrake.dal.models import RESERVATIONS_BY_EXPIRY
 from costbrake.dal.spend import ChargesRefused, ReservationInfo
 from costbrake.pipeline.sweeper import sweep
-from costbrake.records import Charge, CounterRef, RateCharge
+from costbrake.records import Charge, CounterRef, CounterState, RateCharge
 from costbrake.wiring import Stores
 from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
@@ -107,20 +107,25 @@ def test_given_a_full_hour_when_the_next_hour_comes_then_room_again(stores, cloc
     reserve(stores, ten + timedelta(hours=1), "r3", "0.3", hour_limit="1")
 
 
-def test_given_an_item_counting_a_later_hour_when_a_call_begun_before_the_turn_reserves_then_it_counts_there(
+def test_given_a_later_hour_counted_when_a_call_begun_before_the_turn_reserves_then_it_counts_in_its_own_hour(
     stores, clock, call_record
 ):
     ten = clock.now()
     reserve(stores, ten + timedelta(hours=1), "after", "0.1")
 
-    charges = reserve(stores, ten, "before", "0.2")  # its clock said 10 o'clock; the item counts 11 already
-    hour_11, day, _ = refs_at(ten + timedelta(hours=1))
-    assert (committed(stores, hour_11), committed(stores, day)) == (Decimal("0.3"), Decimal("0.3"))
+    charges = reserve(stores, ten, "before", "0.2")  # its clock said 10 o'clock; another call was at 11 already
+    hour_10, day, _ = refs_at(ten)
+    hour_11, _, _ = refs_at(ten + timedelta(hours=1))
+    assert (committed(stores, hour_10), committed(stores, hour_11), committed(stores, day)) == (
+        Decimal("0.2"),
+        Decimal("0.1"),
+        Decimal("0.3"),
+    )
 
     settle(stores, "before", charges, "0.05", call_record)
 
-    state = stores.spend.get_counters([hour_11])[hour_11]
-    assert (state.committed, state.spent) == (Decimal("0.15"), Decimal("0.05"))
+    assert stores.spend.get_counters([hour_10])[hour_10] == CounterState(Decimal("0.05"), Decimal("0.05"), 1)
+    assert committed(stores, hour_11) == Decimal("0.1")
     assert [r.request_id for r in stores.reservations.open_reservations()] == ["after"]
 
 
@@ -272,3 +277,32 @@ def test_given_minutes_counted_before_a_gap_when_swept_then_the_past_minutes_go(
         TableName=stores.tables.ledger, Key={"pk": {"S": "ctr#user#alice"}, "sk": {"S": "w"}}
     )["Item"]
     assert not [name for name in raw if name.startswith("rpm#")]
+
+
+def test_given_an_hour_day_and_month_turning_when_the_user_calls_then_no_transaction_is_wasted(stores, clock):
+    reserve(stores, clock.now(), "first", "0.1")  # a new user: the guess that the item exists is cancelled once
+    before = stores.spend.stats.transactions
+
+    clock.advance(timedelta(days=7, hours=1).total_seconds())  # 2026-12-01T11:30: a new hour, day and month
+    reserve(stores, clock.now(), "later", "0.2")
+
+    assert stores.spend.stats.transactions - before == 1
+    hour, day, _ = refs_at(clock.now())
+    assert (committed(stores, hour), committed(stores, day)) == (Decimal("0.2"), Decimal("0.2"))
+
+
+def test_given_windows_two_turns_old_when_swept_then_their_attributes_go_and_the_current_ones_stay(
+    stores, clock, call_record
+):
+    charges = reserve(stores, clock.now(), "r1", "0.4")
+    settle(stores, "r1", charges, "0.1", call_record)
+    clock.advance(timedelta(hours=3).total_seconds())  # 13:30: hour 10 is two turns old, the day is the same
+
+    sweep(stores.reservations, clock)
+
+    raw = stores.tables.client.get_item(
+        TableName=stores.tables.ledger, Key={"pk": {"S": "ctr#user#alice"}, "sk": {"S": "w"}}
+    )["Item"]
+    assert not [name for name in raw if name.startswith("h#")]
+    _, day, _ = refs_at(clock.now())
+    assert stores.spend.get_counters([day])[day] == CounterState(Decimal("0.1"), Decimal("0.1"), 1)

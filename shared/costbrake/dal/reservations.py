@@ -21,8 +21,7 @@ from costbrake.dal.models import RESERVATIONS_BY_EXPIRY
 from costbrake.dal.retry import RetryPolicy, Transactor
 from costbrake.dal.spend import PARK, SWEEP_BUCKETS, PendingSettle, settle_pending
 from costbrake.dal.tables import Tables, condition_failed, key, unavailable
-from costbrake.dal.user_item import USER_SK, Expression, UserSpend, release_entry, stale_minutes
-from costbrake.windows import Window, span
+from costbrake.dal.user_item import USER_SK, Expression, UserSpend, past_attributes, release_entry
 
 UNREACHABLE = "The ledger could not be reached."
 _ROUNDS = 3
@@ -71,9 +70,9 @@ class ReservationStore:
 
     def reschedule(self, now_epoch: int, limit: int = 500) -> int:
         """Point each due user item's ``release_after`` at its earliest open reservation, or take it out of the
-        index when none is left, and drop its past minutes' request counts; the number of items changed. A
+        index when none is left, and drop its past windows' attributes; the number of items changed. A
         reservation added meanwhile (``rv`` moved) keeps the item as it is, for the next run."""
-        current_minute = span(Window.MINUTE, datetime.fromtimestamp(now_epoch, UTC)).key
+        now = datetime.fromtimestamp(now_epoch, UTC)
         changed = 0
         for raw in self._due_items(now_epoch, limit):
             if not raw["pk"]["S"].startswith("ctr#"):
@@ -86,8 +85,8 @@ class ReservationStore:
                 expression.set("release_after", min(entry.release_after for entry in item.entries.values()))
             else:
                 expression.remove("release_after")
-            for stale in stale_minutes(item, current_minute):
-                expression.remove(stale)
+            for past in past_attributes(item, now):
+                expression.remove(past)
             version = expression.name("rv")
             expression.require(f"({version} = {expression.value(item.version)} OR attribute_not_exists({version}))")
             try:

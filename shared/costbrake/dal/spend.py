@@ -30,6 +30,7 @@ from costbrake.dal.reads import UNREACHABLE, LedgerReader, api_key_of
 from costbrake.dal.retry import LedgerContention, RetryPolicy, TransactionStats, Transactor
 from costbrake.dal.tables import Tables, key, unavailable
 from costbrake.dal.user_item import (
+    NOTHING,
     Entry,
     Expression,
     Refused,
@@ -37,10 +38,12 @@ from costbrake.dal.user_item import (
     WindowCharge,
     charge_windows,
     count_request,
+    expect_item,
     is_user_ref,
     open_entry,
     settle_entry,
     user_pk,
+    window_start,
 )
 from costbrake.errors import LedgerUnavailable
 from costbrake.records import ApiKey, CallRecord, Charge, CounterRef, CounterState, RateCharge
@@ -139,19 +142,22 @@ class SpendStore(LedgerReader):
         refs: list[list[CounterRef]] = [user_refs, *([charge.counter] for charge in shared)]
         shared_items = [_reserve_shared(self.tables.ledger, charge) for charge in shared]
         expires_at = max((charge.expires_at for charge in own), default=None)
-        item: UserSpend | None = None  # first, expect the user's item to count every window already
-        carried: dict[str, CounterState] | None = None  # read from the old layout once the item proves absent
+        windows = [WindowCharge(charge.counter.window, charge.amount, charge.limit) for charge in own]
+        entry = Entry(info.release_after, amount, tuple(w.window for w in windows), shared_keys)
+        item: UserSpend | None = None  # the item as its last refusal showed it
+        carried: dict[str, CounterState] | None = None  # a new item: what the old layout held
         for round_ in range(WINDOW_ROUNDS):
             expression = Expression()
             try:
-                windows = [WindowCharge(c.counter.window, c.amount, c.limit) for c in own]
-                charged = charge_windows(expression, item, windows, expires_at, carried)
+                charge_windows(expression, item, windows, info.created_at, carried)
                 if rate is not None:
-                    before = (carried or {}).get(rate.counter.window)
-                    count_request(expression, item, rate.counter.window, rate.limit, before.calls if before else 0)
+                    before = None if carried is None else carried.get(rate.counter.window, NOTHING).calls
+                    count_request(expression, item, rate.counter.window, rate.limit, info.created_at, before)
             except Refused as refused:
                 raise ChargesRefused([by_window[window] for window in refused.windows]) from None
-            entry = Entry(info.release_after, amount, tuple(charged), shared_keys)
+            expect_item(expression, new=carried is not None)
+            if expires_at is not None:
+                expression.set("expires_at", expires_at)
             open_entry(expression, info.request_id, entry, sweep_bucket(info.user_id))
             items = [{"Update": expression.request(self.tables.ledger, user_pk(info.user_id))}, *shared_items]
             try:
@@ -164,11 +170,13 @@ class SpendStore(LedgerReader):
             refused_shared = [ref for index in sorted(failed) if index > 0 for ref in refs[index]]
             if 0 not in failed:
                 raise ChargesRefused(refused_shared)
-            item = UserSpend.of(failed[0])
+            image = failed[0]
+            if image is None:  # no item yet: start it from the old layout's counters, if any
+                item, carried = None, carried_windows(self.tables, user_pk(info.user_id), list(by_window))
+                continue
+            item, carried = UserSpend.of(image), None
             if info.request_id in item.entries:
                 return  # an earlier attempt whose answer was lost went through
-            if failed[0] is None and carried is None:  # no item yet: start from the old layout's counters, if any
-                carried = carried_windows(self.tables, user_pk(info.user_id), list(by_window))
             if refused_shared:
                 raise ChargesRefused(refused_shared)
         raise ReservationContended(f"the user's item kept changing under {WINDOW_ROUNDS} tries", user_refs)
@@ -186,15 +194,17 @@ class SpendStore(LedgerReader):
 
     def _count_with(self, request_id: str, rate: RateCharge | None, call: dict[str, Any] | None, kind: str) -> bool:
         item: UserSpend | None = None
-        carried = 0
+        carried: int | None = None  # a new item: the old layout's count of this minute
         for round_ in range(WINDOW_ROUNDS):
             items = [] if call is None else [_put_call(self.tables, call)]  # the record first: see below
             if rate is not None:
                 expression = Expression()
+                minute = rate.counter.window
                 try:
-                    count_request(expression, item, rate.counter.window, rate.limit, carried)
+                    count_request(expression, item, minute, rate.limit, window_start(minute), carried)
                 except Refused:
                     return False
+                expect_item(expression, new=carried is not None)
                 expression.set_if_absent("expires_at", rate.expires_at)
                 items.append({"Update": expression.request(self.tables.ledger, rate.counter.pk)})
             if not items:
@@ -202,11 +212,13 @@ class SpendStore(LedgerReader):
             failed = self._transactor.run_detailed(items, token=_token(request_id, kind, round_))
             if not failed or (call is not None and 0 in failed):
                 return True  # applied, or the record exists: an earlier attempt went through
-            old_image = failed[len(items) - 1]
-            item = UserSpend.of(old_image)
-            if old_image is None and rate is not None:  # no item yet: the old layout's count, if any
-                before = carried_windows(self.tables, rate.counter.pk, [rate.counter.window]).get(rate.counter.window)
-                carried = before.calls if before else 0
+            assert rate is not None  # only the count can be refused when the record is not
+            image = failed[len(items) - 1]
+            if image is None:  # no item yet: the old layout's count, if any
+                before = carried_windows(self.tables, rate.counter.pk, [rate.counter.window])
+                item, carried = None, before.get(rate.counter.window, NOTHING).calls
+            else:
+                item, carried = UserSpend.of(image), None
         raise LedgerUnavailable(f"the request count of {request_id} kept changing under {WINDOW_ROUNDS} tries")
 
     def settle(self, request_id: str, charges: Sequence[Charge], actual: Decimal, record: CallRecord) -> None:

@@ -1,19 +1,20 @@
 """A user's spend windows, request rate and open reservations: one ledger item, ``ctr#user#<id>`` / ``w``.
 
 One item instead of one per window keeps a call's writes small (issue 9: DynamoDB write units per call). Each
-spend window kind (``h``, ``d``, ``m``) holds the key of the window it counts (``h`` = ``h#2026-11-30T11``)
-beside its committed, spent and calls (``hc``, ``hs``, ``hn``). A write that expects the window it names either
-adds to it (condition: the item holds that window) or starts it afresh (condition: the item holds an older one,
-or none); a write whose expectation was wrong is cancelled with the item's old image
-(``ReturnValuesOnConditionCheckFailure``) and rebuilt from it: once per window turn, and a window key never moves
-back. Requests per minute turn every minute, so they need no guess: each minute is an attribute of its own named
-by its key (``rpm#2026-11-30T12:21`` = requests), added to whether or not it exists yet; a write removes the
-minutes two to four before, and the sweeper any older one.
+window is attributes named by its key: ``h#2026-11-30T11:c`` / ``:s`` / ``:n`` (committed, spent, calls; the same
+for days and months) and ``rpm#2026-11-30T12:21`` (requests in that minute). A charge adds to its window's
+attributes whether they exist yet or not (condition: below the limit), so a window's turn needs no read and no
+guess. A write removes the windows two before its own, and the one before once a minute of the new window has
+passed (a request whose clock is a little behind may still count there until then); the sweeper removes anything
+older. A settle or release adds to the windows its reservation charged: to a window removed since, that only
+leaves attributes no limit reads, which the sweeper removes.
 
 Each open reservation is an attribute ``r:<request_id>`` (``Entry``): its release time, amount, the user windows
 and the shared counters (feature, key, global) it charged, so the sweeper can give back exactly that. The item's
 ``release_after`` (the earliest a reservation on it can expire) and ``sweep_bucket`` key the sparse
 ``reservations-by-expiry`` index; ``rv`` counts reservations, so the sweeper never drops a newer one's schedule.
+A write expects the item to exist; for a user new to this layout it is cancelled once (with the item's old image
+absent) and redone from what the layout before held (``legacy``).
 """
 
 from __future__ import annotations
@@ -21,19 +22,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from costbrake.records import CounterRef, CounterState
+from costbrake.windows import Window, span
 
 USER_SK = "w"
 NOTHING = CounterState(Decimal(0), Decimal(0), 0)
 ENTRY = "r:"  # r:<request_id>: an open reservation
 RATE_KIND = "rpm"
-_MINUTE_FORMAT = "rpm#%Y-%m-%dT%H:%M"
-STALE_MINUTES = (2, 3, 4)  # minutes before the current one that a rate write removes (the one before may
-# still be counted by a request whose clock is a little behind)
+_KINDS = {"rpm": Window.MINUTE, "h": Window.HOUR, "d": Window.DAY, "m": Window.MONTH}
+_STAMPS = {"rpm": "%Y-%m-%dT%H:%M", "h": "%Y-%m-%dT%H", "d": "%Y-%m-%d", "m": "%Y-%m"}
+_SPEND_PARTS = (":c", ":s", ":n")
+# A request whose clock is this far behind may still count in the window before: it is kept that long.
+BEHIND = timedelta(minutes=1)
 
 
 def kind_of(window_key: str) -> str:
@@ -70,46 +74,30 @@ class Entry:
 class UserSpend:
     """The item as read (or as the failed condition's old image showed it)."""
 
-    windows: Mapping[str, str]  # kind -> window key held
-    numbers: Mapping[str, Decimal]  # "hc", "hs", "hn", "rv", "rpm#<minute>" (requests), ...
+    numbers: Mapping[str, Decimal]  # "h#…:c", "rpm#…", "rv", "release_after", ...
     entries: Mapping[str, Entry]  # request id -> open reservation
     release_after: int | None
 
     @classmethod
     def of(cls, raw: Mapping[str, Any] | None) -> UserSpend:
         raw = raw or {}
-        windows, numbers, entries = {}, {}, {}
+        numbers, entries = {}, {}
         for name, value in raw.items():
             if name.startswith(ENTRY):
                 entries[name.removeprefix(ENTRY)] = Entry.loads(value["S"])
             elif "N" in value:
                 numbers[name] = Decimal(value["N"])
-            elif "S" in value and name in ("h", "d", "m"):
-                windows[name] = value["S"]
         release_after = numbers.get("release_after")
-        return cls(windows, numbers, entries, int(release_after) if release_after is not None else None)
-
-    def holds(self, window_key: str) -> bool:
-        if kind_of(window_key) == RATE_KIND:
-            return window_key in self.numbers
-        return self.windows.get(kind_of(window_key)) == window_key
-
-    def counting(self, window_key: str) -> str:
-        """The window a charge meant for ``window_key`` goes to: a later one the item already counts (a request
-        that began before the window turned, or a clock a little behind), else ``window_key`` itself."""
-        held = self.windows.get(kind_of(window_key))
-        return held if held is not None and held > window_key else window_key
+        return cls(numbers, entries, int(release_after) if release_after is not None else None)
 
     def number(self, name: str) -> Decimal:
         return self.numbers.get(name, Decimal(0))
 
     def state(self, window_key: str) -> CounterState:
-        if not self.holds(window_key):
-            return CounterState(Decimal(0), Decimal(0), 0)
-        kind = kind_of(window_key)
-        if kind == RATE_KIND:
+        if kind_of(window_key) == RATE_KIND:
             return CounterState(Decimal(0), Decimal(0), int(self.number(window_key)))
-        return CounterState(self.number(kind + "c"), self.number(kind + "s"), int(self.number(kind + "n")))
+        committed, spent, calls = (self.number(window_key + part) for part in _SPEND_PARTS)
+        return CounterState(committed, spent, int(calls))
 
     @property
     def version(self) -> int:
@@ -165,14 +153,6 @@ class Expression:
     def require(self, condition: str) -> None:
         self.conditions.append(condition)
 
-    def holds_window(self, window_key: str) -> None:
-        self.require(f"{self.name(kind_of(window_key))} = {self.value({'S': window_key})}")
-
-    def lacks_window(self, window_key: str) -> None:
-        """The item does not count this window (an older one, a later one, or none)."""
-        kind = self.name(kind_of(window_key))
-        self.require(f"(attribute_not_exists({kind}) OR {kind} <> {self.value({'S': window_key})})")
-
     def transact_item(self, table: str, pk: str) -> dict[str, Any]:
         """A TransactItems entry: an Update, or a ConditionCheck when nothing is written."""
         body = self.request(table, pk)
@@ -213,64 +193,86 @@ def charge_windows(
     expression: Expression,
     item: UserSpend | None,
     charges: Iterable[WindowCharge],
-    expires_at: int | None = None,
+    now: datetime,
     carried: Mapping[str, CounterState] | None = None,
-) -> list[str]:
-    """Add each charge to its window, or start the window with it (from what ``carried`` says the window held
-    before, see ``legacy``); the windows charged. Refuse (``Refused``) a charge the item as known has no room
-    for. ``item`` None: expect the item to hold every window already."""
-    refused, charged = [], []
+) -> None:
+    """Add each charge to its window (refused, ``Refused``, when the item as known has no room for it). With
+    ``carried`` (a new item, see ``legacy``), start each window from what it held in the layout before."""
+    refused = []
     for charge in charges:
-        window = item.counting(charge.window) if item is not None else charge.window
-        kind = kind_of(window)
-        committed = kind + "c"
-        if item is None or item.holds(window):
-            if item is not None and item.number(committed) + charge.amount > charge.limit:
-                refused.append(charge.window)
-                continue
-            expression.add(committed, charge.amount)
-            expression.holds_window(window)
-            expression.require(f"{expression.name(committed)} <= {expression.value(charge.limit - charge.amount)}")
-        else:
-            before = (carried or {}).get(window, NOTHING)
+        committed = expression.name(charge.window + ":c")
+        if carried is not None:
+            before = carried.get(charge.window, NOTHING)
             if before.committed + charge.amount > charge.limit:
                 refused.append(charge.window)
                 continue
-            expression.set(kind, {"S": window})
-            expression.set(committed, before.committed + charge.amount)
-            expression.set(kind + "s", before.spent)
-            expression.set(kind + "n", before.calls)
-            expression.lacks_window(window)
-        charged.append(window)
+            expression.set(charge.window + ":c", before.committed + charge.amount)
+            if before.spent or before.calls:
+                expression.set(charge.window + ":s", before.spent)
+                expression.set(charge.window + ":n", before.calls)
+        else:
+            if item is not None and item.number(charge.window + ":c") + charge.amount > charge.limit:
+                refused.append(charge.window)
+                continue
+            expression.add(charge.window + ":c", charge.amount)
+            room = expression.value(charge.limit - charge.amount)
+            expression.require(f"(attribute_not_exists({committed}) OR {committed} <= {room})")
+        _drop_past(expression, charge.window, now, _SPEND_PARTS)
     if refused:
         raise Refused(refused)
-    if expires_at is not None:
-        expression.set("expires_at", expires_at)
-    return charged
 
 
-def count_request(expression: Expression, item: UserSpend | None, window: str, limit: int, carried: int = 0) -> None:
-    """One request in the minute ``window`` if fewer than ``limit`` were made in it (``Refused`` otherwise);
-    ``carried``: requests counted before the item existed (``legacy``)."""
-    made = item.number(window) if item is not None and item.holds(window) else carried
+def count_request(
+    expression: Expression, item: UserSpend | None, window: str, limit: int, now: datetime, carried: int | None = None
+) -> None:
+    """One request in the minute ``window`` if fewer than ``limit`` were made in it (``Refused`` otherwise); with
+    ``carried`` (a new item), starting from the requests the layout before counted."""
+    made = item.number(window) if item is not None else (carried or 0)
     if made >= limit:
         raise Refused([window])
     counter = expression.name(window)
-    if carried and not (item is not None and item.holds(window)):
+    if carried is not None:
         expression.set(window, carried + 1)
-        expression.require(f"attribute_not_exists({counter})")
     else:
         expression.add(window, 1)
         expression.require(f"(attribute_not_exists({counter}) OR {counter} < {expression.value(limit)})")
-    minute = datetime.strptime(window, _MINUTE_FORMAT)
-    for back in STALE_MINUTES:
-        expression.remove((minute - timedelta(minutes=back)).strftime(_MINUTE_FORMAT))
+    _drop_past(expression, window, now, ("",))
 
 
-def stale_minutes(item: UserSpend, current: str) -> list[str]:
-    """The request-count attributes of minutes before the one before ``current`` (the sweeper removes them)."""
-    before = (datetime.strptime(current, _MINUTE_FORMAT) - timedelta(minutes=1)).strftime(_MINUTE_FORMAT)
-    return [name for name in item.numbers if name.startswith(RATE_KIND + "#") and name < before]
+def expect_item(expression: Expression, new: bool) -> None:
+    """The item exists (the usual case), or, for a new one, does not yet."""
+    pk = expression.name("pk")
+    expression.require(f"attribute_not_exists({pk})" if new else f"attribute_exists({pk})")
+
+
+def _drop_past(expression: Expression, window: str, now: datetime, parts: Sequence[str]) -> None:
+    two_before = _before(_before(window))
+    dropped = [two_before] + ([_before(window)] if now - window_start(window) >= BEHIND else [])
+    for key in dropped:
+        for part in parts:
+            expression.remove(key + part)
+
+
+def window_start(window_key: str) -> datetime:
+    kind, stamp = window_key.split("#", 1)
+    return datetime.strptime(stamp, _STAMPS[kind]).replace(tzinfo=UTC)
+
+
+def _before(window_key: str) -> str:
+    kind = kind_of(window_key)
+    return span(_KINDS[kind], window_start(window_key) - timedelta(microseconds=1)).key
+
+
+def past_attributes(item: UserSpend, now: datetime) -> list[str]:
+    """The window attributes of windows before the one before ``now``'s (the sweeper removes them)."""
+    oldest_kept = {kind: _before(span(window, now).key) for kind, window in _KINDS.items()}
+    past = []
+    for name in item.numbers:
+        key = name if name.startswith(RATE_KIND + "#") else name[:-2] if name[-2:] in _SPEND_PARTS else None
+        kind = kind_of(key) if key else None
+        if key is not None and kind in oldest_kept and "#" in key and key < oldest_kept[kind]:
+            past.append(name)
+    return past
 
 
 def open_entry(expression: Expression, request_id: str, entry: Entry, sweep_bucket: str) -> None:
@@ -290,12 +292,9 @@ def settle_entry(
     reserved: Decimal,
     actual: Decimal,
 ) -> bool:
-    """Move each of ``windows`` the item still holds from ``reserved`` to ``actual`` and close the reservation
-    (True); with its entry gone (released by the sweeper) charge ``actual`` in full instead (False). A window
-    that rolled over since is left alone. ``item`` None: expect the entry and every window to be there."""
+    """Move each of ``windows`` from ``reserved`` to ``actual`` and close the reservation (True); with its entry
+    gone (released by the sweeper) charge ``actual`` in full instead (False). ``item`` None: expect the entry."""
     entry_open = item is None or request_id in item.entries
-    if item is not None and entry_open:
-        windows = item.entries[request_id].windows  # the windows it really charged (maybe later ones)
     name = expression.name(ENTRY + request_id)
     if entry_open:
         expression.remove(ENTRY + request_id)
@@ -303,24 +302,20 @@ def settle_entry(
     else:
         expression.require(f"attribute_not_exists({name})")
     committed = actual - reserved if entry_open else actual
-    _apply(expression, item, windows, {"c": committed, "s": actual, "n": 1})
+    _apply(expression, windows, {":c": committed, ":s": actual, ":n": 1})
     return entry_open
 
 
 def release_entry(expression: Expression, item: UserSpend, request_id: str) -> None:
-    """Give an open reservation's amount back to the windows the item still holds, and close it."""
+    """Give an open reservation's amount back to its windows, and close it."""
     entry = item.entries[request_id]
     expression.remove(ENTRY + request_id)
     expression.require(f"attribute_exists({expression.name(ENTRY + request_id)})")
-    _apply(expression, item, entry.windows, {"c": -entry.amount})
+    _apply(expression, entry.windows, {":c": -entry.amount})
 
 
-def _apply(expression: Expression, item: UserSpend | None, windows: Sequence[str], amounts: Mapping[str, Any]) -> None:
+def _apply(expression: Expression, windows: Sequence[str], amounts: Mapping[str, Decimal | int]) -> None:
     for window in windows:
-        if item is None or item.holds(window):
-            expression.holds_window(window)
-            for suffix, amount in amounts.items():
-                if amount:
-                    expression.add(kind_of(window) + suffix, amount)
-        else:
-            expression.lacks_window(window)  # rolled over: the old window is not counted any more
+        for part, amount in amounts.items():
+            if amount:
+                expression.add(window + part, amount)
