@@ -97,3 +97,37 @@ def test_given_a_settle_an_old_gateway_parked_when_swept_then_the_call_is_record
     recorded = stores.calls.get_call("busy")
     assert recorded is not None and recorded.cost_usd == Decimal("0.3")
     assert stores.reservations.open_reservations() == []
+
+
+def test_given_old_spend_when_the_users_first_write_after_the_upgrade_only_counts_a_request_then_it_is_kept(
+    stores, clock
+):
+    put(stores, {"pk": HOUR.pk, "sk": HOUR.window, "committed": Decimal("0.9"), "spent": Decimal("0.9"), "calls": 3})
+    assert stores.spend.count_request("counted", RateCharge(MINUTE, 10, FAR))  # creates the user's item
+
+    with pytest.raises(ChargesRefused):
+        reserve(stores, clock, "r1", "0.2")
+
+
+def test_given_an_old_reservation_carried_into_the_users_item_when_released_then_the_item_gets_it_back(stores, clock):
+    put(stores, {"pk": HOUR.pk, "sk": HOUR.window, "committed": Decimal("0.4")})  # the old reservation's amount
+    old_reservation(stores, "dead", int(clock.now().timestamp()) - 1)  # created 10:30, before the carry-over
+    clock.advance(60)
+    reserve(stores, clock, "new", "0.1")  # the item starts from the old hour: 0.4 + 0.1
+
+    sweep(stores.reservations, clock)
+
+    assert stores.spend.get_counters([HOUR])[HOUR].committed == Decimal("0.1")
+
+
+def test_given_an_old_reservation_made_after_the_users_item_started_when_released_then_the_item_is_untouched(
+    stores, clock
+):
+    reserve(stores, clock, "new", "0.1")  # the item starts at 10:30 with nothing carried
+    clock.advance(60)
+    put(stores, {"pk": HOUR.pk, "sk": HOUR.window, "committed": Decimal("0.4")})  # an old gateway's, at 10:31
+    old_reservation(stores, "late-old", int(clock.now().timestamp()) - 1, created_at="2026-11-24T10:31:00+00:00")
+
+    sweep(stores.reservations, clock)
+
+    assert stores.spend.get_counters([HOUR])[HOUR].committed == Decimal("0.1")

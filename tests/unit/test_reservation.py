@@ -142,3 +142,24 @@ def test_given_a_worst_case_above_the_whole_limit_when_the_feature_clamps_then_i
 
     assert admitted.amount <= LIMIT
     assert admitted.max_output_tokens == int((LIMIT - INPUT_COST) / PER_OUTPUT_TOKEN)
+
+
+def test_given_a_ledger_that_refuses_forever_while_its_counters_show_room_then_the_reserver_gives_up_with_503(
+    make_reserver, hour_line, clock, stores, monkeypatch
+):
+    from costbrake.dal.spend import ChargesRefused
+    from costbrake.errors import LedgerUnavailable
+    from costbrake.gateway.reservation import MAX_ATTEMPTS
+
+    attempts = []
+
+    def refuse(info, charges, rate, attempt):
+        attempts.append(attempt)
+        raise ChargesRefused([charges[0].counter])
+
+    monkeypatch.setattr(stores.spend, "reserve", refuse)  # the counters read empty: "room came free" each time
+
+    with pytest.raises(LedgerUnavailable):
+        reserve(make_reserver(), hour_line, clock, "r1", cost())
+
+    assert len(attempts) == MAX_ATTEMPTS

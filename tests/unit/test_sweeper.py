@@ -74,3 +74,26 @@ def test_given_counters_too_busy_for_every_settle_attempt_then_the_settle_waits_
     assert recorded is not None and recorded.cost_usd == Decimal("0.3")
     assert stores.reservations.open_reservations() == []
     assert sweep(stores.reservations, clock).settled_for_the_gateway == 0
+
+
+def test_given_one_reservation_the_ledger_refuses_when_swept_then_the_others_are_still_released(
+    stores, clock, monkeypatch
+):
+    from costbrake.errors import LedgerUnavailable
+
+    reserve(stores, clock, "refused", "0.2")
+    reserve(stores, clock, "fine", "0.3")
+    clock.advance(TTL + 1)
+    release = stores.reservations.release
+
+    def release_or_fail(reservation):
+        if reservation.request_id == "refused":
+            raise LedgerUnavailable("injected")
+        return release(reservation)
+
+    monkeypatch.setattr(stores.reservations, "release", release_or_fail)
+
+    result = sweep(stores.reservations, clock)
+
+    assert (result.released, result.failed) == (1, 1)
+    assert [r.request_id for r in stores.reservations.open_reservations()] == ["refused"]

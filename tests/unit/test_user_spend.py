@@ -306,3 +306,39 @@ def test_given_windows_two_turns_old_when_swept_then_their_attributes_go_and_the
     assert not [name for name in raw if name.startswith("h#")]
     _, day, _ = refs_at(clock.now())
     assert stores.spend.get_counters([day])[day] == CounterState(Decimal("0.1"), Decimal("0.1"), 1)
+
+
+def test_given_a_user_with_no_spend_limits_when_reserving_then_the_items_ttl_outlives_the_reservation(stores, clock):
+    at = clock.now()
+    rate = RateCharge(CounterRef("user#bob", f"rpm#{at:%Y-%m-%dT%H:%M}"), 5, int(at.timestamp()) + 600)
+    assert stores.spend.count_request("counted", rate)  # the item starts with the minute's short TTL
+    release_after = int(at.timestamp()) + TTL
+    info = ReservationInfo("r1", "bob", "chat", "gpt-4o", at, release_after)
+
+    stores.spend.reserve(info, [Charge(refs_at(at, "bob")[2], Decimal("100"), Decimal("0.1"), FAR)], rate, 0)
+
+    raw = stores.tables.client.get_item(
+        TableName=stores.tables.ledger, Key={"pk": {"S": "ctr#user#bob"}, "sk": {"S": "w"}}
+    )["Item"]
+    assert int(raw["expires_at"]["N"]) > release_after + 86_400
+
+
+def test_given_more_due_users_than_one_run_takes_when_swept_then_every_bucket_gets_its_share(stores, clock):
+    from costbrake.dal.spend import SWEEP_BUCKETS, sweep_bucket
+
+    users: dict[str, list[str]] = {}
+    n = 0
+    while len(users) < SWEEP_BUCKETS or min(len(found) for found in users.values()) < 3:
+        user = f"user{n}"
+        users.setdefault(sweep_bucket(user), []).append(user)
+        n += 1
+    at = clock.now()
+    for bucket_users in users.values():
+        for user in bucket_users[:3]:
+            info = ReservationInfo(f"dead-{user}", user, "chat", "gpt-4o", at, int(at.timestamp()) + TTL)
+            stores.spend.reserve(info, [Charge(refs_at(at, user)[0], Decimal("1"), Decimal("0.1"), FAR)], None, 0)
+    clock.advance(TTL + 1)
+
+    due = stores.reservations.expired_reservations(int(clock.now().timestamp()), limit=SWEEP_BUCKETS)
+
+    assert sorted(sweep_bucket(r.user_pk.removeprefix("ctr#user#")) for r in due) == sorted(users)

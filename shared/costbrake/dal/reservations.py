@@ -11,14 +11,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from costbrake.config import Settings
-from costbrake.dal.legacy import LEGACY_RESERVATION, close_legacy, is_legacy, legacy_charges, legacy_parked
+from costbrake.dal.legacy import (
+    LEGACY_RESERVATION,
+    close_legacy,
+    is_legacy,
+    legacy_charges,
+    legacy_created_at,
+    legacy_parked,
+)
 from costbrake.dal.models import RESERVATIONS_BY_EXPIRY
-from costbrake.dal.retry import RetryPolicy, Transactor
+from costbrake.dal.retry import RetryPolicy, Transactor, parameter_token
 from costbrake.dal.spend import PARK, SWEEP_BUCKETS, PendingSettle, settle_pending
 from costbrake.dal.tables import Tables, condition_failed, key, unavailable
 from costbrake.dal.user_item import USER_SK, Expression, UserSpend, past_attributes, release_entry
@@ -36,6 +44,7 @@ class OpenReservation:
     user_pk: str = ""
     item: UserSpend | None = field(default=None, compare=False, repr=False)  # the user's item as read
     legacy: bool = False  # an ``res#`` item of the layout before (``dal.legacy``)
+    created_at: int = 0  # epoch seconds (old reservations: ``dal.legacy``)
     pending: PendingSettle | None = field(default=None, compare=False, repr=False)  # a parked settle
 
 
@@ -103,9 +112,10 @@ class ReservationStore:
         False when the call settled in the meantime (the reservation is gone): nothing is changed then.
         """
         if reservation.legacy:
-            return close_legacy(self.tables, self._transactor, reservation.request_id, reservation.charges, None)
+            charges, created_at = reservation.charges, reservation.created_at
+            return close_legacy(self.tables, self._transactor, reservation.request_id, charges, None, created_at)
         item = reservation.item
-        for round_ in range(_ROUNDS):
+        for _ in range(_ROUNDS):
             if item is None or reservation.request_id not in item.entries:
                 return False
             entry = item.entries[reservation.request_id]
@@ -124,7 +134,7 @@ class ReservationStore:
                 for pk, sk in entry.shared
             ]
             items = [expression.transact_item(self.tables.ledger, reservation.user_pk), *shared]
-            failed = self._transactor.run_detailed(items, token=f"{reservation.request_id}x{round_}")
+            failed = self._transactor.run_detailed(items, token=parameter_token(reservation.request_id, "x", items))
             if not failed:
                 return True
             item = UserSpend.of(failed.get(0))
@@ -136,8 +146,8 @@ class ReservationStore:
         if it was done already."""
         assert reservation.parked is not None
         if reservation.legacy:
-            charges, parked = reservation.charges, reservation.parked
-            return close_legacy(self.tables, self._transactor, reservation.request_id, charges, parked)
+            charges, parked, created_at = reservation.charges, reservation.parked, reservation.created_at
+            return close_legacy(self.tables, self._transactor, reservation.request_id, charges, parked, created_at)
         assert reservation.pending is not None
         park = key(f"{PARK}{reservation.request_id}", "park")
         delete = {"Delete": {"TableName": self.tables.ledger, "Key": park}}
@@ -149,7 +159,10 @@ class ReservationStore:
         return done
 
     def _due_items(self, now_epoch: int, limit: int) -> list[dict[str, Any]]:
+        """Up to ``limit`` due items, the earliest of each bucket first and an equal share per bucket, so no
+        bucket waits behind another's backlog."""
         keys: list[dict[str, Any]] = []
+        share = max(1, limit // SWEEP_BUCKETS)
         with unavailable(UNREACHABLE):
             for bucket in range(SWEEP_BUCKETS):
                 args = {
@@ -157,11 +170,11 @@ class ReservationStore:
                     "IndexName": RESERVATIONS_BY_EXPIRY,
                     "KeyConditionExpression": "sweep_bucket = :b AND release_after <= :now",
                     "ExpressionAttributeValues": {":b": {"S": f"b#{bucket}"}, ":now": {"N": str(now_epoch)}},
-                    "Limit": limit,
+                    "Limit": share,
                 }
-                keys.extend({"pk": raw["pk"], "sk": raw["sk"]} for raw in self._pages("query", args))
+                keys.extend({"pk": raw["pk"], "sk": raw["sk"]} for raw in islice(self._pages("query", args), share))
             # Consistent: the sweeper acts on what it reads.
-            return self.tables.batch_get(self.tables.ledger, keys[:limit], consistent=True)
+            return self.tables.batch_get(self.tables.ledger, keys, consistent=True)
 
     def _pages(self, operation: str, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
         send = getattr(self.tables.client, operation)
@@ -185,7 +198,8 @@ def _reservations(raw: dict[str, Any], due_by: int | None) -> list[OpenReservati
     if is_legacy(raw):
         request_id = raw["pk"]["S"].removeprefix(LEGACY_RESERVATION)
         release_after = int(raw["release_after"]["N"])
-        return [OpenReservation(request_id, release_after, legacy_charges(raw), legacy_parked(raw), legacy=True)]
+        charges, parked, created_at = legacy_charges(raw), legacy_parked(raw), legacy_created_at(raw)
+        return [OpenReservation(request_id, release_after, charges, parked, legacy=True, created_at=created_at)]
     item = UserSpend.of(raw)
     pk = raw["pk"]["S"]
     found = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import threading
 import time
@@ -59,6 +61,14 @@ def failure(error: BotoCoreError | ClientError) -> tuple[str | None, list[str | 
     if isinstance(error, ClientError):
         return error_code(error), cancellation_codes(error)
     return None, []
+
+
+def parameter_token(request_id: str, kind: str, items: Sequence[Mapping[str, Any]]) -> str:
+    """A client request token that follows from the transaction's items: a retry of the same transaction applies
+    once, and another one (a later sweep that saw the item changed) is never refused as a token reused with
+    other parameters. At most 36 characters, as DynamoDB requires."""
+    digest = hashlib.blake2b(json.dumps(items, sort_keys=True).encode(), digest_size=6).hexdigest()
+    return f"{request_id[:23]}{kind}{digest}"
 
 
 def refused_items(error: BotoCoreError | ClientError, reasons: list[str | None]) -> dict[int, dict[str, Any] | None]:

@@ -17,7 +17,7 @@ import json
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -27,7 +27,7 @@ from costbrake.dal import models as m
 from costbrake.dal.calls import call_item_raw
 from costbrake.dal.legacy import carried_windows
 from costbrake.dal.reads import UNREACHABLE, LedgerReader, api_key_of
-from costbrake.dal.retry import LedgerContention, RetryPolicy, TransactionStats, Transactor
+from costbrake.dal.retry import LedgerContention, RetryPolicy, TransactionStats, Transactor, parameter_token
 from costbrake.dal.tables import Tables, key, unavailable
 from costbrake.dal.user_item import (
     NOTHING,
@@ -36,8 +36,10 @@ from costbrake.dal.user_item import (
     Refused,
     UserSpend,
     WindowCharge,
+    carry_windows,
     charge_windows,
     count_request,
+    current_windows,
     expect_item,
     is_user_ref,
     open_entry,
@@ -85,6 +87,7 @@ _RESERVE = {"#c": "committed", "#e": "expires_at"}
 # A write to the user's item whose expectation of its windows was wrong is rebuilt from the item's old image;
 # this many tries, then the user's item counts as contended (another call of theirs kept changing it).
 WINDOW_ROUNDS = 4
+USER_ITEM_GRACE_SECONDS = 2 * 86_400  # how long a user's item outlives its last reservation's release time
 
 
 def sweep_bucket(name: str) -> str:
@@ -141,7 +144,8 @@ class SpendStore(LedgerReader):
         user_refs = list(by_window.values()) or [CounterRef(f"user#{info.user_id}", "w")]
         refs: list[list[CounterRef]] = [user_refs, *([charge.counter] for charge in shared)]
         shared_items = [_reserve_shared(self.tables.ledger, charge) for charge in shared]
-        expires_at = max((charge.expires_at for charge in own), default=None)
+        # The item (TTL) outlives its windows' retention and every reservation on it.
+        expires_at = max([charge.expires_at for charge in own] + [info.release_after + USER_ITEM_GRACE_SECONDS])
         windows = [WindowCharge(charge.counter.window, charge.amount, charge.limit) for charge in own]
         entry = Entry(info.release_after, amount, tuple(w.window for w in windows), shared_keys)
         item: UserSpend | None = None  # the item as its last refusal showed it
@@ -155,9 +159,10 @@ class SpendStore(LedgerReader):
                     count_request(expression, item, rate.counter.window, rate.limit, info.created_at, before)
             except Refused as refused:
                 raise ChargesRefused([by_window[window] for window in refused.windows]) from None
+            if carried is not None:
+                carry_windows(expression, carried, skip=by_window, at=info.created_at)
             expect_item(expression, new=carried is not None)
-            if expires_at is not None:
-                expression.set("expires_at", expires_at)
+            expression.set("expires_at", expires_at)
             open_entry(expression, info.request_id, entry, sweep_bucket(info.user_id))
             items = [{"Update": expression.request(self.tables.ledger, user_pk(info.user_id))}, *shared_items]
             try:
@@ -172,7 +177,8 @@ class SpendStore(LedgerReader):
                 raise ChargesRefused(refused_shared)
             image = failed[0]
             if image is None:  # no item yet: start it from the old layout's counters, if any
-                item, carried = None, carried_windows(self.tables, user_pk(info.user_id), list(by_window))
+                windows_before = dict.fromkeys([*by_window, *current_windows(info.created_at)])
+                item, carried = None, carried_windows(self.tables, user_pk(info.user_id), list(windows_before))
                 continue
             item, carried = UserSpend.of(image), None
             if info.request_id in item.entries:
@@ -194,16 +200,19 @@ class SpendStore(LedgerReader):
 
     def _count_with(self, request_id: str, rate: RateCharge | None, call: dict[str, Any] | None, kind: str) -> bool:
         item: UserSpend | None = None
-        carried: int | None = None  # a new item: the old layout's count of this minute
+        carried: dict[str, CounterState] | None = None  # a new item: what the old layout held
         for round_ in range(WINDOW_ROUNDS):
             items = [] if call is None else [_put_call(self.tables, call)]  # the record first: see below
             if rate is not None:
                 expression = Expression()
                 minute = rate.counter.window
+                before = None if carried is None else carried.get(minute, NOTHING).calls
                 try:
-                    count_request(expression, item, minute, rate.limit, window_start(minute), carried)
+                    count_request(expression, item, minute, rate.limit, window_start(minute), before)
                 except Refused:
                     return False
+                if carried is not None:
+                    carry_windows(expression, carried, skip=[minute], at=window_start(minute))
                 expect_item(expression, new=carried is not None)
                 expression.set_if_absent("expires_at", rate.expires_at)
                 items.append({"Update": expression.request(self.tables.ledger, rate.counter.pk)})
@@ -214,9 +223,9 @@ class SpendStore(LedgerReader):
                 return True  # applied, or the record exists: an earlier attempt went through
             assert rate is not None  # only the count can be refused when the record is not
             image = failed[len(items) - 1]
-            if image is None:  # no item yet: the old layout's count, if any
-                before = carried_windows(self.tables, rate.counter.pk, [rate.counter.window])
-                item, carried = None, before.get(rate.counter.window, NOTHING).calls
+            if image is None:  # no item yet: start it from the old layout's counters, if any
+                windows = [rate.counter.window, *current_windows(window_start(rate.counter.window))]
+                item, carried = None, carried_windows(self.tables, rate.counter.pk, windows)
             else:
                 item, carried = UserSpend.of(image), None
         raise LedgerUnavailable(f"the request count of {request_id} kept changing under {WINDOW_ROUNDS} tries")
@@ -296,6 +305,9 @@ def settle_pending(
     False when the call was settled already (its record exists). Raises LedgerContention when the item stays
     busy."""
     for round_ in range(WINDOW_ROUNDS):
+        entry = item.entries.get(pending.request_id) if item is not None else None
+        if entry is not None:  # what the reservation really charged
+            pending = replace(pending, windows=entry.windows, shared=entry.shared, reserved=entry.amount)
         expression = Expression()
         request_id, actual = pending.request_id, pending.actual
         entry_open = settle_entry(expression, item, request_id, pending.windows, pending.reserved, actual)
@@ -305,7 +317,9 @@ def settle_pending(
             owed = pending.actual - pending.reserved if entry_open else pending.actual
             call = call | {"shared_counters": {"S": json.dumps(pending.shared)}, "shared_delta": _n(owed)}
         items = [expression.transact_item(tables.ledger, pending.user_pk), _put_call(tables, call), *also]
-        failed = transactor.run_detailed(items, token=_token(pending.request_id, kind, round_), attempts=attempts)
+        # The gateway's tokens count its tries; the sweeper's (runs minutes apart) follow from the items.
+        token = parameter_token(pending.request_id, kind, items) if also else _token(pending.request_id, kind, round_)
+        failed = transactor.run_detailed(items, token=token, attempts=attempts)
         if not failed:
             return True
         if 1 in failed:  # the call record exists: an earlier attempt of this settle went through

@@ -239,6 +239,29 @@ def count_request(
     _drop_past(expression, window, now, ("",))
 
 
+def carry_windows(
+    expression: Expression, carried: Mapping[str, CounterState], skip: Iterable[str], at: datetime
+) -> None:
+    """Start a new item's other windows from what the layout before held (``legacy``), and note when
+    (``carried_at``: an old reservation made before then is in the carried amounts)."""
+    expression.set("carried_at", int(at.timestamp()))
+    skipped = set(skip)
+    for window, before in carried.items():
+        if window in skipped:
+            continue
+        if kind_of(window) == RATE_KIND:
+            expression.set(window, before.calls)
+            continue
+        expression.set(window + ":c", before.committed)
+        expression.set(window + ":s", before.spent)
+        expression.set(window + ":n", before.calls)
+
+
+def current_windows(now: datetime) -> list[str]:
+    """The hour, day and month keys of ``now``."""
+    return [span(window, now).key for window in (Window.HOUR, Window.DAY, Window.MONTH)]
+
+
 def expect_item(expression: Expression, new: bool) -> None:
     """The item exists (the usual case), or, for a new one, does not yet."""
     pk = expression.name("pk")

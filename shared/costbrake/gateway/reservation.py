@@ -22,12 +22,13 @@ from decimal import Decimal
 from costbrake.budgets import BudgetLine
 from costbrake.clock import Clock
 from costbrake.dal.spend import ChargesRefused, ReservationContended, ReservationInfo, SpendStore
-from costbrake.errors import BudgetBusy, BudgetExceeded, RateLimited
+from costbrake.errors import BudgetBusy, BudgetExceeded, LedgerUnavailable, RateLimited
 from costbrake.records import Charge, RateCharge
 from costbrake.scopes import Scope
 from costbrake.windows import WindowSpan
 
 MAX_SHARD_HOPS = 3  # a reservation kept busy on a hot shard moves to another shard at most this often
+MAX_ATTEMPTS = 64  # reserve transactions of one call at most (refusals, waits, hops): then 503, nothing held
 _WAIT_MIN_SECONDS = 0.02
 _WAIT_MAX_SECONDS = 0.08
 
@@ -92,6 +93,8 @@ class Reserver:
         deadline = self._monotonic() + self._wait_seconds
         attempt = 0
         while True:
+            if attempt >= MAX_ATTEMPTS:
+                raise LedgerUnavailable(f"The reservation was refused {attempt} times; retry shortly.")
             amount = cost.of_output(output)
             shard = {scope: order[0] for scope, order in shard_order.items()}
             charges = [line.charge(amount, shard.get(line.scope.counter_key)) for line in lines]

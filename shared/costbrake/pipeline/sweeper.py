@@ -9,6 +9,7 @@ from aws_lambda_powertools import Logger
 
 from costbrake.clock import Clock
 from costbrake.dal.reservations import ReservationStore
+from costbrake.errors import LedgerUnavailable
 
 logger = Logger(child=True)
 
@@ -19,18 +20,26 @@ class SweepResult:
     released_usd: Decimal
     settled_meanwhile: int
     settled_for_the_gateway: int = 0
+    failed: int = 0  # left for the next run: the ledger refused or stayed busy (logged)
 
 
 def sweep(reservations: ReservationStore, clock: Clock) -> SweepResult:
     """Release every reservation past its expiry (one settled in the meantime is left alone), and carry out the
     settles the gateway left on their reservations when the counters stayed too busy."""
-    released, amount, settled, parked = 0, Decimal(0), 0, 0
+    released, amount, settled, parked, failed = 0, Decimal(0), 0, 0, 0
     now = int(clock.now().timestamp())
     for reservation in reservations.expired_reservations(now):
-        if reservation.parked is not None:
-            parked += reservations.settle_parked(reservation)
+        try:
+            if reservation.parked is not None:
+                parked += reservations.settle_parked(reservation)
+                continue
+            done = reservations.release(reservation)
+        except LedgerUnavailable:
+            # One item the ledger refuses (or keeps busy) must not stop the others; the next run tries again.
+            logger.exception("sweep of a reservation failed", extra={"request_id": reservation.request_id})
+            failed += 1
             continue
-        if reservations.release(reservation):
+        if done:
             released += 1
             reserved = max((charge[2] for charge in reservation.charges), default=Decimal(0))
             amount += reserved
@@ -42,4 +51,4 @@ def sweep(reservations: ReservationStore, clock: Clock) -> SweepResult:
         else:
             settled += 1
     reservations.reschedule(now)
-    return SweepResult(released, amount, settled, parked)
+    return SweepResult(released, amount, settled, parked, failed)
