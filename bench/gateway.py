@@ -209,7 +209,7 @@ def _report(results: dict[str, Any], report: Callable[[str], None]) -> None:
         report(f"    {line.what:<52} {line.item_bytes:>5} B  {line.wcu} WCU")
     first = trips["first_call_write_units"]
     report(
-        f"  a user's first call: {first.total} WCU (its item is new: the guess that it counts this hour fails once,"
+        f"  a user's first call: {first.total} WCU (its item is new: the reserve that expects it is cancelled once,"
         " and the item enters the reservations-by-expiry index); the shared counters (feature, global) are"
         " settled by the aggregator, 2 WCU per counter per stream batch, shared by the batch's calls"
     )
