@@ -155,3 +155,33 @@ def test_given_stream_records_when_read_through_the_fast_path_then_they_are_what
     assert [r["eventName"] for r in fast] == ["INSERT", "MODIFY"]
     assert fast == by_moto
     assert fast[0]["dynamodb"]["ApproximateCreationDateTime"].tzinfo is not None
+
+
+def test_given_dynamodb_requests_answered_directly_when_they_fail_then_the_client_sees_dynamodbs_errors():
+    server = MotoServer(in_process=True)
+    url = server.start()
+    try:
+        credentials = {"region_name": "us-east-1", "aws_access_key_id": "k", "aws_secret_access_key": "s"}
+        dynamodb = boto3.client("dynamodb", endpoint_url=url, **credentials)
+        with pytest.raises(dynamodb.exceptions.ResourceNotFoundException):
+            dynamodb.describe_table(TableName="missing")
+        dynamodb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+        )
+        dynamodb.put_item(TableName="t", Item={"pk": {"S": "a"}})
+        with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
+            dynamodb.put_item(TableName="t", Item={"pk": {"S": "a"}}, ConditionExpression="attribute_not_exists(pk)")
+        streams = boto3.client(
+            "dynamodbstreams",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="k",
+            aws_secret_access_key="s",
+        )
+        assert [s["TableName"] for s in streams.list_streams()["Streams"]] == ["t"]
+    finally:
+        server.stop()
