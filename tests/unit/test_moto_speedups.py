@@ -133,17 +133,21 @@ def _stream_records(dynamodb: Any, streams: Any) -> list[Any]:
     return streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
 
 
+def _streamed_table(dynamodb: Any, name: str, key: str, view: str) -> None:
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": view},
+    )
+
+
 def test_given_stream_records_when_read_through_the_fast_path_then_they_are_what_moto_serializes():
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         streams = streams_client()
-        dynamodb.create_table(
-            TableName="calls",
-            KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "request_id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-        )
+        _streamed_table(dynamodb, "calls", "request_id", "NEW_AND_OLD_IMAGES")
         item = {"request_id": {"S": "r1"}, "cost_usd": {"N": "0.0001"}, "stream": {"BOOL": True}, "n": {"NULL": True}}
         dynamodb.put_item(TableName="calls", Item=item)
         dynamodb.put_item(TableName="calls", Item=item | {"cost_usd": {"N": "0.0002"}, "tags": {"L": [{"S": "a"}]}})
@@ -165,13 +169,7 @@ def test_given_dynamodb_requests_answered_directly_when_they_fail_then_the_clien
         dynamodb = boto3.client("dynamodb", endpoint_url=url, **credentials)
         with pytest.raises(dynamodb.exceptions.ResourceNotFoundException):
             dynamodb.describe_table(TableName="missing")
-        dynamodb.create_table(
-            TableName="t",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
-        )
+        _streamed_table(dynamodb, "t", "pk", "NEW_IMAGE")
         dynamodb.put_item(TableName="t", Item={"pk": {"S": "a"}})
         with pytest.raises(dynamodb.exceptions.ConditionalCheckFailedException):
             dynamodb.put_item(TableName="t", Item={"pk": {"S": "a"}}, ConditionExpression="attribute_not_exists(pk)")
