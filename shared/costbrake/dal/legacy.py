@@ -18,16 +18,18 @@ from decimal import Decimal
 from typing import Any
 
 from costbrake.dal.retry import Transactor, parameter_token
-from costbrake.dal.tables import Tables, key
+from costbrake.dal.tables import Tables, key, unavailable
 from costbrake.dal.user_item import USER_SK
 from costbrake.records import CounterState
 
 LEGACY_RESERVATION = "res#"
+UNREACHABLE = "The budget ledger could not be reached."
 
 
 def carried_windows(tables: Tables, pk: str, windows: Sequence[str]) -> dict[str, CounterState]:
     """What the old per-window counters of a user hold, by window key (windows without one are absent)."""
-    found = tables.batch_get(tables.ledger, [key(pk, window) for window in windows], consistent=True)
+    with unavailable(UNREACHABLE):
+        found = tables.batch_get(tables.ledger, [key(pk, window) for window in windows], consistent=True)
     carried = {}
     for raw in found:
         numbers = {name: Decimal(value["N"]) for name, value in raw.items() if "N" in value}
@@ -114,7 +116,8 @@ def _user_item_move(tables: Tables, pk: str, attributes: dict[str, Decimal], cre
     the item does not exist, a check that it still does not (the move then reaches it through the old counter);
     nothing if the item was started before the reservation (it never held its amount)."""
     item_key = key(pk, USER_SK)
-    found = tables.client.get_item(TableName=tables.ledger, Key=item_key, ConsistentRead=True).get("Item")
+    with unavailable(UNREACHABLE):
+        found = tables.client.get_item(TableName=tables.ledger, Key=item_key, ConsistentRead=True).get("Item")
     if found is None:
         check = {"TableName": tables.ledger, "Key": item_key, "ConditionExpression": "attribute_not_exists(#k)"}
         return {"ConditionCheck": check | {"ExpressionAttributeNames": {"#k": "pk"}}}
