@@ -30,6 +30,7 @@ from costbrake.dal.retry import RetryPolicy, Transactor, parameter_token
 from costbrake.dal.spend import PARK, SWEEP_BUCKETS, PendingSettle, settle_pending
 from costbrake.dal.tables import Tables, condition_failed, key, unavailable
 from costbrake.dal.user_item import USER_SK, Expression, UserSpend, past_attributes, release_entry
+from costbrake.errors import LedgerUnavailable
 
 UNREACHABLE = "The ledger could not be reached."
 _ROUNDS = 3
@@ -103,7 +104,7 @@ class ReservationStore:
                 changed += 1
             except ClientError as error:
                 if not condition_failed(error):
-                    raise
+                    raise LedgerUnavailable(UNREACHABLE) from error
         return changed
 
     def release(self, reservation: OpenReservation) -> bool:

@@ -50,5 +50,8 @@ def sweep(reservations: ReservationStore, clock: Clock) -> SweepResult:
             )
         else:
             settled += 1
-    reservations.reschedule(now)
+    try:
+        reservations.reschedule(now)
+    except LedgerUnavailable:
+        logger.exception("rescheduling the sweep failed; the next run tries again")
     return SweepResult(released, amount, settled, parked, failed)
